@@ -1,0 +1,87 @@
+"""Runs -> tidy tables and verdicts for one claim at one tier. pandas, never torch.
+
+Writes into results/<tier>/<claim>/:
+  runs.csv       one row per run: arm, tags, seed, outcome, final metrics, wall time
+  curves.csv     one row per logged point (step or epoch) per run
+  verdicts.json  per sub-claim: effect, interval, n, verdict; plus arms, setup, cost, provenance
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from trickbench import io, verdict
+from trickbench.tasks import run_dir
+
+
+def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
+    return Path(results) / tier / claim_id
+
+
+def load_runs(cat, results: Path) -> list[dict]:
+    runs = []
+    for name in cat.arms:
+        path = claim_dir(results, cat.tier, cat.id) / "runs" / f"{name}.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `snakemake` (or `trickbench run-arm`) for arm {name!r} first")
+        runs += io.read_jsonl(path)
+    return runs
+
+
+def runs_table(cat, runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        arm = cat.arms[r["arm"]]
+        rows.append({"tier": cat.tier, "claim": cat.id, "arm": arm.name, "label": arm.label, **arm.tags,
+                     "seed": r["seed"], "outcome": r["outcome"], "diverged_at": r.get("diverged_at"),
+                     **r["metrics"], "wall_s": r["wall_s"], "config_hash": r["config_hash"]})
+    return pd.DataFrame(rows)
+
+
+def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
+    frames = []
+    root = claim_dir(results, cat.tier, cat.id) / "runs"
+    for r in runs:
+        arm = cat.arms[r["arm"]]
+        path = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
+        df = pd.DataFrame(io.read_jsonl(path))
+        df.insert(0, "seed", r["seed"])
+        for i, (k, v) in enumerate({"arm": arm.name, "label": arm.label, **arm.tags}.items()):
+            df.insert(i, k, v)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def analyse_claim(cat, results: Path) -> dict:
+    out_dir = claim_dir(results, cat.tier, cat.id)
+    runs = load_runs(cat, results)
+    table = runs_table(cat, runs)
+    io.atomic_write_text(out_dir / "runs.csv", table.to_csv(index=False))
+    io.atomic_write_text(out_dir / "curves.csv", curves_table(cat, results, runs).to_csv(index=False))
+    spec = cat.claim["tiers"][cat.tier]
+    metrics = list(cat.claim["metrics"])
+    per_arm = []
+    for name, arm in cat.arms.items():
+        sub = table[table.arm == name]
+        ok = sub[sub.outcome == "ok"]
+        per_arm.append({"arm": name, "label": arm.label, "tags": arm.tags, "config_hash": arm.hash,
+                        "recipe": arm.recipe, "n": int(len(sub)), "n_ok": int(len(ok)),
+                        "outcomes": sub.outcome.value_counts().to_dict(),
+                        "mean": {m: float(ok[m].mean()) for m in metrics if m in ok and len(ok)},
+                        "std": {m: float(ok[m].std(ddof=1)) for m in metrics if m in ok and len(ok) > 1}})
+    provs = [r["provenance"] for r in runs]
+    result = {
+        "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),
+        "note": spec.get("note", ""), "seeds": len(cat.seeds), "metrics": cat.claim["metrics"],
+        "arms": per_arm,
+        "subclaims": [verdict.evaluate(s, runs) for s in cat.claim["subclaims"]],
+        "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
+                 "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs})},
+        "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),
+                       "versions": provs[0].get("versions", {}) if provs else {},
+                       "hosts": sorted({p.get("host", "?") for p in provs}),
+                       "dataset_sha256": sorted({r["dataset_sha256"] for r in runs if r.get("dataset_sha256")})},
+    }
+    io.write_json(out_dir / "verdicts.json", result)
+    return result

@@ -1,0 +1,66 @@
+"""Figures from tidy tables (seaborn, one style for the whole report). Never imports torch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from trickbench.analyse import claim_dir  # noqa: E402
+
+STYLE = {"context": "paper", "style": "whitegrid", "palette": "colorblind", "font_scale": 1.0}
+LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
+          "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy"}
+
+
+def use_style():
+    sns.set_theme(**STYLE, rc={"svg.fonttype": "path", "axes.titlesize": 9, "legend.fontsize": 8})
+
+
+def figure_paths(claim: dict, fig_dir: Path, tier: str) -> list[Path]:
+    return [Path(fig_dir) / tier / f"{claim['id']}_{i}.svg" for i in range(len(claim.get("figures", [])))]
+
+
+def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
+    """Rows: the metrics in spec.y; columns: the values of the facet tag; median line, 10-90% band."""
+    use_style()
+    x, ys = spec.get("x", "t"), spec["y"]
+    facets = list(dict.fromkeys(curves[spec["facet"]])) if spec.get("facet") else [None]
+    fig, axes = plt.subplots(len(ys), len(facets), figsize=(2.6 * len(facets) + 1.2, 2.0 * len(ys) + 0.6),
+                             squeeze=False, sharex="col")
+    for j, f in enumerate(facets):
+        df = curves if f is None else curves[curves[spec["facet"]] == f]
+        for i, y in enumerate(ys):
+            ax = axes[i, j]
+            sns.lineplot(data=df, x=x, y=y, hue=spec.get("hue"), style=spec.get("style"), estimator="median",
+                         errorbar=("pi", 80), ax=ax, legend=(i == 0 and j == len(facets) - 1), linewidth=1.2)
+            if spec.get("logx", True):
+                ax.set_xscale("log")
+            ax.set_xlabel(LABELS.get(x, x) if i == len(ys) - 1 else "")
+            ax.set_ylabel(LABELS.get(y, y) if j == 0 else "")
+            if i == 0 and f is not None:
+                ax.set_title(str(f))
+    handles_ax = axes[0, len(facets) - 1]
+    if handles_ax.get_legend() is not None:
+        sns.move_legend(handles_ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.svg")
+    fig.savefig(tmp, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(out)
+
+
+def claim_figure(cat, results: Path, out: Path) -> None:
+    """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`."""
+    index = int(Path(out).stem.rsplit("_", 1)[1])
+    spec = cat.claim["figures"][index]
+    curves = pd.read_csv(claim_dir(results, cat.tier, cat.id) / "curves.csv")
+    for tag in ("hue", "style", "facet"):
+        if spec.get(tag):
+            curves[spec[tag]] = curves[spec[tag]].astype(str)
+    curves_figure(curves, spec, Path(out))

@@ -1,0 +1,74 @@
+"""What produced a result: code version, packages, machine, device. Recorded in every run summary."""
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("numpy", "torch", "torchvision", "timm", "scipy", "pandas", "seaborn", "snakemake", "typst")
+
+
+def _git(*args) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", "src", "workflow", "config", "Snakefile")
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_info(device: str = "cpu") -> dict:
+    """Device details; asks torch only if the caller already imported it (analysis never does)."""
+    info = {"device": device, "cpu": cpu_model(), "host": platform.node()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+        if device.startswith("cuda") and torch.cuda.is_available():
+            idx = torch.device(device).index or 0
+            info["gpu"] = torch.cuda.get_device_name(idx)
+            info["cuda"] = torch.version.cuda
+            info["driver"] = _nvidia_driver()
+    return info
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return None
+
+
+def record(device: str = "cpu") -> dict:
+    return {**code_version(), "versions": versions(), **device_info(device)}

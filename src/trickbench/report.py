@@ -1,0 +1,140 @@
+"""results/*/*/verdicts.json + claim files + figures -> report/report.pdf (typst). Never imports torch.
+
+Python gathers and formats every number; the typst template (report/report.typ) only lays out
+what it finds in build/data.json. Every tier that has results is shown, each labelled.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import shutil
+from pathlib import Path
+
+import yaml
+
+from trickbench import io, provenance
+from trickbench.config import TIERS
+from trickbench.figures import figure_paths
+
+TEMPLATE = provenance.REPO / "report" / "report.typ"
+VERDICT_ORDER = {"replicated": 0, "not replicated": 1, "inconclusive": 2, "no data": 3}
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, str):
+        return v
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e4 or abs(v) < 1e-3:
+        return f"{v:.2e}".replace("e-0", "e−").replace("e-", "e−").replace("e+0", "e").replace("-", "−")
+    return f"{v:.{digits}g}".replace("-", "−")
+
+
+def _ours(s: dict) -> str:
+    if s["verdict"] == "no data":
+        return "–"
+    if s["rule"]["type"] == "compare":
+        return f"{fmt(s['arm_mean'])} vs {fmt(s['baseline_mean'])}"
+    return fmt(s["arm_mean"])
+
+
+def _rule_text(rule: dict) -> str:
+    rel = {"less": "<", "greater": ">"}[rule["direction"]]
+    m = rule.get("min_effect", 0)
+    margin = f" by > {fmt(m)}" if m else ""
+    if rule["type"] == "compare":
+        return f"{rule['metric']}: {rule['arm']} {rel} {rule['baseline']}{margin} (paired over seeds)"
+    return f"{rule['metric']}: mean of {rule['arm']} {rel} {fmt(rule['value'])}{margin}"
+
+
+def _interval(s: dict) -> str:
+    if s["verdict"] == "no data":
+        return "–"
+    pct = round(100 * s["rule"].get("confidence", 0.95))
+    if s.get("no_spread"):
+        return f"{fmt(s['effect'])} (no spread, n = {s['n']})"
+    return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"
+
+
+def _recipe_text(recipe: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in recipe.items() if v not in (None, {}, []))
+
+
+def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dict:
+    verdict_files = sorted(Path(results).glob("*/*/verdicts.json"),
+                           key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
+    claims, summary, cost, prov = {}, [], [], {}
+    for vf in verdict_files:
+        v = io.read_json(vf)
+        tier, cid = v["tier"], v["claim"]
+        cf = Path(claims_dir) / f"{cid}.yaml"
+        claim = yaml.safe_load(cf.read_text()) if cf.exists() else {"id": cid, "title": v["title"]}
+        entry = claims.setdefault(cid, {
+            "id": cid, "title": claim.get("title", v["title"]), "lecture": claim.get("lecture", {}),
+            "paper": claim.get("paper", {}), "tiers": []})
+        common = {k: val for k, val in v["arms"][0]["recipe"].items()
+                  if all(a["recipe"].get(k) == val for a in v["arms"])}
+        figs = []
+        for i, path in enumerate(figure_paths(claim, fig_dir, tier)):
+            if path.exists():
+                figs.append({"path": str(fig_rel / path.relative_to(fig_dir)),
+                             "caption": claim["figures"][i].get("caption", "")})
+        entry["tiers"].append({
+            "tier": tier, "data": v["data"], "note": v.get("note", ""), "seeds": v["seeds"],
+            "devices": ", ".join(v["cost"]["devices"]),
+            "common": _recipe_text(common),
+            "arms": [{"name": a["arm"], "label": a["label"], "n": f"{a['n_ok']}/{a['n']}",
+                      "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
+                      "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
+                      "means": [fmt(a["mean"].get(m)) + (f" ± {fmt(a['std'][m], 2)}" if m in a.get("std", {}) else "")
+                                for m in v["metrics"]]}
+                     for a in v["arms"]],
+            "metrics": [{"name": m, "desc": d} for m, d in v["metrics"].items()],
+            "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": s["verdict"],
+                           "paper": fmt((s.get("paper") or {}).get("value")),
+                           "paper_source": (s.get("paper") or {}).get("source", ""),
+                           "ours": _ours(s), "effect": _interval(s), "n": str(s.get("n", 0)),
+                           "rule": _rule_text(s["rule"])} for s in v["subclaims"]],
+            "figures": figs,
+        })
+        for s in v["subclaims"]:
+            summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": s["statement"],
+                            "paper": fmt((s.get("paper") or {}).get("value")), "ours": _ours(s),
+                            "n": str(s.get("n", 0)), "verdict": s["verdict"]})
+        cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
+                     "wall": f"{v['cost']['wall_s']:.1f}", "devices": ", ".join(v["cost"]["devices"])})
+        p = v["provenance"]
+        prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": set()})
+        prov[tier]["commits"].update(p["commits"])
+        prov[tier]["hosts"].update(p["hosts"])
+        prov[tier]["datasets"].update(p.get("dataset_sha256", []))
+    return {
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "code": {"commit": provenance.code_version()["commit"] or "unknown (no git history)",
+                 "dirty": bool(provenance.code_version()["dirty"])},
+        "summary": summary, "claims": list(claims.values()), "cost": cost,
+        "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
+                        "versions": ", ".join(f"{k} {val}" for k, val in d["versions"].items()),
+                        "datasets": ", ".join(sorted(d["datasets"])) or "generated / bundled only",
+                        "command": f"snakemake --cores all --config tier={t}"}
+                       for t, d in prov.items()],
+    }
+
+
+def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
+    import typst
+
+    report_dir = Path(report_dir)
+    fig_dir = report_dir / "figures"
+    data = gather(results, claims_dir, fig_dir, Path("figures"))
+    if not data["claims"]:
+        raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
+    build_dir = report_dir / "build"
+    io.write_json(build_dir / "data.json", data)
+    template = report_dir / "report.typ"
+    if template.resolve() != TEMPLATE.resolve():
+        shutil.copyfile(TEMPLATE, template)
+    pdf = typst.compile(str(template), root=str(report_dir))
+    io.atomic_write_bytes(out, pdf)

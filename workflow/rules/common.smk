@@ -1,0 +1,46 @@
+# Validation and input wrangling. Everything that can be wrong with the config or a claim file
+# fails here, before any job runs, with a message that names the key.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from trickbench import config as tbconfig  # noqa: E402
+from trickbench.figures import figure_paths  # noqa: E402  (matplotlib only at draw time)
+
+validate(config, "../schemas/config.schema.yaml")
+
+TIER = config["tier"]
+RESULTS = config["results_dir"]
+REPORT_DIR = config["report_dir"]
+REPORT_PDF = f"{REPORT_DIR}/report.pdf"
+SRC = str(Path(workflow.basedir) / "src")
+
+try:
+    CLAIMS = {
+        cid: tbconfig.resolve(claim, TIER, config["seeds"])
+        for cid, claim in tbconfig.load_claims(config["claims_dir"], config["claims"]).items()
+    }
+except tbconfig.ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
+
+
+wildcard_constraints:
+    tier="smoke|quick|full|paper",
+    claim="[a-z0-9_]+",
+    arm="[A-Za-z0-9_]+",
+    i="[0-9]+",
+
+
+def arm_outputs(claim_id):
+    return [f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl" for arm in CLAIMS[claim_id].arms]
+
+
+def figure_outputs(claim_id):
+    return [str(p) for p in figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
+
+
+def arm_hash(wildcards):
+    # a rerun trigger: editing one arm's recipe reruns that arm only
+    return CLAIMS[wildcards.claim].arms[wildcards.arm].hash

@@ -1,0 +1,18 @@
+# Every claim of this tier, plus whatever other tiers already have in results/, into one PDF.
+rule report:
+    input:
+        verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
+        figures=[f for c in CLAIMS for f in figure_outputs(c)],
+        template="report/report.typ",
+    output:
+        report(REPORT_PDF, caption="../report/report.rst", category="Report"),
+    params:
+        claims_dir=config["claims_dir"],
+        results=RESULTS,
+        report_dir=REPORT_DIR,
+    log:
+        f"{RESULTS}/{TIER}/logs/report.log",
+    shell:
+        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
+        " --claims-dir {params.claims_dir:q} --results {params.results:q}"
+        " --report-dir {params.report_dir:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,22 @@
+# One job per arm: all of its seeds in one process (start-up costs seconds; seeds are cheap).
+# A killed job resumes: finished seeds are skipped and a partial one continues from its checkpoint.
+rule train:
+    output:
+        f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl",
+    params:
+        config_hash=arm_hash,
+        claims_dir=config["claims_dir"],
+        results=RESULTS,
+        data_root=config["data_root"],
+        device=config["device"],
+        seeds=f"--seeds {config['seeds']}" if config["seeds"] else "",
+    log:
+        f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+    shell:
+        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
+        " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
+        " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
+        " --data-root {params.data_root:q} --device {params.device} --threads {threads} > {log:q} 2>&1"
