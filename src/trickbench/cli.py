@@ -41,7 +41,7 @@ def cmd_run_arm(args):
     if args.arm not in cat.arms:
         sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(cat.arms)}")
     arm = cat.arms[args.arm]
-    ctx = {"device": args.device, "data_root": args.data_root, "threads": args.threads}
+    ctx = {"device": args.device, "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads}
     root = Path(args.results) / args.tier / args.claim / "runs"
     summaries = TASKS.get(cat.claim["task"]).run_arm(args.claim, args.tier, arm, cat.seeds_of(args.arm), root, ctx)
     io.write_jsonl(args.out, summaries)
@@ -84,6 +84,7 @@ def main(argv=None):
     p.add_argument("--arm", required=True)
     p.add_argument("--out", required=True, help="JSON lines: one run summary per seed")
     p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None, help="decoded-tensor cache (default: <data-root>/cache)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(fn=cmd_run_arm)

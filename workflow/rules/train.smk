@@ -1,3 +1,6 @@
+import shlex
+
+
 # One job per arm: all of its seeds in one process (start-up costs seconds; seeds are cheap).
 # A killed job resumes: finished seeds are skipped and a partial one continues from its checkpoint.
 rule train:
@@ -8,6 +11,7 @@ rule train:
         claims_dir=config["claims_dir"],
         results=RESULTS,
         data_root=config["data_root"],
+        cache_dir=f"--cache-dir {shlex.quote(config['cache_dir'])}" if config["cache_dir"] else "",
         device=config["device"],
         seeds=f"--seeds {config['seeds']}" if config["seeds"] else "",
     log:
@@ -19,4 +23,4 @@ rule train:
         "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
-        " --data-root {params.data_root:q} --device {params.device} --threads {threads} > {log:q} 2>&1"
+        " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads} > {log:q} 2>&1"

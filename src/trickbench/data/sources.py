@@ -1,0 +1,160 @@
+"""Dataset sources. Each takes (data_root, cache_dir, **dataset_args) and returns Tensors.
+
+Where the data may live, in the order tried:
+  mnist / fashion_mnist / cifar10 / cifar100:
+    1. torchvision's own files under <data_root> (e.g. <data_root>/MNIST/raw, cifar-10-batches-py)
+    2. an ImageFolder tree or .tar.gz of one: <data_root>/<name>/ or <data_root>/<name>*.tar.gz
+       (the layout of the development copies: <name>/{train,test}/<class>/*)
+    3. a torchvision download, only when dataset_args.download is true
+  imagefolder: dataset_args.path, a folder or a .tar.gz with {train,test}/<class>/* inside.
+"""
+from __future__ import annotations
+
+import io as _io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trickbench.data.tensors import Tensors, cached
+
+HOWTO = {
+    "mnist": "torchvision.datasets.MNIST(root=DATA_ROOT, download=True), or put mnist.tar.gz (ImageFolder) in DATA_ROOT",
+    "fashion_mnist": "torchvision.datasets.FashionMNIST(root=DATA_ROOT, download=True) (Debian: dataset-fashion-mnist)",
+    "cifar10": "torchvision.datasets.CIFAR10(root=DATA_ROOT, download=True), or an ImageFolder copy (e.g. cifar10-jpeg.tar.gz) in DATA_ROOT",
+    "cifar100": "torchvision.datasets.CIFAR100(root=DATA_ROOT, download=True)",
+}
+
+
+class DataMissing(FileNotFoundError):
+    pass
+
+
+def _missing(name: str, data_root: Path, looked: list[str]) -> DataMissing:
+    return DataMissing(
+        f"dataset {name!r} not found under data_root={data_root} (looked for: {'; '.join(looked)}). "
+        f"Get it with {HOWTO[name]}, point `data_root` at it (snakemake --config data_root=...), "
+        f"or set dataset_args: {{download: true}} where the network allows. Nothing is substituted.")
+
+
+def digits(data_root, cache_dir, test_size: int = 500):
+    """scikit-learn's bundled 8x8 digits (1,797 images, offline): a fixed split, 16 grey levels -> uint8."""
+    def make():
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        x = torch.from_numpy(np.round(d.images * (255 / 16)).astype(np.uint8))[:, None]
+        y = torch.from_numpy(d.target.astype(np.int64))
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+        te, tr = perm[:test_size].sort().values, perm[test_size:].sort().values
+        return Tensors("digits", x[tr], y[tr], x[te], y[te], 10, "scikit-learn digits (8×8, 1,797 images)")
+    return cached(Path(cache_dir) / f"digits-{test_size}.pt", make)
+
+
+def _from_torchvision(cls_name, root, download):
+    import torchvision
+    cls = getattr(torchvision.datasets, cls_name)
+    tr, te = cls(root, train=True, download=download), cls(root, train=False, download=download)
+
+    def xs(ds):
+        x = torch.as_tensor(np.asarray(ds.data))
+        return (x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)).contiguous().to(torch.uint8)
+    return xs(tr), torch.as_tensor(tr.targets, dtype=torch.int64), xs(te), torch.as_tensor(te.targets, dtype=torch.int64)
+
+
+def _read_imagefolder(path: Path, channels: int):
+    """{train,test}/<class>/<image> from a folder or a .tar.gz, decoded with PIL, classes sorted by name."""
+    from PIL import Image
+    mode = "L" if channels == 1 else "RGB"
+    items = {"train": [], "test": []}  # (class, name, bytes)
+
+    def add(rel_parts, data):
+        # .../<split>/<class>/<file>
+        if len(rel_parts) >= 3 and rel_parts[-3] in items:
+            items[rel_parts[-3]].append((rel_parts[-2], rel_parts[-1], data))
+    if path.is_dir():
+        for f in sorted(path.rglob("*")):
+            if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg"):
+                add(f.relative_to(path).parts, f.read_bytes())
+    else:
+        with tarfile.open(path, "r:*") as tar:
+            for m in tar:
+                if m.isfile() and Path(m.name).suffix.lower() in (".png", ".jpg", ".jpeg"):
+                    add(Path(m.name).parts, tar.extractfile(m).read())
+    classes = sorted({c for c, _, _ in items["train"]})
+    if not classes or not items["test"]:
+        raise DataMissing(f"{path} holds no train/<class>/ and test/<class>/ images")
+    index = {c: i for i, c in enumerate(classes)}
+    out = []
+    for split in ("train", "test"):
+        rows = sorted(items[split], key=lambda r: (index[r[0]], r[1]))
+        x = np.stack([np.asarray(Image.open(_io.BytesIO(b)).convert(mode)) for _, _, b in rows])
+        x = torch.from_numpy(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2).copy())
+        out += [x.contiguous(), torch.tensor([index[c] for c, _, _ in rows], dtype=torch.int64)]
+    return (*out, len(classes))
+
+
+def _candidates(data_root: Path, stems) -> list[Path]:
+    found = []
+    for stem in stems:
+        found += [p for p in (data_root / stem,) if (p / "train").is_dir()]
+        found += sorted(data_root.glob(f"{stem}*.tar.gz"))
+    return found
+
+
+def _standard(name, tv_class, tv_dir, stems, channels, label, data_root, cache_dir, download=False, prefer=None):
+    data_root = Path(data_root)
+    looked = [str(data_root / tv_dir)]
+    tv_present = (data_root / tv_dir).exists()
+    if tv_present or download:
+        def make():
+            x, y, xt, yt = _from_torchvision(tv_class, str(data_root), download)
+            return Tensors(name, x, y, xt, yt, int(y.max()) + 1, label)
+        return cached(Path(cache_dir) / f"{name}-torchvision.pt", make)
+    cands = _candidates(data_root, stems)
+    if prefer:
+        cands = [c for c in cands if prefer in c.name] or cands
+    looked += [str(data_root / f"{s}/ or {s}*.tar.gz") for s in stems]
+    if not cands:
+        raise _missing(name, data_root, looked)
+    src = cands[0]
+
+    def make():
+        x, y, xt, yt, k = _read_imagefolder(src, channels)
+        lossy = "jpeg" in src.name.lower()
+        return Tensors(name, x, y, xt, yt, k, f"{label} ({'JPEG q75 copy' if lossy else 'ImageFolder copy'}: {src.name})")
+    return cached(Path(cache_dir) / f"{name}-{src.name.replace('.tar.gz', '')}.pt", make)
+
+
+def mnist(data_root, cache_dir, download=False):
+    return _standard("mnist", "MNIST", "MNIST/raw", ["mnist"], 1, "MNIST", data_root, cache_dir, download)
+
+
+def fashion_mnist(data_root, cache_dir, download=False):
+    return _standard("fashion_mnist", "FashionMNIST", "FashionMNIST/raw", ["fashion-mnist", "fashion_mnist"], 1,
+                     "Fashion-MNIST", data_root, cache_dir, download)
+
+
+def cifar10(data_root, cache_dir, download=False, copy=None):
+    """`copy`: which ImageFolder copy to prefer when several exist (e.g. 'jpeg', 'lossless')."""
+    return _standard("cifar10", "CIFAR10", "cifar-10-batches-py", ["cifar10"], 3, "CIFAR-10", data_root,
+                     cache_dir, download, prefer=copy)
+
+
+def cifar100(data_root, cache_dir, download=False):
+    return _standard("cifar100", "CIFAR100", "cifar-100-python", ["cifar100"], 3, "CIFAR-100", data_root,
+                     cache_dir, download)
+
+
+def imagefolder(data_root, cache_dir, path=None, channels=3, name=None):
+    if path is None:
+        raise ValueError("dataset imagefolder needs dataset_args.path (a folder or .tar.gz with train/ and test/)")
+    src = Path(path) if Path(path).is_absolute() else Path(data_root) / path
+    if not src.exists():
+        raise DataMissing(f"imagefolder path {src} does not exist (relative paths are taken under data_root={data_root})")
+    label = name or src.name.replace(".tar.gz", "")
+
+    def make():
+        x, y, xt, yt, k = _read_imagefolder(src, channels)
+        return Tensors(label, x, y, xt, yt, k, f"{label} (ImageFolder: {src.name})")
+    return cached(Path(cache_dir) / f"imagefolder-{label}-{channels}.pt", make)

@@ -1,0 +1,97 @@
+"""Whole datasets as uint8 tensors: cache, splits, batched augmentation, batches by index slicing.
+
+On small models the DataLoader's per-sample Python work dominates a step; holding the set as one
+tensor (on the GPU when there is one) and slicing it is faster on CPU and GPU alike (DESIGN.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import io as _io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trickbench import io
+
+
+@dataclass
+class Tensors:
+    """A decoded dataset. x: uint8 [N, C, H, W]; y: int64 [N]."""
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    description: str  # what the report calls it, e.g. "CIFAR-10 (JPEG q75 copy)"
+    sha256: str = ""
+
+    @property
+    def shape(self):
+        return tuple(self.train_x.shape[1:])
+
+
+def sha256_of(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cached(cache_file: Path, make) -> Tensors:
+    """Load the decoded tensors from `cache_file`, or decode with `make()` and cache atomically."""
+    if cache_file.exists():
+        return Tensors(**torch.load(cache_file, weights_only=True))
+    t = make()
+    t.sha256 = sha256_of(t.train_x, t.train_y, t.test_x, t.test_y)
+    buf = _io.BytesIO()
+    torch.save(dict(vars(t)), buf)
+    io.atomic_write_bytes(cache_file, buf.getvalue())
+    return t
+
+
+def split(n: int, val_fraction: float, subset: int | None, seed: int = 0):
+    """Fixed train/validation split of the training set (the same for every run seed, so arms
+    and seeds are compared on the same held-out images). Returns (train_idx, val_idx)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(n * val_fraction))
+    val, train = perm[:n_val], perm[n_val:]
+    if subset is not None:
+        if subset > len(train):
+            raise ValueError(f"train_subset={subset} exceeds the {len(train)} training images left after the split")
+        train = train[:subset]
+    return train.sort().values, val.sort().values
+
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1] (training images only)."""
+    xf = x.float().div_(255)
+    return xf.mean(dim=(0, 2, 3)), xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (x.float().div_(255) - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Batched random crop with zero padding (translation by up to ±pad px) and horizontal flip.
+
+    One gather for the whole batch instead of a Python loop over images. uint8 in, uint8 out.
+    """
+    if kind == "none":
+        return x
+    b, c, h, w = x.shape
+    dev = x.device
+    if kind in ("flip_crop", "crop"):
+        xp = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+        ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+        x = xp[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    if kind == "flip_crop":
+        flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    return x

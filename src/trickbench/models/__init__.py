@@ -1,0 +1,10 @@
+"""Models: a registry of names declared without importing torch.
+
+Every builder takes (in_shape=(C, H, W), num_classes, **model_args) and returns an nn.Module.
+"""
+from trickbench.registry import Registry
+
+MODELS = Registry("model")
+MODELS.lazy("mlp", "trickbench.models.mlp:DeepMLP")
+MODELS.lazy("resnet_cifar", "trickbench.models.resnet:ResNetCifar")
+MODELS.lazy("cifarnet", "trickbench.models.cnn:CifarNet")

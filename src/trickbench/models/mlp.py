@@ -1,0 +1,63 @@
+"""A deep fully connected network with a chosen initialisation (the gradient-noise claim's 20x50 MLP)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from trickbench.registry import Registry
+
+INITS = Registry("init scheme")
+
+
+@INITS.register("he")
+def he_init(w: torch.Tensor, std=None):
+    nn.init.kaiming_normal_(w, nonlinearity="relu")  # N(0, 2/fan_in)
+
+
+@INITS.register("xavier")
+def xavier_init(w: torch.Tensor, std=None):
+    nn.init.xavier_normal_(w)
+
+
+@INITS.register("normal")
+def normal_init(w: torch.Tensor, std=0.1):
+    nn.init.normal_(w, 0.0, std)  # the gradient-noise paper's "simple init" N(0, 0.1^2)
+
+
+@INITS.register("zero")
+def zero_init(w: torch.Tensor, std=None):
+    nn.init.zeros_(w)
+
+
+@INITS.register("torch_default")
+def torch_default(w: torch.Tensor, std=None):
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5))  # what nn.Linear does
+
+
+class DeepMLP(nn.Module):
+    """depth hidden layers of `width` units with ReLU; biases start at 0; input flattened."""
+
+    def __init__(self, in_shape, num_classes, depth: int = 20, width: int = 50, init: str = "he",
+                 init_std: float = 0.1, batchnorm: bool = False, dropout: float = 0.0):
+        super().__init__()
+        d_in = math.prod(in_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i in range(depth):
+            layers.append(nn.Linear(d_in if i == 0 else width, width))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(width if depth else d_in, num_classes))
+        self.net = nn.Sequential(*layers)
+        fn = INITS.get(init)
+        for m in self.net:
+            if isinstance(m, nn.Linear):
+                fn(m.weight, std=init_std)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.net(x)

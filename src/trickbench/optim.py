@@ -1,0 +1,72 @@
+"""Optimizers and learning-rate schedules as tables over torch.optim (no torch import until built).
+
+OPTIMIZERS: name -> (torch.optim class, fixed kwargs, how recipe keys map to its arguments).
+SCHEDULES:  name -> multiplier of the base LR as a function of the step (0-based) and total steps;
+            stepped once per optimizer step, so fractions of training mean the same at any epoch count.
+"""
+from __future__ import annotations
+
+import math
+
+from trickbench.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+SCHEDULES = Registry("lr schedule")
+
+_TABLE = {
+    #  name        class      fixed kwargs            recipe keys -> argument
+    "sgd":      ("SGD",     {},                     {"momentum": "momentum", "weight_decay": "weight_decay"}),
+    "nesterov": ("SGD",     {"nesterov": True},     {"momentum": "momentum", "weight_decay": "weight_decay"}),
+    "adagrad":  ("Adagrad", {},                     {"eps": "eps", "weight_decay": "weight_decay"}),
+    "rmsprop":  ("RMSprop", {},                     {"beta2": "alpha", "eps": "eps", "momentum": "momentum",
+                                                     "weight_decay": "weight_decay"}),
+    "adam":     ("Adam",    {"amsgrad": False},     {"betas": "betas", "eps": "eps", "weight_decay": "weight_decay"}),
+    "amsgrad":  ("Adam",    {"amsgrad": True},      {"betas": "betas", "eps": "eps", "weight_decay": "weight_decay"}),
+    "nadam":    ("NAdam",   {},                     {"betas": "betas", "eps": "eps", "weight_decay": "weight_decay"}),
+    "adamw":    ("AdamW",   {},                     {"betas": "betas", "eps": "eps", "weight_decay": "weight_decay"}),
+}
+for _name, _row in _TABLE.items():
+    OPTIMIZERS.register(_name)(_row)
+
+
+def build_optimizer(params, recipe: dict):
+    import torch
+    cls_name, fixed, keys = OPTIMIZERS.get(recipe["optimizer"])
+    if recipe["optimizer"] == "nesterov" and not recipe.get("momentum"):
+        raise ValueError("optimizer nesterov needs momentum > 0")
+    values = {**recipe, "betas": (recipe["beta1"], recipe["beta2"])}
+    kwargs = {arg: values[key] for key, arg in keys.items()}
+    return getattr(torch.optim, cls_name)(params, lr=recipe["lr"], **fixed, **kwargs)
+
+
+@SCHEDULES.register("constant")
+def constant(step, total):
+    return 1.0
+
+
+@SCHEDULES.register("inv_sqrt")
+def inv_sqrt(step, total):
+    """alpha_t = alpha / sqrt(t), t = step + 1 (the AMSGrad paper's logistic regression)."""
+    return 1.0 / math.sqrt(step + 1)
+
+
+@SCHEDULES.register("step")
+def step_schedule(step, total, milestones=(0.5, 0.75), gamma=0.1):
+    """Divide by 1/gamma at each milestone fraction (stochastic depth: /10 at 50% and 75%)."""
+    return gamma ** sum(step >= m * total for m in milestones)
+
+
+@SCHEDULES.register("cosine")
+def cosine(step, total, warmup=0.0):
+    """Linear warm-up over the first `warmup` fraction, then cosine decay to 0."""
+    w = int(warmup * total)
+    if step < w:
+        return (step + 1) / w
+    return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
+def build_schedule(optimizer, recipe: dict, total_steps: int):
+    import functools
+    import torch
+    fn = functools.partial(SCHEDULES.get(recipe["lr_schedule"]), total=total_steps, **recipe.get("schedule_args", {}))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

@@ -1,0 +1,184 @@
+"""Train one network for one seed: run(recipe, seed, run_dir, ctx) -> summary.
+
+A run is a pure function of its resolved recipe and seed. The whole dataset is a uint8 tensor
+on the device; batches are index slices; augmentation is batched. Each epoch writes a checkpoint
+(model, optimizer, schedule, every RNG state, the epoch and the metric history) atomically, so a
+killed run resumes and ends with the same metrics as an uninterrupted one. A NaN/inf loss, or a
+loss above `diverge_factor` times the first batch's, ends the run as `diverged` (with its step);
+past `max_seconds` it ends as `timeout`. Both are results, not crashes.
+
+Randomness, all derived from the seed:
+  torch.manual_seed(seed)          -> initialisation (and global RNG: dropout)
+  data generator (seed, stream 1)  -> epoch order and augmentation
+"""
+from __future__ import annotations
+
+import io as _io
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trickbench import io, provenance
+from trickbench.data import DATASETS
+from trickbench.data.tensors import augment, channel_stats, normalize, split
+from trickbench.models import MODELS
+from trickbench.optim import build_optimizer, build_schedule
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda was asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "data": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(gen: torch.Generator, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@torch.no_grad()
+def evaluate(model, x, y, mean, std, batch_size: int) -> tuple[float, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        out = model(normalize(x[i:i + batch_size], mean, std)).float()
+        loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum").item()
+        correct += (out.argmax(1) == y[i:i + batch_size]).sum().item()
+    model.train()
+    return loss / len(y), correct / len(y)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buf = _io.BytesIO()
+    torch.save(state, buf)
+    io.atomic_write_bytes(path, buf.getvalue())
+
+
+def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
+        stop_after_epoch: int | None = None) -> dict:
+    """Train (or resume, or return the finished summary of) one run.
+
+    `stop_after_epoch` ends the process's work after that epoch with the checkpoint in place,
+    exactly as a kill would (used by the resume test); the returned summary has outcome 'stopped'.
+    """
+    run_dir = Path(run_dir)
+    summary_path, ckpt_path = run_dir / "summary.json", run_dir / "ckpt.pt"
+    if summary_path.exists():
+        return io.read_json(summary_path)
+    torch.set_num_threads(int(ctx.get("threads", 1)))
+    device = resolve_device(ctx.get("device", "cpu"))
+    data_root = Path(ctx.get("data_root", "data"))
+    cache_dir = Path(ctx.get("cache_dir") or data_root / "cache")
+
+    data = DATASETS.build(recipe["dataset"], data_root, cache_dir, **recipe["dataset_args"])
+    tr_idx, val_idx = split(len(data.train_y), recipe["val_fraction"], recipe["train_subset"])
+    x_train, y_train = data.train_x[tr_idx].to(device), data.train_y[tr_idx].to(device)
+    x_val, y_val = data.train_x[val_idx].to(device), data.train_y[val_idx].to(device)
+    x_test, y_test = data.test_x.to(device), data.test_y.to(device)
+    mean, std = (t.to(device) for t in channel_stats(data.train_x[tr_idx]))
+
+    torch.manual_seed(seed)
+    model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + 1)
+    bs, n = recipe["batch_size"], len(y_train)
+    steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
+    total_steps = steps_per_epoch * recipe["epochs"]
+    optimizer = build_optimizer(model.parameters(), recipe)
+    schedule = build_schedule(optimizer, recipe, total_steps)
+
+    history, epoch0, spent, first_loss = [], 0, 0.0, None
+    best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=True, map_location=device)
+        if ck["config_hash"] != (meta or {}).get("config_hash"):
+            raise RuntimeError(f"{ckpt_path} belongs to another recipe ({ck['config_hash']}); remove it to restart")
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        schedule.load_state_dict(ck["schedule"])
+        _set_rng_state(gen, ck["rng"])
+        history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
+        best = ck["best"]
+
+    outcome, diverged_at = "ok", None
+    model.train()
+    for epoch in range(epoch0, recipe["epochs"]):
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=gen).to(device)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for b in range(steps_per_epoch):
+            idx = order[b * bs:(b + 1) * bs]
+            x = normalize(augment(x_train[idx], recipe["augment"], gen), mean, std)
+            y = y_train[idx]
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            lv = loss.item()
+            step = epoch * steps_per_epoch + b
+            if first_loss is None:
+                first_loss = lv
+            if not math.isfinite(lv) or lv > recipe["diverge_factor"] * first_loss:
+                outcome, diverged_at = "diverged", step
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe["clip_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"])
+            optimizer.step()
+            schedule.step()
+            loss_sum += lv * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            seen += len(y)
+        spent += time.perf_counter() - t0
+        if outcome == "diverged":
+            break
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "lr": schedule.get_last_lr()[0], "wall_s": spent}
+        row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"])
+        if len(val_idx):
+            row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"])
+            if row["val_acc"] > best["val_acc"]:
+                best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}
+        history.append(row)
+        io.write_jsonl(run_dir / "metrics.jsonl", history)
+        _save_checkpoint(ckpt_path, {
+            "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen),
+            "history": history, "wall_s": spent, "first_loss": first_loss, "best": best})
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
+            return {"outcome": "stopped", "epoch": epoch + 1}
+        if recipe["max_seconds"] and spent > recipe["max_seconds"]:
+            outcome = "timeout"
+            break
+
+    if outcome == "diverged":
+        io.write_jsonl(run_dir / "metrics.jsonl", history)
+    last = history[-1] if history else {}
+    metrics = {}
+    if last:
+        metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
+                   "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
+                   "epochs_done": len(history)}
+        if best["epoch"] is not None:
+            metrics |= {"best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
+                        "test_acc_at_best_val": best["test_acc"]}
+    images = steps_per_epoch * bs * len(history)
+    summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
+               "metrics": metrics, "wall_s": spent, "images_per_s": images / spent if spent else None,
+               "precision": "fp32", "compile": False, "dataset": data.description, "dataset_sha256": data.sha256,
+               "provenance": provenance.record(str(device))}
+    io.write_json(summary_path, summary)
+    ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record
+    return summary
