@@ -7,13 +7,16 @@ rule analyse:
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
         verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",
     params:
+        src=SRC,
         claims_dir=config["claims_dir"],
-        results=RESULTS,
-        seeds=f"--seeds {config['seeds']}" if config["seeds"] else "",
+        results=lambda w, output: results_root(output.verdicts, 3),
+        seeds=SEEDS_ARG,
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/analyse.log",
+    conda:
+        "../envs/trickbench.yaml"
     shell:
-        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli analyse"
+        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli analyse"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} {params.seeds} > {log:q} 2>&1"
 
@@ -29,11 +32,14 @@ rule figure:
             subcategory="{tier}",
         ),
     params:
+        src=SRC,
         claims_dir=config["claims_dir"],
-        results=RESULTS,
+        results=lambda w, input: results_root(input.curves, 3),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/figure_{{i}}.log",
+    conda:
+        "../envs/trickbench.yaml"
     shell:
-        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli figure"
+        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli figure"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --out {output:q} > {log:q} 2>&1"

@@ -41,6 +41,14 @@ def figure_outputs(claim_id):
     return [str(p) for p in figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
 
 
+SEEDS_ARG = f"--seeds {config['seeds']}" if config["seeds"] else ""
+
+
+def results_root(path, depth):
+    """results_dir, recovered from an output path `depth` levels below it."""
+    return str(Path(path).parents[depth - 1])
+
+
 def arm_hash(wildcards):
     # a rerun trigger: editing one arm's recipe reruns that arm only
     return CLAIMS[wildcards.claim].arms[wildcards.arm].hash

@@ -3,16 +3,19 @@ rule report:
     input:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
         figures=[f for c in CLAIMS for f in figure_outputs(c)],
-        template="report/report.typ",
+        template=str(Path(workflow.basedir) / "report" / "report.typ"),
     output:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
     params:
+        src=SRC,
         claims_dir=config["claims_dir"],
-        results=RESULTS,
-        report_dir=REPORT_DIR,
+        results=lambda w, input: results_root(input.verdicts[0], 3),
+        report_dir=lambda w, output: str(Path(output[0]).parent),
     log:
         f"{RESULTS}/{TIER}/logs/report.log",
+    conda:
+        "../envs/trickbench.yaml"
     shell:
-        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
+        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
         " --claims-dir {params.claims_dir:q} --results {params.results:q}"
         " --report-dir {params.report_dir:q} --out {output:q} > {log:q} 2>&1"

@@ -8,19 +8,23 @@ rule train:
         f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl",
     params:
         config_hash=arm_hash,
+        src=SRC,
         claims_dir=config["claims_dir"],
-        results=RESULTS,
+        results=lambda w, output: results_root(output[0], 4),
         data_root=config["data_root"],
         cache_dir=f"--cache-dir {shlex.quote(config['cache_dir'])}" if config["cache_dir"] else "",
         device=config["device"],
-        seeds=f"--seeds {config['seeds']}" if config["seeds"] else "",
+        seeds=SEEDS_ARG,
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
     threads: config["threads"]
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/trickbench.yaml"
     shell:
-        "PYTHONPATH={SRC:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
+        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
-        " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads} > {log:q} 2>&1"
+        " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads}"
+        " > {log:q} 2>&1"

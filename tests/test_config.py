@@ -1,0 +1,96 @@
+"""Bad configs fail before any training, with a message that names the key."""
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from trickbench import config
+
+CLAIM = REPO / "config" / "claims" / "amsgrad_synthetic.yaml"
+
+
+def write_claim(tmp_path, mutate, name="amsgrad_synthetic"):
+    claim = yaml.safe_load(CLAIM.read_text())
+    mutate(claim)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(claim, allow_unicode=True))
+    return path
+
+
+def test_shipped_claims_resolve_at_every_tier_they_declare():
+    for cid, claim in config.load_claims(REPO / "config" / "claims").items():
+        for tier in claim["tiers"]:
+            cat = config.resolve(claim, tier)
+            assert cat.arms and all(len(a.hash) == 12 for a in cat.arms.values())
+
+
+def test_resolution_order_base_then_tier_then_arm():
+    claim = config.load_claim(CLAIM)
+    cat = config.resolve(claim, "smoke")
+    arm = cat.arms["adam_online_a01"]
+    assert arm.recipe["steps"] == claim["tiers"]["smoke"]["set"]["steps"]  # tier
+    assert arm.recipe["lr"] == 0.1                                         # arm beats base (0.5)
+    assert arm.recipe["eps"] == 1e-8                                       # task default
+    assert cat.seeds_of("adam_online") == [0] and cat.seeds_of("adam_stochastic") == [0, 1]
+    assert config.resolve(claim, "smoke", seeds_override=5).seeds == list(range(5))
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c["base"].update(learning_rate=0.1), "learning_rate"),
+    (lambda c: c["base"].update(lr=-0.1), "lr"),
+    (lambda c: c["tiers"]["smoke"].update(seeds=0), "seeds"),
+    (lambda c: c["arms"]["adam_online"]["set"].update(optimizer="adamm"), "adamm"),
+    (lambda c: c["arms"]["adam_online"]["set"].update(problem="reddi_nope"), "reddi_nope"),
+    (lambda c: c.update(task="regression"), "regression"),
+    (lambda c: c["tiers"].update(huge={"seeds": 1}), "huge"),
+    (lambda c: c["subclaims"][0]["rule"].update(arm="no_such_arm"), "no_such_arm"),
+    (lambda c: c["subclaims"][0]["rule"].update(metric="accuracy"), "accuracy"),
+])
+def test_bad_claim_is_rejected_naming_the_key(tmp_path, mutate, key):
+    path = write_claim(tmp_path, mutate)
+    with pytest.raises(config.ConfigError, match=key):
+        config.resolve(config.load_claim(path), "smoke")
+
+
+def test_claim_id_must_match_file_name(tmp_path):
+    path = write_claim(tmp_path, lambda c: None, name="other_name")
+    with pytest.raises(config.ConfigError, match="other_name"):
+        config.load_claim(path)
+
+
+def test_unknown_tier_and_missing_tier():
+    claim = config.load_claim(CLAIM)
+    with pytest.raises(config.ConfigError, match="unknown tier 'huge'"):
+        config.resolve(claim, "huge")
+    small = copy.deepcopy(claim)
+    del small["tiers"]["paper"]
+    with pytest.raises(config.ConfigError, match="no settings for tier 'paper'"):
+        config.resolve(small, "paper")
+
+
+def test_classify_recipe_names_are_checked_without_torch():
+    code = ("import sys; from trickbench.tasks import TASKS; t = TASKS.get('classify');"
+            "r = dict(t.defaults, dataset='digits', model='resnet_cifar', optimizer='amsgrad', lr=0.1, epochs=1, batch_size=8);"
+            "t.check(r, 'x');"
+            "bad = dict(r, model='resnet_cifra');\n"
+            "try:\n    t.check(bad, 'arm y')\nexcept KeyError as e:\n    print(e.args[0])\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    first, last = out.stdout.strip().splitlines()
+    assert "unknown model 'resnet_cifra' (at arm y: model)" in first and "Did you mean 'resnet_cifar'" in first
+    assert last == "False"
+
+
+@pytest.mark.parametrize("override, key", [("tier=huge", "tier"), ("seeds=0", "seeds"), ("bogus=1", "bogus"),
+                                           ("claims=[nope]", "nope")])
+def test_snakemake_rejects_bad_config_before_any_job(tmp_path, override, key):
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", override,
+                          f"results_dir={tmp_path}/r"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0
+    assert key in out.stdout + out.stderr
+    assert not (tmp_path / "r").exists()

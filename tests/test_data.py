@@ -1,0 +1,96 @@
+"""Datasets: decoding, cache, splits, batched augmentation, missing-data errors."""
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from trickbench.data import DATASETS
+from trickbench.data import sources
+from trickbench.data.tensors import augment, channel_stats, normalize, split
+
+
+def test_digits_shapes_cache_and_checksum(tmp_path):
+    a = DATASETS.build("digits", tmp_path, tmp_path / "cache")
+    assert a.train_x.dtype == torch.uint8 and a.train_x.shape == (1297, 1, 8, 8) and a.test_x.shape == (500, 1, 8, 8)
+    assert a.train_x.max() == 255 and a.num_classes == 10
+    b = DATASETS.build("digits", tmp_path, tmp_path / "cache")  # from the cache
+    assert b.sha256 == a.sha256 and len(a.sha256) == 64
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+
+
+def test_split_is_fixed_disjoint_and_subsettable():
+    tr, va = split(100, 0.2, None)
+    tr2, va2 = split(100, 0.2, None)
+    assert torch.equal(tr, tr2) and len(va) == 20 and len(tr) == 80
+    assert not set(tr.tolist()) & set(va.tolist())
+    tr3, _ = split(100, 0.2, 30)
+    assert len(tr3) == 30 and set(tr3.tolist()) <= set(tr.tolist())
+    with pytest.raises(ValueError, match="train_subset"):
+        split(100, 0.2, 90)
+
+
+def test_crop_is_a_window_of_the_zero_padded_image_and_flip_mirrors():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.int64).reshape(2, 3, 6, 6).to(torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    out = augment(x, "crop", g, pad=2)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        windows = [padded[i, :, r:r + 6, c:c + 6] for r in range(5) for c in range(5)]
+        assert any(torch.equal(out[i], w) for w in windows)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(augment(x, "flip_crop", g1), augment(x, "flip_crop", g2))  # deterministic per seed
+    flips = augment(x.repeat(50, 1, 1, 1), "flip_crop", torch.Generator().manual_seed(1), pad=0)
+    flipped = [torch.equal(f, x[i % 2].flip(2)) for i, f in enumerate(flips)]
+    assert 10 < sum(flipped) < 90  # about half mirrored
+    assert augment(x, "none", g) is x
+
+
+def test_normalize_uses_training_statistics():
+    x = torch.randint(0, 256, (64, 3, 4, 4), dtype=torch.uint8)
+    mean, std = channel_stats(x)
+    z = normalize(x, mean, std)
+    assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(z.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4)
+
+
+def _fake_imagefolder_tar(path, channels=3):
+    from PIL import Image
+    with tarfile.open(path, "w:gz") as tar:
+        for split_name, n in (("train", 3), ("test", 2)):
+            for cls in ("cat", "ant"):
+                for i in range(n):
+                    arr = np.full((5, 5, 3), 40 * i + (100 if cls == "cat" else 0), np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(arr).save(buf, format="PNG")
+                    info = tarfile.TarInfo(f"toy/{split_name}/{cls}/{i}.png")
+                    info.size = len(buf.getvalue())
+                    tar.addfile(info, io.BytesIO(buf.getvalue()))
+
+
+def test_imagefolder_tar_gz(tmp_path):
+    _fake_imagefolder_tar(tmp_path / "toy.tar.gz")
+    t = DATASETS.build("imagefolder", tmp_path, tmp_path / "cache", path="toy.tar.gz")
+    assert t.train_x.shape == (6, 3, 5, 5) and t.test_x.shape == (4, 3, 5, 5) and t.num_classes == 2
+    # classes sorted by name: ant = 0, cat = 1; cat images are brighter by 100
+    assert t.train_y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert t.train_x[3, 0, 0, 0] == 100 and t.train_x[0, 0, 0, 0] == 0
+
+
+def test_cifar10_from_a_local_imagefolder_copy_is_labelled(tmp_path):
+    _fake_imagefolder_tar(tmp_path / "cifar10-jpeg.tar.gz")
+    t = DATASETS.build("cifar10", tmp_path, tmp_path / "cache")
+    assert "JPEG q75 copy" in t.description
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100", "fashion_mnist"])
+def test_missing_dataset_says_how_to_get_it(tmp_path, name):
+    with pytest.raises(sources.DataMissing, match=f"dataset '{name}' not found.*download"):
+        DATASETS.build(name, tmp_path, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # nothing cached, nothing substituted
+
+
+def test_imagefolder_needs_a_path(tmp_path):
+    with pytest.raises(ValueError, match="dataset_args.path"):
+        DATASETS.build("imagefolder", tmp_path, tmp_path / "cache")

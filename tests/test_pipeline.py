@@ -1,0 +1,80 @@
+"""The whole DAG on the smoke tier, in a temporary folder, through to the PDF."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir, *args, **kw):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", "--config", "tier=smoke", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(REPO / "config", wd / "config")
+    return wd
+
+
+def test_smoke_tier_builds_the_report(workdir):
+    out = snakemake(workdir)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    pdf = workdir / "report" / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    v = json.loads((workdir / "results" / "smoke" / "amsgrad_synthetic" / "verdicts.json").read_text())
+    assert {s["id"] for s in v["subclaims"]} >= {"online_adam_worst_point", "stochastic_amsgrad_closer"}
+    assert all(s["verdict"] in ("replicated", "not replicated", "inconclusive") for s in v["subclaims"])
+    assert v["cost"]["runs"] == 10  # 6 deterministic arms x 1 seed + 2 stochastic arms x 2 seeds
+    assert (workdir / "report" / "figures" / "smoke" / "amsgrad_synthetic_0.svg").exists()
+    data = json.loads((workdir / "report" / "build" / "data.json").read_text())
+    assert data["summary"] and data["summary"][0]["tier"] == "smoke"
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    out = snakemake(workdir)
+    assert out.returncode == 0 and "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_interrupted_run_resumes_without_redoing_finished_runs(workdir):
+    shutil.rmtree(workdir / "results")
+    shutil.rmtree(workdir / "report")
+    runs = workdir / "results" / "smoke" / "amsgrad_synthetic" / "runs"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "1", "--config", "tier=smoke"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs.glob("*.jsonl")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    # a run is finished when its summary.json exists (written atomically, last)
+    done = {p: p.stat().st_mtime_ns for p in runs.glob("*/*/seed*/summary.json")}
+    assert done and len(done) < 10, "the kill should land mid-run"
+    out = snakemake(workdir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for path, mtime in done.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+    assert len(list(runs.glob("*/*/seed*/summary.json"))) == 10
+    assert len(list(runs.glob("*.jsonl"))) == 8
+    assert (workdir / "report" / "report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_lint_dry_run_and_html_report(workdir):
+    lint = snakemake(workdir, "--lint")
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    dry = snakemake(workdir, "-n", "--forcerun", "analyse")
+    assert dry.returncode == 0 and "analyse" in dry.stdout
+    html = snakemake(workdir, "--report", str(workdir / "report.html"))
+    assert html.returncode == 0, html.stderr[-3000:]
+    assert (workdir / "report.html").stat().st_size > 10_000

@@ -1,0 +1,79 @@
+"""The training engine: resume equivalence, diverged and timed-out runs are results."""
+import pytest
+import torch
+
+from trickbench import io, train
+from trickbench.tasks import TASKS
+
+BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model_args={"depth": 3, "width": 32},
+            optimizer="sgd", momentum=0.9, lr=0.05, epochs=4, batch_size=64, val_fraction=0.1,
+            lr_schedule="cosine", augment="crop")
+META = {"config_hash": "test"}
+
+
+@pytest.fixture
+def ctx(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "data"
+    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
+
+
+def test_resumed_run_ends_identical_to_uninterrupted(tmp_path, ctx):
+    recipe = dict(BASE)
+    full = train.run(recipe, 3, tmp_path / "full", ctx, META)
+    stopped = train.run(recipe, 3, tmp_path / "resumed", ctx, META, stop_after_epoch=2)
+    assert stopped["outcome"] == "stopped" and (tmp_path / "resumed" / "ckpt.pt").exists()
+    assert len(io.read_jsonl(tmp_path / "resumed" / "metrics.jsonl")) == 2
+    resumed = train.run(recipe, 3, tmp_path / "resumed", ctx, META)
+    assert resumed["outcome"] == full["outcome"] == "ok"
+    assert resumed["metrics"] == full["metrics"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert strip(io.read_jsonl(tmp_path / "resumed" / "metrics.jsonl")) == strip(io.read_jsonl(tmp_path / "full" / "metrics.jsonl"))
+    assert not (tmp_path / "resumed" / "ckpt.pt").exists()  # a finished run removes its checkpoint
+
+
+def test_resume_with_dropout_and_flip_restores_every_rng(tmp_path, ctx):
+    recipe = dict(BASE, model_args={"depth": 2, "width": 32, "dropout": 0.3}, augment="flip_crop", epochs=3)
+    full = train.run(recipe, 0, tmp_path / "a", ctx, META)
+    train.run(recipe, 0, tmp_path / "b", ctx, META, stop_after_epoch=1)
+    torch.manual_seed(12345)  # disturb the global RNG, as a fresh process would
+    assert train.run(recipe, 0, tmp_path / "b", ctx, META)["metrics"] == full["metrics"]
+
+
+def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path, ctx):
+    train.run(BASE, 0, tmp_path / "r", ctx, META, stop_after_epoch=1)
+    with pytest.raises(RuntimeError, match="another recipe"):
+        train.run(BASE, 0, tmp_path / "r", ctx, {"config_hash": "other"})
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path, ctx):
+    train.run(BASE, 0, tmp_path / "r", ctx, META, stop_after_epoch=1)
+    ck = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=True)
+    assert ck["epoch"] == 1 and "model" in ck and "rng" in ck
+
+
+def test_diverging_run_is_recorded_with_its_step(tmp_path, ctx):
+    s = train.run(dict(BASE, lr=1e4, lr_schedule="constant"), 0, tmp_path / "d", ctx, META)
+    assert s["outcome"] == "diverged" and isinstance(s["diverged_at"], int) and s["diverged_at"] < 20
+    assert io.read_json(tmp_path / "d" / "summary.json")["outcome"] == "diverged"
+
+
+def test_timeout_is_an_outcome(tmp_path, ctx):
+    s = train.run(dict(BASE, max_seconds=1e-9), 0, tmp_path / "t", ctx, META)
+    assert s["outcome"] == "timeout" and s["metrics"]["epochs_done"] == 1
+
+
+def test_finished_run_is_not_rerun_and_summary_has_provenance(tmp_path, ctx):
+    s = train.run(dict(BASE, epochs=1), 0, tmp_path / "f", ctx, META)
+    assert train.run(dict(BASE, epochs=1), 0, tmp_path / "f", ctx, META) == s
+    for key in ("commit", "dirty", "versions", "device", "cpu"):
+        assert key in s["provenance"]
+    assert s["dataset_sha256"] and s["images_per_s"] > 0 and s["config_hash"] == "test"
+    assert 0 <= s["metrics"]["test_acc_at_best_val"] <= 1
+
+
+def test_seeds_differ_and_repeat(tmp_path, ctx):
+    r = dict(BASE, epochs=1)
+    a = train.run(r, 0, tmp_path / "a", ctx, META)["metrics"]
+    b = train.run(r, 0, tmp_path / "b", ctx, META)["metrics"]
+    c = train.run(r, 1, tmp_path / "c", ctx, META)["metrics"]
+    assert a == b and a != c
