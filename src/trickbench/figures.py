@@ -30,6 +30,9 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
     use_style()
     x, ys = spec.get("x", "t"), spec["y"]
     facets = list(dict.fromkeys(curves[spec["facet"]])) if spec.get("facet") else [None]
+    # one legend for the figure, with every hue and style level (a facet may lack some)
+    hue_order = list(dict.fromkeys(curves[spec["hue"]])) if spec.get("hue") else None
+    style_order = list(dict.fromkeys(curves[spec["style"]])) if spec.get("style") else None
     fig, axes = plt.subplots(len(ys), len(facets), figsize=(2.6 * len(facets) + 1.2, 2.0 * len(ys) + 0.6),
                              squeeze=False, sharex="col")
     for j, f in enumerate(facets):
@@ -37,22 +40,39 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
         for i, y in enumerate(ys):
             ax = axes[i, j]
             sns.lineplot(data=df, x=x, y=y, hue=spec.get("hue"), style=spec.get("style"), estimator="median",
-                         errorbar=("pi", 80), ax=ax, legend=(i == 0 and j == len(facets) - 1), linewidth=1.2)
+                         errorbar=("pi", 80), ax=ax, legend=False, linewidth=1.2,
+                         hue_order=hue_order, style_order=style_order)
             if spec.get("logx", True):
                 ax.set_xscale("log")
+            if y in spec.get("symlogy", []):  # long early transients: log scale that allows <= 0
+                ax.set_yscale("symlog", linthresh=0.1)
             ax.set_xlabel(LABELS.get(x, x) if i == len(ys) - 1 else "")
             ax.set_ylabel(LABELS.get(y, y) if j == 0 else "")
             if i == 0 and f is not None:
                 ax.set_title(str(f))
-    handles_ax = axes[0, len(facets) - 1]
-    if handles_ax.get_legend() is not None:
-        sns.move_legend(handles_ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
+    if hue_order or style_order:
+        handles = _legend_handles(spec, hue_order, style_order)
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.97), frameon=False, fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.svg")
     fig.savefig(tmp, format="svg", bbox_inches="tight")
     plt.close(fig)
     tmp.replace(out)
+
+
+def _legend_handles(spec, hue_order, style_order):
+    from matplotlib.lines import Line2D
+    palette = sns.color_palette(n_colors=len(hue_order or [0]))
+    dashes = ["-", "--", ":", "-."]
+    handles = []
+    if hue_order:
+        handles.append(Line2D([], [], linestyle="", label=spec["hue"]))
+        handles += [Line2D([], [], color=palette[k], label=str(v)) for k, v in enumerate(hue_order)]
+    if style_order:
+        handles.append(Line2D([], [], linestyle="", label=spec["style"]))
+        handles += [Line2D([], [], color="0.3", linestyle=dashes[k % 4], label=str(v)) for k, v in enumerate(style_order)]
+    return handles
 
 
 def claim_figure(cat, results: Path, out: Path) -> None:

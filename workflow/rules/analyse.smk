@@ -1,7 +1,8 @@
 # Runs -> tidy tables and verdicts (pandas, no torch) -> figures (seaborn).
 rule analyse:
     input:
-        lambda w: arm_outputs(w.claim),
+        runs=lambda w: arm_outputs(w.claim),
+        claim=lambda w: claim_file(w.claim),  # edits of rules or labels re-analyse, never retrain
     output:
         runs=f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
@@ -24,6 +25,7 @@ rule analyse:
 rule figure:
     input:
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
+        claim=lambda w: claim_file(w.claim),
     output:
         report(
             f"{REPORT_DIR}/figures/{{tier}}/{{claim}}_{{i}}.svg",

@@ -37,6 +37,10 @@ def arm_outputs(claim_id):
     return [f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl" for arm in CLAIMS[claim_id].arms]
 
 
+def claim_file(claim_id):
+    return f"{config['claims_dir']}/{claim_id}.yaml"
+
+
 def figure_outputs(claim_id):
     return [str(p) for p in figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
 

@@ -3,6 +3,7 @@ rule report:
     input:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
         figures=[f for c in CLAIMS for f in figure_outputs(c)],
+        claims=[claim_file(c) for c in CLAIMS],
         template=str(Path(workflow.basedir) / "report" / "report.typ"),
     output:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
