@@ -165,6 +165,11 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
     return out
 
 
+def figure_paths(claim: dict, fig_dir: str | Path, tier: str) -> list[Path]:
+    """Where the claim's figures go: <fig_dir>/<tier>/<claim>_<i>.svg, one per `figures` entry."""
+    return [Path(fig_dir) / tier / f"{claim['id']}_{i}.svg" for i in range(len(claim.get("figures", [])))]
+
+
 def load_claims(claims_dir: str | Path, which="all") -> dict[str, dict]:
     claims_dir = Path(claims_dir)
     paths = sorted(claims_dir.glob("*.yaml"))

@@ -21,10 +21,6 @@ def use_style():
     sns.set_theme(**STYLE, rc={"svg.fonttype": "path", "axes.titlesize": 9, "legend.fontsize": 8})
 
 
-def figure_paths(claim: dict, fig_dir: Path, tier: str) -> list[Path]:
-    return [Path(fig_dir) / tier / f"{claim['id']}_{i}.svg" for i in range(len(claim.get("figures", [])))]
-
-
 def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
     """Rows: the metrics in spec.y; columns: the values of the facet tag; median line, 10-90% band."""
     use_style()

@@ -13,8 +13,7 @@ from pathlib import Path
 import yaml
 
 from trickbench import io, provenance
-from trickbench.config import TIERS
-from trickbench.figures import figure_paths
+from trickbench.config import TIERS, figure_paths
 
 TEMPLATE = provenance.REPO / "report" / "report.typ"
 VERDICT_ORDER = {"replicated": 0, "not replicated": 1, "inconclusive": 2, "no data": 3}

@@ -7,7 +7,6 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from trickbench import config as tbconfig  # noqa: E402
-from trickbench.figures import figure_paths  # noqa: E402  (matplotlib only at draw time)
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -42,7 +41,7 @@ def claim_file(claim_id):
 
 
 def figure_outputs(claim_id):
-    return [str(p) for p in figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
+    return [str(p) for p in tbconfig.figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
 
 
 SEEDS_ARG = f"--seeds {config['seeds']}" if config["seeds"] else ""
