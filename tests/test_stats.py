@@ -69,3 +69,24 @@ def test_threshold_rule_and_failed_runs_are_left_out():
     out = verdict.RULES.get("threshold")(runs[2:], {"type": "threshold", "metric": "m", "arm": "a",
                                                     "direction": "greater", "value": 0.9})
     assert out["verdict"] == verdict.NO_DATA
+
+
+def test_equivalence_tost():
+    rule = {"type": "equivalence", "metric": "m", "arm": "a", "baseline": "b", "margin": 0.5, "confidence": 0.9}
+    base = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    close = _runs("a", [b + d for b, d in zip(base, [0.01, -0.02, 0.0, 0.02, -0.01, 0.01])]) + _runs("b", base)
+    assert verdict.RULES.get("equivalence")(close, rule)["verdict"] == verdict.EQUIVALENT
+    far = _runs("a", [b + 2 for b in base]) + _runs("b", base)
+    assert verdict.RULES.get("equivalence")(far, rule)["verdict"] == verdict.NOT_EQUIVALENT
+    rng = np.random.default_rng(4)
+    noisy = _runs("a", rng.normal(0, 2, 8)) + _runs("b", rng.normal(0, 2, 8))
+    assert verdict.RULES.get("equivalence")(noisy, rule)["verdict"] == verdict.INCONCLUSIVE
+
+
+def test_evaluate_maps_grid_arms_to_their_tuned_member():
+    runs = _runs("a__lr0p1", [2.0, 2.1]) + _runs("a__lr1", [5.0, 5.1]) + _runs("b", [1.0, 1.0])
+    sub = {"id": "x", "statement": "s",
+           "rule": {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}}
+    out = verdict.evaluate(sub, runs, {"a": "a__lr0p1", "b": "b"})
+    assert out["rule"]["arm"] == "a__lr0p1" and out["declared_rule"]["arm"] == "a"
+    assert out["arm_mean"] == pytest.approx(2.05)

@@ -21,7 +21,7 @@ def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
 
 def load_runs(cat, results: Path) -> list[dict]:
     runs = []
-    for name in cat.arms:
+    for name in cat.families():
         path = claim_dir(results, cat.tier, cat.id) / "runs" / f"{name}.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `snakemake` (or `trickbench run-arm`) for arm {name!r} first")
@@ -33,6 +33,9 @@ def runs_table(cat, runs: list[dict]) -> pd.DataFrame:
     rows = []
     for r in runs:
         arm = cat.arms[r["arm"]]
+        clash = set(arm.tags) & (set(r["metrics"]) | {"arm", "label", "seed", "outcome", "wall_s"})
+        if clash:
+            raise ValueError(f"arm {arm.name!r}: tag(s) {sorted(clash)} clash with run columns; rename the tag")
         rows.append({"tier": cat.tier, "claim": cat.id, "arm": arm.name, "label": arm.label, **arm.tags,
                      "seed": r["seed"], "outcome": r["outcome"], "diverged_at": r.get("diverged_at"),
                      **r["metrics"], "wall_s": r["wall_s"], "config_hash": r["config_hash"]})
@@ -46,11 +49,46 @@ def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
         arm = cat.arms[r["arm"]]
         path = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
         df = pd.DataFrame(io.read_jsonl(path))
+        clash = set(arm.tags) & set(df.columns)
+        if clash:
+            raise ValueError(f"arm {arm.name!r}: tag(s) {sorted(clash)} clash with logged metrics in {path}; rename the tag")
         df.insert(0, "seed", r["seed"])
         for i, (k, v) in enumerate({"arm": arm.name, "label": arm.label, **arm.tags}.items()):
             df.insert(i, k, v)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
+    """Grid arm -> its member with the best mean tuning metric (a validation metric) over ok runs.
+    Arms without a grid map to themselves. Ties go to the first member in grid order."""
+    tuning = cat.claim.get("tuning")
+    selected = {}
+    for family, members in cat.families().items():
+        if len(members) == 1 or not tuning:
+            selected[family] = members[0]
+            continue
+        ok = table[(table.outcome == "ok") & table.arm.isin(members)]
+        means = ok.groupby("arm")[tuning["metric"]].mean().reindex(members).dropna() if len(ok) else pd.Series(dtype=float)
+        if means.empty:
+            selected[family] = members[0]
+            continue
+        selected[family] = means.idxmax() if tuning["direction"] == "greater" else means.idxmin()
+    return selected
+
+
+def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
+    """Grid keys whose tuned value is the smallest or largest tried: the optimum may lie outside
+    the grid, and the report says so."""
+    out = {}
+    for family, member in selected.items():
+        grid = cat.claim["arms"][family].get("grid") or {}
+        recipe = cat.arms[member].recipe
+        keys = [k for k, vals in grid.items()
+                if len(vals) > 2 and all(isinstance(v, (int, float)) for v in vals) and recipe[k] in (min(vals), max(vals))]
+        if keys:
+            out[family] = keys
+    return out
 
 
 def analyse_claim(cat, results: Path) -> dict:
@@ -61,11 +99,14 @@ def analyse_claim(cat, results: Path) -> dict:
     io.atomic_write_text(out_dir / "curves.csv", curves_table(cat, results, runs).to_csv(index=False))
     spec = cat.claim["tiers"][cat.tier]
     metrics = list(cat.claim["metrics"])
+    selected = select_tuned(cat, table)
+    tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
     per_arm = []
     for name, arm in cat.arms.items():
         sub = table[table.arm == name]
         ok = sub[sub.outcome == "ok"]
         per_arm.append({"arm": name, "label": arm.label, "tags": arm.tags, "config_hash": arm.hash,
+                        "family": arm.family, "tuned": name in tuned,
                         "recipe": arm.recipe, "n": int(len(sub)), "n_ok": int(len(ok)),
                         "outcomes": sub.outcome.value_counts().to_dict(),
                         "mean": {m: float(ok[m].mean()) for m in metrics if m in ok and len(ok)},
@@ -74,8 +115,9 @@ def analyse_claim(cat, results: Path) -> dict:
     result = {
         "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),
         "note": spec.get("note", ""), "seeds": len(cat.seeds), "metrics": cat.claim["metrics"],
-        "arms": per_arm,
-        "subclaims": [verdict.evaluate(s, runs) for s in cat.claim["subclaims"]],
+        "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
+        "grid_edge": at_grid_edge(cat, selected),
+        "subclaims": [verdict.evaluate(s, runs, selected) for s in cat.claim["subclaims"]],
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
                  "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs})},
         "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),

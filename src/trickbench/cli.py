@@ -38,12 +38,15 @@ def cmd_run_arm(args):
     from trickbench import io
     from trickbench.tasks import TASKS
     cat = _resolve(args)
-    if args.arm not in cat.arms:
-        sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(cat.arms)}")
-    arm = cat.arms[args.arm]
+    families = cat.families()
+    if args.arm not in families:
+        sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(families)}")
     ctx = {"device": args.device, "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads}
     root = Path(args.results) / args.tier / args.claim / "runs"
-    summaries = TASKS.get(cat.claim["task"]).run_arm(args.claim, args.tier, arm, cat.seeds_of(args.arm), root, ctx)
+    task = TASKS.get(cat.claim["task"])
+    summaries = []
+    for name in families[args.arm]:  # a grid arm: every member, one process
+        summaries += task.run_arm(args.claim, args.tier, cat.arms[name], cat.seeds_of(name), root, ctx)
     io.write_jsonl(args.out, summaries)
     bad = [s for s in summaries if s["outcome"] != "ok"]
     print(f"{args.claim}/{args.arm} @ {args.tier}: {len(summaries)} runs, "
@@ -71,15 +74,39 @@ def cmd_validate(args):
     from trickbench import config
     claims = config.load_claims(args.claims_dir)
     for cid, claim in claims.items():
+        if args.tier not in claim["tiers"]:
+            print(f"{cid} @ {args.tier}: no settings for this tier; left out")
+            continue
         cat = config.resolve(claim, args.tier, args.seeds)
         runs = sum(len(cat.seeds_of(a)) for a in cat.arms)
         print(f"{cid} @ {args.tier}: {len(cat.arms)} arms, {runs} runs")
 
 
+def cmd_prune(args):
+    """Delete run folders under results/<tier>/ that no current arm points to (an old grid point,
+    an old recipe hash). Prints what it would delete unless --yes."""
+    import shutil
+    from trickbench import config
+    for cid, claim in config.load_claims(args.claims_dir).items():
+        if args.tier not in claim["tiers"]:
+            continue
+        cat = config.resolve(claim, args.tier, args.seeds)
+        live = {(a.name, a.hash) for a in cat.arms.values()}
+        runs = Path(args.results) / args.tier / cid / "runs"
+        for arm_dir in sorted(p for p in runs.glob("*") if p.is_dir()):
+            for run in sorted(p for p in arm_dir.iterdir() if p.is_dir()):
+                if (arm_dir.name, run.name) not in live:
+                    print(("deleting " if args.yes else "stale (use --yes to delete) ") + str(run))
+                    if args.yes:
+                        shutil.rmtree(run)
+            if args.yes and not any(arm_dir.iterdir()):
+                arm_dir.rmdir()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("run-arm", help="train every seed of one arm (resumes finished/partial runs)")
+    p = sub.add_parser("run-arm", help="train every seed of one arm, every grid point of a grid arm (resumes)")
     _common(p)
     p.add_argument("--arm", required=True)
     p.add_argument("--out", required=True, help="JSON lines: one run summary per seed")
@@ -100,6 +127,10 @@ def main(argv=None):
     p.add_argument("--report-dir", default="report")
     p.add_argument("--out", default="report/report.pdf")
     p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("prune", help="delete run folders of arms/recipes no longer in the claim files")
+    _common(p, claim=False)
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(fn=cmd_prune)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)

@@ -78,6 +78,29 @@ class Arm:
     tags: dict
     recipe: dict
     hash: str
+    family: str = ""            # the claim-file arm it comes from (itself, or its grid)
+    deterministic: bool = False
+
+
+def _slug(v) -> str:
+    """A grid value as a wildcard-safe name part: 0.001 -> 0p001, 1e-05 -> 1em05."""
+    return str(v).replace(".", "p").replace("-", "m").replace("+", "")
+
+
+def expand_grid(name: str, arm: dict) -> list[tuple[str, dict, dict, str]]:
+    """An arm with `grid: {key: [values]}` becomes one arm per combination (product over keys),
+    named <arm>__<key><value>..., tagged with each key. Returns (name, set, tags, label) tuples."""
+    grid = arm.get("grid") or {}
+    combos = [{}]
+    for key, values in grid.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    out = []
+    for c in combos:
+        suffix = "__" + "_".join(f"{k}{_slug(v)}" for k, v in c.items()) if c else ""
+        label = arm["label"] + ("" if not c else " (" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")")
+        out.append((name + suffix, deep_merge(arm.get("set", {}), c), {**arm.get("tags", {}),
+                                                                        **{k: str(v) for k, v in c.items()}}, label))
+    return out
 
 
 @dataclass
@@ -90,7 +113,14 @@ class ClaimAtTier:
 
     def seeds_of(self, arm: str) -> list[int]:
         """Deterministic arms run seed 0 only: every seed would give the same run."""
-        return self.seeds[:1] if self.claim["arms"][arm].get("deterministic") else self.seeds
+        return self.seeds[:1] if self.arms[arm].deterministic else self.seeds
+
+    def families(self) -> dict[str, list[str]]:
+        """Claim-file arm -> the arms it expands to (one, or one per grid point)."""
+        out: dict[str, list[str]] = {}
+        for a in self.arms.values():
+            out.setdefault(a.family, []).append(a.name)
+        return out
 
     @property
     def id(self) -> str:
@@ -128,17 +158,39 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
         if rule["metric"] not in claim["metrics"]:
             raise ConfigError(f"{key}.metric {rule['metric']!r} is not declared in metrics ({', '.join(claim['metrics'])})")
-        needed = {"compare": ("arm", "baseline", "direction"), "threshold": ("arm", "direction", "value")}[rule["type"]]
+        needed = {"compare": ("arm", "baseline", "direction"), "threshold": ("arm", "direction", "value"),
+                  "equivalence": ("arm", "baseline", "margin")}[rule["type"]]
         for k in needed:
             if k not in rule:
                 raise ConfigError(f"{key}.{k} is required for a {rule['type']} rule")
         for k in ("arm", "baseline"):
             if k in rule and rule[k] not in claim["arms"]:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r}")
+    grids = {n for n, a in claim["arms"].items() if a.get("grid")}
+    named = {s["rule"][k] for s in claim["subclaims"] for k in ("arm", "baseline") if k in s["rule"]}
+    if grids & named and "tuning" not in claim:
+        raise ConfigError(f"{where}: rules name grid arms {sorted(grids & named)}, so the claim needs `tuning` "
+                          "(which validation metric picks the member that stands for the arm)")
+    if "tuning" in claim and claim["tuning"]["metric"] not in claim["metrics"]:
+        raise ConfigError(f"{where}: tuning.metric {claim['tuning']['metric']!r} is not declared in metrics")
     for i, fig in enumerate(claim.get("figures", [])):
+        drawn = fig.get("arms") or list(claim["arms"])
+        for name in drawn:
+            if name not in claim["arms"]:
+                raise ConfigError(f"{where}: figures[{i}].arms names unknown arm {name!r}")
         for k in ("facet", "hue", "style"):
-            if k in fig and not all(fig[k] in a.get("tags", {}) for a in claim["arms"].values()):
-                raise ConfigError(f"{where}: figures[{i}].{k} {fig[k]!r} must be a tag of every arm")
+            keys = lambda a: {**a.get("tags", {}), **{g: 1 for g in a.get("grid", {})}}  # noqa: E731
+            if k in fig and not all(fig[k] in keys(claim["arms"][a]) for a in drawn):
+                raise ConfigError(f"{where}: figures[{i}].{k} {fig[k]!r} must be a tag of every arm it draws")
+    recipe_schema = {**_load_schema("claim.schema.yaml")["$defs"]["recipe"]}
+    for name, arm in claim["arms"].items():
+        for key, values in (arm.get("grid") or {}).items():
+            if key in arm.get("tags", {}):
+                raise ConfigError(f"{where}: arms.{name}.grid key {key!r} is also one of its tags")
+            for v in values:  # each grid point must be a valid recipe value
+                errors = list(jsonschema.Draft202012Validator(recipe_schema).iter_errors({key: v}))
+                if errors:
+                    raise ConfigError(f"{where}: arms.{name}.grid.{key} value {v!r}: {errors[0].message}")
 
 
 def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimAtTier:
@@ -153,15 +205,16 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
     task = TASKS.get(claim["task"])
     n = seeds_override or spec["seeds"]
     out = ClaimAtTier(claim=claim, tier=tier, seeds=list(range(n)))
-    for name in spec.get("arms") or list(claim["arms"]):
-        arm = claim["arms"][name]
-        recipe = deep_merge(deep_merge(deep_merge(task.defaults, claim["base"]), spec.get("set", {})), arm.get("set", {}))
-        where = f"claim {claim['id']!r}, arm {name!r}, tier {tier!r}"
-        try:
-            task.check(recipe, where)
-        except (KeyError, ValueError) as e:
-            raise ConfigError(e.args[0]) from None
-        out.arms[name] = Arm(name, arm["label"], arm.get("tags", {}), recipe, config_hash(recipe))
+    for family in spec.get("arms") or list(claim["arms"]):
+        arm = claim["arms"][family]
+        for name, overrides, tags, label in expand_grid(family, arm):
+            recipe = deep_merge(deep_merge(deep_merge(task.defaults, claim["base"]), spec.get("set", {})), overrides)
+            where = f"claim {claim['id']!r}, arm {name!r}, tier {tier!r}"
+            try:
+                task.check(recipe, where)
+            except (KeyError, ValueError) as e:
+                raise ConfigError(e.args[0]) from None
+            out.arms[name] = Arm(name, label, tags, recipe, config_hash(recipe), family, arm.get("deterministic", False))
     return out
 
 

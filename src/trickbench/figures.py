@@ -1,6 +1,7 @@
 """Figures from tidy tables (seaborn, one style for the whole report). Never imports torch."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -75,7 +76,13 @@ def claim_figure(cat, results: Path, out: Path) -> None:
     """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`."""
     index = int(Path(out).stem.rsplit("_", 1)[1])
     spec = cat.claim["figures"][index]
-    curves = pd.read_csv(claim_dir(results, cat.tier, cat.id) / "curves.csv")
+    cdir = claim_dir(results, cat.tier, cat.id)
+    curves = pd.read_csv(cdir / "curves.csv")
+    families = set(spec.get("arms") or cat.families())
+    keep = {a.name for a in cat.arms.values() if a.family in families}
+    if spec.get("tuned"):
+        keep &= set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())
+    curves = curves[curves.arm.isin(keep)]
     for tag in ("hue", "style", "facet"):
         if spec.get(tag):
             curves[spec[tag]] = curves[spec[tag]].astype(str)

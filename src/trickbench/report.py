@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def _ours(s: dict) -> str:
 
 
 def _rule_text(rule: dict) -> str:
+    pct = round(100 * rule.get("confidence", 0.90 if rule["type"] == "equivalence" else 0.95))
+    if rule["type"] == "equivalence":
+        return (f"{rule['metric']}: {rule['arm']} − {rule['baseline']} within ±{fmt(rule['margin'])} "
+                f"(TOST, paired {pct}% interval)")
     rel = {"less": "<", "greater": ">"}[rule["direction"]]
     m = rule.get("min_effect", 0)
     margin = f" by > {fmt(m)}" if m else ""
@@ -51,7 +56,7 @@ def _rule_text(rule: dict) -> str:
 def _interval(s: dict) -> str:
     if s["verdict"] == "no data":
         return "–"
-    pct = round(100 * s["rule"].get("confidence", 0.95))
+    pct = round(100 * s["rule"].get("confidence", 0.90 if s["rule"]["type"] == "equivalence" else 0.95))
     if s.get("no_spread"):
         return f"{fmt(s['effect'])} (no spread, n = {s['n']})"
     return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"
@@ -61,15 +66,38 @@ def _recipe_text(recipe: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in recipe.items() if v not in (None, {}, []))
 
 
+def _svg_width_pt(path: Path, page_width: float = 490.0) -> float:
+    """The figure's own width (matplotlib writes it in pt), capped at the text width: a one-panel
+    figure is printed at its natural size instead of blown up to the page."""
+    head = path.read_text()[:2000]
+    m = re.search(r'width="([0-9.]+)pt"', head)
+    return min(float(m.group(1)), page_width) if m else page_width
+
+
+def _families(claim: dict, arms: list[dict], common: dict) -> list[dict]:
+    """Claim-file arms: what each sets beyond the shared recipe, and its grid (if any)."""
+    out = []
+    for name, spec in claim.get("arms", {}).items():
+        members = [a for a in arms if a.get("family", a["arm"]) == name]
+        if not members:
+            continue
+        grid = spec.get("grid") or {}
+        differs = {k: val for k, val in members[0]["recipe"].items() if k not in common and k not in grid}
+        out.append({"label": spec["label"], "differs": _recipe_text(differs),
+                    "grid": "; ".join(f"{k} ∈ {{{', '.join(map(str, vals))}}}" for k, vals in grid.items())})
+    return out
+
+
 def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dict:
     verdict_files = sorted(Path(results).glob("*/*/verdicts.json"),
                            key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
-    claims, summary, cost, prov = {}, [], [], {}
+    claims, summary, cost, prov, claim_files = {}, [], [], {}, {}
     for vf in verdict_files:
         v = io.read_json(vf)
         tier, cid = v["tier"], v["claim"]
         cf = Path(claims_dir) / f"{cid}.yaml"
         claim = yaml.safe_load(cf.read_text()) if cf.exists() else {"id": cid, "title": v["title"]}
+        claim_files[cid] = claim
         entry = claims.setdefault(cid, {
             "id": cid, "title": claim.get("title", v["title"]), "lecture": claim.get("lecture", {}),
             "paper": claim.get("paper", {}), "tiers": []})
@@ -78,13 +106,19 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         figs = []
         for i, path in enumerate(figure_paths(claim, fig_dir, tier)):
             if path.exists():
-                figs.append({"path": str(fig_rel / path.relative_to(fig_dir)),
+                figs.append({"path": str(fig_rel / path.relative_to(fig_dir)), "width": _svg_width_pt(path),
                              "caption": claim["figures"][i].get("caption", "")})
         entry["tiers"].append({
             "tier": tier, "data": v["data"], "note": v.get("note", ""), "seeds": v["seeds"],
             "devices": ", ".join(v["cost"]["devices"]),
             "common": _recipe_text(common),
-            "arms": [{"name": a["arm"], "label": a["label"], "n": f"{a['n_ok']}/{a['n']}",
+            "tuning": (f"Grid arms are tuned on {v['tuning']['metric']} "
+                       f"({'higher' if v['tuning']['direction'] == 'greater' else 'lower'} is better); "
+                       "the tuned member (★) stands for its arm in the verdicts."
+                       + "".join(f" Tuned at the edge of the grid, so the optimum may lie outside it: {fam} ({', '.join(keys)})."
+                                 for fam, keys in v.get("grid_edge", {}).items())) if v.get("tuning") else "",
+            "families": _families(claim, v["arms"], common),
+            "arms": [{"name": a["arm"], "label": ("★ " if a.get("tuned") else "") + a["label"], "n": f"{a['n_ok']}/{a['n']}",
                       "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
                       "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
                       "means": [fmt(a["mean"].get(m)) + (f" ± {fmt(a['std'][m], 2)}" if m in a.get("std", {}) else "")
@@ -97,6 +131,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            "ours": _ours(s), "effect": _interval(s), "n": str(s.get("n", 0)),
                            "rule": _rule_text(s["rule"])} for s in v["subclaims"]],
             "figures": figs,
+            "has_grid": any(len(f["grid"]) for f in _families(claim, v["arms"], common)),
         })
         for s in v["subclaims"]:
             summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": s["statement"],
@@ -109,11 +144,23 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         prov[tier]["commits"].update(p["commits"])
         prov[tier]["hosts"].update(p["hosts"])
         prov[tier]["datasets"].update(p.get("dataset_sha256", []))
+    # what the claim files declare but results/ does not hold yet (e.g. a GPU tier)
+    have = {(c["id"], t["tier"]) for c in claims.values() for t in c["tiers"]}
+    pending = []
+    for cf in sorted(Path(claims_dir).glob("*.yaml")):
+        c = yaml.safe_load(cf.read_text())
+        claim_files.setdefault(c["id"], c)
+        for tier, spec in c.get("tiers", {}).items():
+            if tier != "smoke" and (c["id"], tier) not in have:
+                pending.append({"claim": c["id"], "tier": tier, "data": spec.get("data", ""), "note": spec.get("note", "")})
+    order = {cid: (c.get("order", 100), cid) for cid, c in claim_files.items()}
+    summary.sort(key=lambda r: (order.get(r["claim"], (100, r["claim"])), TIERS.index(r["tier"]) if r["tier"] in TIERS else 99))
+    ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], (100, c["id"])))
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code": {"commit": provenance.code_version()["commit"] or "unknown (no git history)",
                  "dirty": bool(provenance.code_version()["dirty"])},
-        "summary": summary, "claims": list(claims.values()), "cost": cost,
+        "summary": summary, "claims": ordered, "cost": cost, "pending": pending,
         "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
                         "versions": ", ".join(f"{k} {val}" for k, val in d["versions"].items()),
                         "datasets": ", ".join(sorted(d["datasets"])) or "generated / bundled only",

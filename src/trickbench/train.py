@@ -145,7 +145,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         if outcome == "diverged":
             break
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "lr": schedule.get_last_lr()[0], "wall_s": spent}
+               "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
         row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"])
         if len(val_idx):
             row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"])
@@ -172,7 +172,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                    "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
                    "epochs_done": len(history)}
         if best["epoch"] is not None:
-            metrics |= {"best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
+            metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
+                        "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
                         "test_acc_at_best_val": best["test_acc"]}
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,

@@ -10,6 +10,14 @@ with a bootstrap interval [lo, hi] over seeds, compared with the claim's `min_ef
 compare   : e = sign * (metric[arm, seed] - metric[baseline, seed]), paired over seeds that are
             `ok` in both arms; sign = -1 when the claim is that the arm is `less`.
 threshold : e = sign * (metric[arm, seed] - value).
+
+equivalence (TOST): d = metric[arm, seed] - metric[baseline, seed], paired; with the interval at
+the rule's confidence (declare 0.90 for TOST at alpha = 0.05):
+    equivalent      -margin < lo and hi < margin
+    not equivalent  lo >= margin or hi <= -margin   (the whole interval lies outside)
+    inconclusive    otherwise
+
+A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from trickbench.registry import Registry
 
 RULES = Registry("decision rule")
 REPLICATED, NOT_REPLICATED, INCONCLUSIVE, NO_DATA = "replicated", "not replicated", "inconclusive", "no data"
+EQUIVALENT, NOT_EQUIVALENT = "equivalent", "not equivalent"
 
 
 def _ok_values(runs: list[dict], arm: str, metric: str) -> dict[int, float]:
@@ -37,16 +46,21 @@ def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
             **extra}
 
 
+def _paired(runs, rule):
+    a = _ok_values(runs, rule["arm"], rule["metric"])
+    b = _ok_values(runs, rule["baseline"], rule["metric"])
+    seeds = sorted(set(a) & set(b))
+    n_total = len({r["seed"] for r in runs if r["arm"] in (rule["arm"], rule["baseline"])})
+    return a, b, seeds, n_total
+
+
 def _sign(rule):
     return -1.0 if rule["direction"] == "less" else 1.0
 
 
 @RULES.register("compare")
 def compare(runs: list[dict], rule: dict) -> dict:
-    a = _ok_values(runs, rule["arm"], rule["metric"])
-    b = _ok_values(runs, rule["baseline"], rule["metric"])
-    seeds = sorted(set(a) & set(b))
-    n_total = len({r["seed"] for r in runs if r["arm"] in (rule["arm"], rule["baseline"])})
+    a, b, seeds, n_total = _paired(runs, rule)
     s = _sign(rule)
     effects = [s * (a[k] - b[k]) for k in seeds]
     return _decide(effects, rule, {"n_total": n_total,
@@ -63,12 +77,29 @@ def threshold(runs: list[dict], rule: dict) -> dict:
     return _decide(effects, rule, {"n_total": n_total, "arm_mean": _mean(list(a.values()))})
 
 
+@RULES.register("equivalence")
+def equivalence(runs: list[dict], rule: dict) -> dict:
+    a, b, seeds, n_total = _paired(runs, rule)
+    extra = {"n_total": n_total, "arm_mean": _mean([a[k] for k in seeds]), "baseline_mean": _mean([b[k] for k in seeds])}
+    d = [a[k] - b[k] for k in seeds]
+    if not d:
+        return {"verdict": NO_DATA, "n": 0, **extra}
+    mean, lo, hi = bootstrap_mean_ci(d, rule.get("confidence", 0.90))
+    m = rule["margin"]
+    v = EQUIVALENT if -m < lo and hi < m else NOT_EQUIVALENT if lo >= m or hi <= -m else INCONCLUSIVE
+    return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1, **extra}
+
+
 def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
-def evaluate(subclaim: dict, runs: list[dict]) -> dict:
-    rule = subclaim["rule"]
+def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None) -> dict:
+    """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member."""
+    rule = dict(subclaim["rule"])
+    for k in ("arm", "baseline"):
+        if k in rule and selected and rule[k] in selected:
+            rule[k] = selected[rule[k]]
     out = RULES.get(rule["type"])(runs, rule)
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
-            "paper": subclaim.get("paper"), **out}
+            "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"), **out}

@@ -9,7 +9,7 @@ rule analyse:
         verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",
     params:
         src=SRC,
-        claims_dir=config["claims_dir"],
+        claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, output: results_root(output.verdicts, 3),
         seeds=SEEDS_ARG,
     log:
@@ -25,6 +25,7 @@ rule analyse:
 rule figure:
     input:
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
+        verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",  # which grid members were tuned
         claim=lambda w: claim_file(w.claim),
     output:
         report(
@@ -35,7 +36,7 @@ rule figure:
         ),
     params:
         src=SRC,
-        claims_dir=config["claims_dir"],
+        claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, input: results_root(input.curves, 3),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/figure_{{i}}.log",

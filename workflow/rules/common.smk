@@ -17,9 +17,16 @@ REPORT_PDF = f"{REPORT_DIR}/report.pdf"
 SRC = str(Path(workflow.basedir) / "src")
 
 try:
+    _loaded = tbconfig.load_claims(config["claims_dir"], config["claims"])
+    # with claims=all, a claim that has no settings for this tier is left out (and said so);
+    # a claim named explicitly must have them
+    _skip = [c for c, claim in _loaded.items() if TIER not in claim["tiers"] and config["claims"] == "all"]
+    if _skip:
+        logger.info(f"tier {TIER}: no settings in claim(s) {', '.join(_skip)}; left out")
     CLAIMS = {
         cid: tbconfig.resolve(claim, TIER, config["seeds"])
-        for cid, claim in tbconfig.load_claims(config["claims_dir"], config["claims"]).items()
+        for cid, claim in _loaded.items()
+        if cid not in _skip
     }
 except tbconfig.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
@@ -33,7 +40,8 @@ wildcard_constraints:
 
 
 def arm_outputs(claim_id):
-    return [f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl" for arm in CLAIMS[claim_id].arms]
+    # one training job per claim-file arm: all its seeds, and every point of its grid
+    return [f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl" for arm in CLAIMS[claim_id].families()]
 
 
 def claim_file(claim_id):
@@ -53,5 +61,7 @@ def results_root(path, depth):
 
 
 def arm_hash(wildcards):
-    # a rerun trigger: editing one arm's recipe reruns that arm only
-    return CLAIMS[wildcards.claim].arms[wildcards.arm].hash
+    # a rerun trigger: editing one arm's recipe reruns that arm only (and, of a grid, only
+    # the points whose recipe changed actually train: the others find their finished runs)
+    cat = CLAIMS[wildcards.claim]
+    return ",".join(cat.arms[a].hash for a in cat.families()[wildcards.arm])

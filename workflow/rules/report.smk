@@ -9,7 +9,7 @@ rule report:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
     params:
         src=SRC,
-        claims_dir=config["claims_dir"],
+        claims_dir=lambda w, input: str(Path(input.claims[0]).parent),
         results=lambda w, input: results_root(input.verdicts[0], 3),
         report_dir=lambda w, output: str(Path(output[0]).parent),
     log:

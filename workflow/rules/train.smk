@@ -1,7 +1,8 @@
 import shlex
 
 
-# One job per arm: all of its seeds in one process (start-up costs seconds; seeds are cheap).
+# One job per claim-file arm: all of its seeds (and grid points) in one process; start-up of
+# Python + torch costs seconds, a small run less.
 # A killed job resumes: finished seeds are skipped and a partial one continues from its checkpoint.
 rule train:
     output:
