@@ -12,7 +12,7 @@ PRACTICE = REPO / "config" / "claims" / "amsgrad_practice.yaml"
 def test_grid_expands_to_the_product_with_tags_and_distinct_hashes():
     cat = config.resolve(config.load_claim(PRACTICE), "quick")
     fam = cat.families()
-    assert len(fam["adam_logreg"]) == 5 * 2 and len(fam["adam_mlp"]) == 4
+    assert len(fam["adam_logreg"]) == 5 * 2 and len(fam["adam_mlp"]) == 5
     arm = cat.arms["adam_logreg__lr0p01_beta20p99"]
     assert arm.recipe["lr"] == 0.01 and arm.recipe["beta2"] == 0.99 and arm.recipe["lr_schedule"] == "inv_sqrt"
     assert arm.tags == {"task": "logistic regression", "optimizer": "Adam", "lr": "0.01", "beta2": "0.99"}

@@ -85,3 +85,21 @@ def test_lint_dry_run_and_html_report(workdir):
     html = snakemake(workdir, "--report", str(workdir / "report.html"))
     assert html.returncode == 0, html.stderr[-3000:]
     assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def test_committed_results_of_another_tier_survive_and_are_shown(workdir):
+    """A run of one tier never deletes, overwrites or retrains another tier's results, and the
+    report shows them beside the fresh ones."""
+    src = workdir / "results" / "smoke" / "amsgrad_synthetic"
+    other = workdir / "results" / "full" / "amsgrad_synthetic"
+    shutil.copytree(src, other)
+    v = json.loads((other / "verdicts.json").read_text())
+    v["tier"] = "full"
+    (other / "verdicts.json").write_text(json.dumps(v))
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    out = snakemake(workdir, "--forcerun", "analyse")
+    assert out.returncode == 0, out.stderr[-3000:]
+    after = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    assert after == before
+    data = json.loads((workdir / "report" / "build" / "data.json").read_text())
+    assert {"smoke", "full"} <= {r["tier"] for r in data["summary"]}

@@ -90,3 +90,84 @@ def test_evaluate_maps_grid_arms_to_their_tuned_member():
     out = verdict.evaluate(sub, runs, {"a": "a__lr0p1", "b": "b"})
     assert out["rule"]["arm"] == "a__lr0p1" and out["declared_rule"]["arm"] == "a"
     assert out["arm_mean"] == pytest.approx(2.05)
+
+
+def test_holm_known_values():
+    # Holm (1979) step-down: sorted p * (m - rank), made monotone
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([]) == [] and stats.holm([0.5]) == [0.5] and stats.holm([0.6, 0.9]) == [1.0, 1.0]
+
+
+def test_newcombe_interval_matches_newcombe_1998():
+    lo, hi = stats.newcombe_interval(56, 70, 48, 80)  # Newcombe (1998), Table II, example (a)
+    assert lo == pytest.approx(0.0524, abs=5e-4) and hi == pytest.approx(0.3339, abs=5e-4)
+
+
+def test_bootstrap_p_value_and_n_needed():
+    rng = np.random.default_rng(5)
+    assert stats.bootstrap_p_greater(1.0 + rng.normal(0, 0.5, 30)) < 0.001   # clearly > 0
+    assert stats.bootstrap_p_greater(-1.0 + rng.normal(0, 0.5, 30)) > 0.99   # clearly < 0
+    assert stats.bootstrap_p_greater([0.2]) == 0.0 and stats.bootstrap_p_greater([-0.2]) == 1.0
+    # sd 1, delta 0.5, one-sided 2.5%, 80% power: (1.96 + 0.84)^2 / 0.25 = 31.4 -> 32
+    assert stats.n_needed(1.0, 0.5) == 32
+    assert stats.n_needed(1.0, -0.1) is None
+
+
+@pytest.mark.parametrize("n, floor", [(5, 0.87), (20, 0.91)])
+def test_bootstrap_interval_coverage_is_near_nominal_even_at_five_seeds(n, floor):
+    rng = np.random.default_rng(6)
+    hits = 0
+    for _ in range(300):
+        _, lo, hi = stats.bootstrap_mean_ci(rng.normal(0.3, 1.0, n), samples=2000, seed=int(rng.integers(1 << 30)))
+        hits += lo < 0.3 < hi
+    # nominal 0.95; the plain percentile interval covers ~0.85 at n = 5, the expanded one ~0.92
+    # (it cannot reach past the data's own range at so few points)
+    assert floor <= hits / 300 <= 0.99
+
+
+def test_expanded_alpha():
+    # n = 5: t_{0.975,4} = 2.776, * sqrt(5/4) = 3.104 -> alpha' = 2 (1 - Phi(3.104)) = 0.0019
+    assert stats.expanded_alpha(0.05, 5) == pytest.approx(0.0019, abs=2e-4)
+    assert stats.expanded_alpha(0.05, 1000) == pytest.approx(0.05, abs=2e-3)
+
+
+def test_identical_arms_are_equivalent_and_too_few_seeds_is_inconclusive():
+    rule = {"type": "equivalence", "metric": "m", "arm": "a", "baseline": "b", "margin": 0.01, "confidence": 0.9}
+    same = [0.91, 0.93, 0.92, 0.95, 0.90]
+    out = verdict.RULES.get("equivalence")(_runs("a", same) + _runs("b", same), rule)
+    assert out["verdict"] == verdict.EQUIVALENT and out["p_value"] == 0.0
+    cmp = {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}
+    few = verdict.RULES.get("compare")(_runs("a", [1.3, 0.2]) + _runs("b", [1.0, 0.5]), cmp)
+    assert few["verdict"] == verdict.INCONCLUSIVE and few["n"] == 2
+    assert few["n_needed"] is None  # mean effect 0: no n makes it replicate
+
+
+def test_inconclusive_small_effect_reports_the_seeds_needed():
+    rng = np.random.default_rng(7)
+    base = rng.normal(0, 1, 4)
+    cmp = {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}
+    out = verdict.RULES.get("compare")(_runs("a", base + 0.3 + rng.normal(0, 0.5, 4)) + _runs("b", base), cmp)
+    if out["verdict"] == verdict.INCONCLUSIVE:
+        assert out["n_needed"] > 4
+
+
+def test_rate_rule_against_a_baseline_and_a_value():
+    runs = ([{"arm": "nf", "seed": i, "outcome": "diverged" if i < 9 else "ok", "metrics": {}} for i in range(10)]
+            + [{"arm": "agc", "seed": i, "outcome": "ok", "metrics": {"acc": 0.9}} for i in range(10)])
+    div = {"type": "rate", "arm": "agc", "baseline": "nf", "success": {"outcome": "diverged"}, "direction": "less"}
+    out = verdict.RULES.get("rate")(runs, div)
+    assert out["verdict"] == verdict.REPLICATED and out["effect"] == pytest.approx(0.9) and out["p_value"] < 0.01
+    trains = {"type": "rate", "arm": "nf", "value": 0.5, "direction": "greater",
+              "success": {"metric": "acc", "direction": "greater", "value": 0.5}}
+    out = verdict.RULES.get("rate")(runs, trains)
+    assert out["verdict"] == verdict.NOT_REPLICATED and out["arm_mean"] == pytest.approx(0.0)
+
+
+def test_holm_downgrades_a_marginal_positive_verdict():
+    results = [{"verdict": verdict.REPLICATED, "p_value": 0.03}, {"verdict": verdict.REPLICATED, "p_value": 0.001},
+               {"verdict": verdict.NOT_REPLICATED, "p_value": 0.9}, {"verdict": verdict.NO_DATA}]
+    verdict.apply_holm(results)
+    assert results[1]["verdict"] == verdict.REPLICATED and results[1]["p_holm"] == pytest.approx(0.003)
+    assert results[0]["verdict"] == verdict.INCONCLUSIVE and results[0]["holm_downgraded"]
+    assert results[0]["p_holm"] == pytest.approx(0.06) and results[0]["verdict_uncorrected"] == verdict.REPLICATED
+    assert "p_holm" not in results[3]

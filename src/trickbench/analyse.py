@@ -114,16 +114,21 @@ def analyse_claim(cat, results: Path) -> dict:
     provs = [r["provenance"] for r in runs]
     result = {
         "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),
+        # what the runs actually read (e.g. "CIFAR-10 (JPEG q75 copy: ...)"), from their own records
+        "datasets_used": sorted({r["dataset"] for r in runs if r.get("dataset")}),
         "note": spec.get("note", ""), "seeds": len(cat.seeds), "metrics": cat.claim["metrics"],
         "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
         "grid_edge": at_grid_edge(cat, selected),
         "subclaims": [verdict.evaluate(s, runs, selected) for s in cat.claim["subclaims"]],
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
-                 "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs})},
+                 "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
+                 "gpu": any(p.get("gpu") for p in provs)},
         "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),
                        "versions": provs[0].get("versions", {}) if provs else {},
                        "hosts": sorted({p.get("host", "?") for p in provs}),
-                       "dataset_sha256": sorted({r["dataset_sha256"] for r in runs if r.get("dataset_sha256")})},
+                       "dataset_sha256": sorted({r["dataset_sha256"] for r in runs if r.get("dataset_sha256")}),
+                       "datasets": {r["dataset"]: r["dataset_sha256"] for r in runs if r.get("dataset_sha256")},
+                       "config_hashes": {a.name: a.hash for a in cat.arms.values()}},
     }
     io.write_json(out_dir / "verdicts.json", result)
     return result

@@ -156,13 +156,20 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
                 raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
     for i, sub in enumerate(claim["subclaims"]):
         rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
-        if rule["metric"] not in claim["metrics"]:
-            raise ConfigError(f"{key}.metric {rule['metric']!r} is not declared in metrics ({', '.join(claim['metrics'])})")
-        needed = {"compare": ("arm", "baseline", "direction"), "threshold": ("arm", "direction", "value"),
-                  "equivalence": ("arm", "baseline", "margin")}[rule["type"]]
+        metric = rule.get("metric") or rule.get("success", {}).get("metric")
+        if metric is not None and metric not in claim["metrics"]:
+            raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
+        needed = {"compare": ("arm", "baseline", "direction", "metric"), "threshold": ("arm", "direction", "value", "metric"),
+                  "equivalence": ("arm", "baseline", "margin", "metric"), "rate": ("arm", "direction", "success")}[rule["type"]]
         for k in needed:
             if k not in rule:
                 raise ConfigError(f"{key}.{k} is required for a {rule['type']} rule")
+        if rule["type"] == "rate":
+            if "baseline" not in rule and "value" not in rule:
+                raise ConfigError(f"{key}: a rate rule needs a baseline arm or a value")
+            succ = rule["success"]
+            if "outcome" not in succ and not all(k in succ for k in ("metric", "direction", "value")):
+                raise ConfigError(f"{key}.success needs an outcome, or metric + direction + value")
         for k in ("arm", "baseline"):
             if k in rule and rule[k] not in claim["arms"]:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r}")

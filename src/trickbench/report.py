@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from trickbench import io, provenance
+from trickbench import io, provenance, verdict
 from trickbench.config import TIERS, figure_paths
 
 TEMPLATE = provenance.REPO / "report" / "report.typ"
@@ -62,6 +62,19 @@ def _interval(s: dict) -> str:
     return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"
 
 
+def _verdict_note(s: dict) -> str:
+    if s.get("holm_downgraded"):
+        return f"{s['verdict_uncorrected']} before Holm (p_Holm = {fmt(s['p_holm'], 2)})"
+    if s["verdict"] == "inconclusive" and s.get("n_needed"):
+        return f"~{s['n_needed']} seeds would decide it (80% power)"
+    return ""
+
+
+def _n_text(s: dict) -> str:
+    n, total = s.get("n", 0), s.get("n_total")
+    return f"{n}/{total}" if total not in (None, n) else str(n)
+
+
 def _recipe_text(recipe: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in recipe.items() if v not in (None, {}, []))
 
@@ -92,8 +105,10 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     verdict_files = sorted(Path(results).glob("*/*/verdicts.json"),
                            key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
     claims, summary, cost, prov, claim_files = {}, [], [], {}, {}
-    for vf in verdict_files:
-        v = io.read_json(vf)
+    loaded = [io.read_json(vf) for vf in verdict_files]
+    for tier in dict.fromkeys(v["tier"] for v in loaded):  # Holm across every sub-claim of a tier
+        verdict.apply_holm([s for v in loaded if v["tier"] == tier for s in v["subclaims"]])
+    for v in loaded:
         tier, cid = v["tier"], v["claim"]
         cf = Path(claims_dir) / f"{cid}.yaml"
         claim = yaml.safe_load(cf.read_text()) if cf.exists() else {"id": cid, "title": v["title"]}
@@ -110,6 +125,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                              "caption": claim["figures"][i].get("caption", "")})
         entry["tiers"].append({
             "tier": tier, "data": v["data"], "note": v.get("note", ""), "seeds": v["seeds"],
+            "used": ", ".join(v.get("datasets_used", [])),
             "devices": ", ".join(v["cost"]["devices"]),
             "common": _recipe_text(common),
             "tuning": (f"Grid arms are tuned on {v['tuning']['metric']} "
@@ -126,24 +142,30 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                      for a in v["arms"]],
             "metrics": [{"name": m, "desc": d} for m, d in v["metrics"].items()],
             "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": s["verdict"],
+                           "verdict_note": _verdict_note(s),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
-                           "ours": _ours(s), "effect": _interval(s), "n": str(s.get("n", 0)),
+                           "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
+                           "p_holm": fmt(s.get("p_holm"), 2),
                            "rule": _rule_text(s["rule"])} for s in v["subclaims"]],
             "figures": figs,
             "has_grid": any(len(f["grid"]) for f in _families(claim, v["arms"], common)),
         })
         for s in v["subclaims"]:
             summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": s["statement"],
+                            "data": ", ".join(v.get("datasets_used", [])) or v["data"],
                             "paper": fmt((s.get("paper") or {}).get("value")), "ours": _ours(s),
-                            "n": str(s.get("n", 0)), "verdict": s["verdict"]})
+                            "n": str(s.get("n", 0)), "verdict": s["verdict"], "verdict_note": _verdict_note(s)})
         cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
-                     "wall": f"{v['cost']['wall_s']:.1f}", "devices": ", ".join(v["cost"]["devices"])})
+                     "wall": f"{v['cost']['wall_s']:.1f} {'GPU' if v['cost'].get('gpu') else 'CPU'}-s",
+                     "devices": ", ".join(v["cost"]["devices"])})
         p = v["provenance"]
-        prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": set()})
+        prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": {},
+                               "hashes": []})
         prov[tier]["commits"].update(p["commits"])
         prov[tier]["hosts"].update(p["hosts"])
-        prov[tier]["datasets"].update(p.get("dataset_sha256", []))
+        prov[tier]["datasets"].update(p.get("datasets", {}))
+        prov[tier]["hashes"].append(f"{cid}: " + ", ".join(f"{a} {h}" for a, h in p.get("config_hashes", {}).items()))
     # what the claim files declare but results/ does not hold yet (e.g. a GPU tier)
     have = {(c["id"], t["tier"]) for c in claims.values() for t in c["tiers"]}
     pending = []
@@ -163,7 +185,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         "summary": summary, "claims": ordered, "cost": cost, "pending": pending,
         "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
                         "versions": ", ".join(f"{k} {val}" for k, val in d["versions"].items()),
-                        "datasets": ", ".join(sorted(d["datasets"])) or "generated / bundled only",
+                        "datasets": "; ".join(f"{k}: {h}" for k, h in sorted(d["datasets"].items())) or "generated only",
+                        "hashes": d["hashes"],
                         "command": f"snakemake --cores all --config tier={t}"}
                        for t, d in prov.items()],
     }

@@ -17,10 +17,21 @@ the rule's confidence (declare 0.90 for TOST at alpha = 0.05):
     not equivalent  lo >= margin or hi <= -margin   (the whole interval lies outside)
     inconclusive    otherwise
 
+rate      : a success rate over all runs of an arm (diverged and timed-out runs count as
+            failures unless `success` is an outcome), e = sign * (rate[arm] - rate[baseline]) with
+            Newcombe's interval, or sign * (rate[arm] - value) with Wilson's.
+
+Each result also carries a one-sided p-value of "no effect beyond min_effect" (TOST: the larger
+of its two one-sided p-values), which `apply_holm` corrects across all sub-claims of a tier, and,
+when inconclusive, the number of seeds that would decide it with 80% power.
+
 A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
 """
 from __future__ import annotations
 
+import numpy as np
+
+from trickbench import stats
 from trickbench.stats import bootstrap_mean_ci
 from trickbench.registry import Registry
 
@@ -38,11 +49,15 @@ def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
     n_total = extra.pop("n_total")
     if not effects:
         return {"verdict": NO_DATA, "n": 0, "n_total": n_total, **extra}
-    mean, lo, hi = bootstrap_mean_ci(effects, rule.get("confidence", 0.95))
+    conf = rule.get("confidence", 0.95)
+    mean, lo, hi = bootstrap_mean_ci(effects, conf)
     m = rule.get("min_effect", 0.0)
     verdict = REPLICATED if lo > m else NOT_REPLICATED if hi <= m else INCONCLUSIVE
+    sd = float(np.std(effects, ddof=1)) if len(effects) > 1 else float("nan")
     return {"verdict": verdict, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(effects),
             "n_total": n_total, "no_spread": len(set(effects)) == 1,  # every seed gave the same effect (or n = 1)
+            "p_value": stats.bootstrap_p_greater(effects, m),
+            "n_needed": stats.n_needed(sd, mean - m, (1 - conf) / 2) if verdict == INCONCLUSIVE else None,
             **extra}
 
 
@@ -84,10 +99,66 @@ def equivalence(runs: list[dict], rule: dict) -> dict:
     d = [a[k] - b[k] for k in seeds]
     if not d:
         return {"verdict": NO_DATA, "n": 0, **extra}
-    mean, lo, hi = bootstrap_mean_ci(d, rule.get("confidence", 0.90))
+    conf = rule.get("confidence", 0.90)
+    mean, lo, hi = bootstrap_mean_ci(d, conf)
     m = rule["margin"]
     v = EQUIVALENT if -m < lo and hi < m else NOT_EQUIVALENT if lo >= m or hi <= -m else INCONCLUSIVE
-    return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1, **extra}
+    # TOST: reject d <= -m and d >= m; its p-value is the larger of the two one-sided ones
+    p = max(stats.bootstrap_p_greater(d, -m), stats.bootstrap_p_greater([-x for x in d], -m))
+    sd = float(np.std(d, ddof=1)) if len(d) > 1 else float("nan")
+    need = stats.n_needed(sd, m - abs(mean), (1 - conf) / 2) if v == INCONCLUSIVE else None
+    return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1,
+            "p_value": p, "n_needed": need, **extra}
+
+
+def _successes(runs, arm, success) -> tuple[int, int]:
+    mine = [r for r in runs if r["arm"] == arm]
+    if "outcome" in success:
+        k = sum(r["outcome"] == success["outcome"] for r in mine)
+    else:
+        rel = (lambda x: x > success["value"]) if success["direction"] == "greater" else (lambda x: x < success["value"])
+        k = sum(r["outcome"] == "ok" and rel(r["metrics"].get(success["metric"], float("nan"))) for r in mine)
+    return k, len(mine)
+
+
+@RULES.register("rate")
+def rate(runs: list[dict], rule: dict) -> dict:
+    """Share of runs that succeed (`success`: {outcome: diverged} or {metric, direction, value})."""
+    conf, m, s = rule.get("confidence", 0.95), rule.get("min_effect", 0.0), _sign(rule)
+    k1, n1 = _successes(runs, rule["arm"], rule["success"])
+    extra = {"n": n1, "n_total": n1, "arm_mean": k1 / n1 if n1 else None, "successes": k1}
+    if not n1:
+        return {"verdict": NO_DATA, **extra}
+    if "baseline" in rule:
+        k2, n2 = _successes(runs, rule["baseline"], rule["success"])
+        if not n2:
+            return {"verdict": NO_DATA, **extra}
+        lo, hi = stats.newcombe_interval(k1, n1, k2, n2, conf)
+        d = k1 / n1 - k2 / n2
+        p = (stats.two_proportion_p_greater(k1, n1, k2, n2, m) if s > 0
+             else stats.two_proportion_p_greater(k2, n2, k1, n1, m))
+        extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "n": min(n1, n2)}
+    else:
+        lo, hi = (x - rule["value"] for x in stats.wilson_interval(k1, n1, conf))
+        d = k1 / n1 - rule["value"]
+        p = (stats.proportion_p_greater(k1, n1, rule["value"] + m) if s > 0
+             else stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"] + m))
+    e, lo, hi = (s * d, lo, hi) if s > 0 else (-d, -hi, -lo)
+    verdict = REPLICATED if lo > m else NOT_REPLICATED if hi <= m else INCONCLUSIVE
+    return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False,
+            "p_value": p, "n_needed": None, **extra}
+
+
+def apply_holm(results: list[dict], alpha: float = 0.05) -> list[dict]:
+    """Correct across sub-claims (one tier, all claims): a positive verdict (replicated,
+    equivalent) stands only if its Holm-adjusted p-value is below `alpha`; otherwise it becomes
+    inconclusive, marked `holm_downgraded`. Sub-claims without data are left out of the family."""
+    tested = [r for r in results if r.get("p_value") is not None]
+    for r, adj in zip(tested, stats.holm([r["p_value"] for r in tested])):
+        r["p_holm"] = adj
+        if r["verdict"] in (REPLICATED, EQUIVALENT) and adj >= alpha:
+            r["verdict_uncorrected"], r["verdict"], r["holm_downgraded"] = r["verdict"], INCONCLUSIVE, True
+    return results
 
 
 def _mean(xs):

@@ -4,7 +4,12 @@ rule analyse:
         runs=lambda w: arm_outputs(w.claim),
         claim=lambda w: claim_file(w.claim),  # edits of rules or labels re-analyse, never retrain
     output:
-        runs=f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",
+        runs=report(
+            f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",
+            caption="../report/runs.rst",
+            category="{claim}",
+            subcategory="{tier}",
+        ),
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
         verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",
     params:
