@@ -18,6 +18,14 @@ include: "workflow/rules/analyse.smk"
 include: "workflow/rules/report.smk"
 
 
+# cheap steps stay on the submitting machine under cluster executors; only training is submitted
+localrules:
+    all,
+    analyse,
+    figure,
+    report,
+
+
 rule all:
     input:
         REPORT_PDF,

@@ -35,6 +35,17 @@ def cmd_run_arm(args):
     threads = str(args.threads)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = threads  # before numpy/torch load their BLAS
+    if args.gpu_slots:
+        # pick a free GPU before torch is imported, hold it until the job ends
+        from trickbench.gpuslot import gpu_slot
+        with gpu_slot(args.gpu_slots, Path(args.results) / ".gpu-slots") as slot:
+            print(f"GPU slot {slot} of {args.gpu_slots} (CUDA_VISIBLE_DEVICES={slot})")
+            _run_arm(args)
+    else:
+        _run_arm(args)
+
+
+def _run_arm(args):
     from trickbench import io
     from trickbench.tasks import TASKS
     cat = _resolve(args)
@@ -114,6 +125,7 @@ def main(argv=None):
     p.add_argument("--cache-dir", default=None, help="decoded-tensor cache (default: <data-root>/cache)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine: take one free one per job")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")
     _common(p)

@@ -34,7 +34,7 @@ def _default(o):
 
 
 def dumps(obj) -> str:
-    return json.dumps(obj, default=_default, allow_nan=True)
+    return json.dumps(obj, default=_default, allow_nan=True, sort_keys=True)
 
 
 def write_json(path: str | Path, obj) -> None:

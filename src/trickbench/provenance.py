@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import importlib.metadata as md
 import platform
 import subprocess
@@ -70,5 +71,13 @@ def _nvidia_driver() -> str | None:
         return None
 
 
+def scheduler_info() -> dict:
+    """Where the job ran: the SLURM job (id, node) and the GPU slot, when there are any."""
+    env = os.environ
+    out = {k: env[v] for k, v in (("slurm_job_id", "SLURM_JOB_ID"), ("slurm_node", "SLURMD_NODENAME"),
+                                  ("cuda_visible_devices", "CUDA_VISIBLE_DEVICES")) if v in env}
+    return out
+
+
 def record(device: str = "cpu") -> dict:
-    return {**code_version(), "versions": versions(), **device_info(device)}
+    return {**code_version(), "versions": versions(), **device_info(device), **scheduler_info()}

@@ -16,11 +16,17 @@ rule train:
         cache_dir=f"--cache-dir {shlex.quote(config['cache_dir'])}" if config["cache_dir"] else "",
         device=config["device"],
         seeds=SEEDS_ARG,
+        gpu_slots=config["gpu_slots"],
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
     threads: config["threads"]
     resources:
         mem_mb=4000,
+        runtime=240,  # minutes, for cluster executors; a killed run resumes from its checkpoint
+        # one GPU per job when training on CUDA: caps concurrency locally (--resources gpu=N)
+        # and becomes --gpus=1 under the SLURM executor; tasks=1 explicitly (plugin issues #316, #459)
+        gpu=1 if config["device"] == "cuda" or config["gpu_slots"] else 0,
+        tasks=1,
     conda:
         "../envs/trickbench.yaml"
     shell:
@@ -28,4 +34,5 @@ rule train:
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
         " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads}"
+        " --gpu-slots {params.gpu_slots}"
         " > {log:q} 2>&1"
