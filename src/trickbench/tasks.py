@@ -88,10 +88,13 @@ class ClassifyTask:
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
 
     def run_arm(self, claim_id, tier, arm, seeds, root, ctx) -> list[dict]:
-        from trickbench import train
-        return [train.run(arm.recipe, seed, run_dir(root, arm, seed), ctx,
-                          meta={"claim": claim_id, "tier": tier, "arm": arm.name, "config_hash": arm.hash})
-                for seed in seeds]
+        from trickbench import stacked, train
+        meta = {"claim": claim_id, "tier": tier, "arm": arm.name, "config_hash": arm.hash}
+        todo = [s for s in seeds if not (run_dir(root, arm, s) / "summary.json").exists()]
+        if ctx.get("stack") and len(todo) > 1 and stacked.supports(arm.recipe):
+            # all pending seeds in one stacked model (same metrics to float tolerance, far fewer ops)
+            stacked.run_stacked(arm.recipe, todo, [run_dir(root, arm, s) for s in todo], ctx, meta)
+        return [train.run(arm.recipe, seed, run_dir(root, arm, seed), ctx, meta) for seed in seeds]
 
 
 TASKS.register("online")(OnlineTask())

@@ -62,6 +62,24 @@ def evaluate(model, x, y, mean, std, batch_size: int) -> tuple[float, float]:
     return loss / len(y), correct / len(y)
 
 
+def load_data(recipe: dict, ctx: dict, device):
+    """The dataset's splits as tensors on `device`, and the training images' channel statistics."""
+    data_root = Path(ctx.get("data_root", "data"))
+    cache_dir = Path(ctx.get("cache_dir") or data_root / "cache")
+    data = DATASETS.build(recipe["dataset"], data_root, cache_dir, **recipe["dataset_args"])
+    tr_idx, val_idx = split(len(data.train_y), recipe["val_fraction"], recipe["train_subset"])
+    train = data.train_x[tr_idx].to(device), data.train_y[tr_idx].to(device)
+    val = data.train_x[val_idx].to(device), data.train_y[val_idx].to(device)
+    test = data.test_x.to(device), data.test_y.to(device)
+    stats = tuple(t.to(device) for t in channel_stats(data.train_x[tr_idx]))
+    return data, train, val, test, stats
+
+
+def data_generator(seed: int) -> torch.Generator:
+    """Epoch order and augmentation stream of a run (independent of the init stream)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + 1)
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     buf = _io.BytesIO()
     torch.save(state, buf)
@@ -81,19 +99,11 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         return io.read_json(summary_path)
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
-    data_root = Path(ctx.get("data_root", "data"))
-    cache_dir = Path(ctx.get("cache_dir") or data_root / "cache")
-
-    data = DATASETS.build(recipe["dataset"], data_root, cache_dir, **recipe["dataset_args"])
-    tr_idx, val_idx = split(len(data.train_y), recipe["val_fraction"], recipe["train_subset"])
-    x_train, y_train = data.train_x[tr_idx].to(device), data.train_y[tr_idx].to(device)
-    x_val, y_val = data.train_x[val_idx].to(device), data.train_y[val_idx].to(device)
-    x_test, y_test = data.test_x.to(device), data.test_y.to(device)
-    mean, std = (t.to(device) for t in channel_stats(data.train_x[tr_idx]))
+    data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
 
     torch.manual_seed(seed)
     model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + 1)
+    gen = data_generator(seed)
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
     total_steps = steps_per_epoch * recipe["epochs"]
@@ -147,7 +157,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
         row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"])
-        if len(val_idx):
+        if len(y_val):
             row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"])
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}

@@ -17,6 +17,7 @@ rule train:
         device=config["device"],
         seeds=SEEDS_ARG,
         gpu_slots=config["gpu_slots"],
+        stack="--stack" if config["stack_seeds"] else "",
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
     threads: config["threads"]
@@ -34,5 +35,5 @@ rule train:
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
         " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads}"
-        " --gpu-slots {params.gpu_slots}"
+        " --gpu-slots {params.gpu_slots} {params.stack}"
         " > {log:q} 2>&1"

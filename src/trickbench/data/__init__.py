@@ -15,3 +15,4 @@ DATASETS.lazy("fashion_mnist", "trickbench.data.sources:fashion_mnist")
 DATASETS.lazy("cifar10", "trickbench.data.sources:cifar10")
 DATASETS.lazy("cifar100", "trickbench.data.sources:cifar100")
 DATASETS.lazy("imagefolder", "trickbench.data.sources:imagefolder")
+DATASETS.lazy("random", "trickbench.data.sources:random_images")  # benchmarks and tests only

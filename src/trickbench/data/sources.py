@@ -158,3 +158,13 @@ def imagefolder(data_root, cache_dir, path=None, channels=3, name=None):
         x, y, xt, yt, k = _read_imagefolder(src, channels)
         return Tensors(label, x, y, xt, yt, k, f"{label} (ImageFolder: {src.name})")
     return cached(Path(cache_dir) / f"imagefolder-{label}-{channels}.pt", make)
+
+
+def random_images(data_root, cache_dir, n_train=10_000, n_test=2_000, shape=(1, 28, 28), classes=10, seed=0):
+    """Uniform random uint8 images with random labels, for speed benchmarks (nothing to learn)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = tuple(shape)
+    x = torch.randint(0, 256, (n_train + n_test, *shape), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, classes, (n_train + n_test,), generator=g)
+    return Tensors("random", x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes,
+                   f"random uint8 images {shape}, {n_train} / {n_test}")

@@ -1,0 +1,191 @@
+"""Many seeds of one MLP arm in one model: weights stacked [S, out, in], one batched matmul per layer.
+
+A 20x50 MLP step on CPU is mostly per-operation overhead (DESIGN.md: ~6.6 ms a step where the
+arithmetic is ~1 ms), so S seeds in one stack pay that overhead once. Each seed keeps everything
+that makes it that seed: its own initialisation (the same `torch.manual_seed(seed)` build as a
+single run), its own data order (its own generator), its own gradient-norm clipping, divergence
+check and outcome. The optimizers of torch.optim are element-wise, so one optimizer over the
+stacked tensors is S independent optimizers. A run trained in a stack gives the single run's
+metrics to float tolerance (tests/test_stacked.py); `stacked_runs` in its summary says it was.
+
+Supported: model `mlp` without dropout or batchnorm, augment `none` (what the MLP claims use);
+`supports(recipe)` says so, and trickbench.tasks falls back to one run at a time otherwise.
+"""
+from __future__ import annotations
+
+import io as _io
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trickbench import io, provenance
+from trickbench.data.tensors import normalize
+from trickbench.models import MODELS
+from trickbench.optim import build_optimizer, build_schedule
+from trickbench.train import _rng_state, _set_rng_state, data_generator, load_data, resolve_device
+
+
+def supports(recipe: dict) -> bool:
+    args = recipe.get("model_args", {})
+    return (recipe["model"] == "mlp" and recipe["augment"] == "none"
+            and not args.get("dropout") and not args.get("batchnorm"))
+
+
+def _forward(weights, biases, x):
+    """x: [S, B, D] -> logits [S, B, K]; ReLU between layers, none after the last."""
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        if i < len(weights) - 1:
+            x = F.relu(x)
+    return x
+
+
+@torch.no_grad()
+def _evaluate(weights, biases, x, y, mean, std, batch_size):
+    s = weights[0].shape[0]
+    loss, correct = torch.zeros(s, dtype=torch.float64), torch.zeros(s, dtype=torch.float64)
+    for i in range(0, len(y), batch_size):
+        xb = normalize(x[i:i + batch_size], mean, std).flatten(1)
+        out = _forward(weights, biases, xb.unsqueeze(0).expand(s, -1, -1))
+        yb = y[i:i + batch_size]
+        loss += F.cross_entropy(out.transpose(1, 2), yb.expand(s, -1), reduction="none").sum(1).double().cpu()
+        correct += (out.argmax(2) == yb).sum(1).double().cpu()
+    return (loss / len(y)).tolist(), (correct / len(y)).tolist()
+
+
+def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict) -> list[dict]:
+    """Train `seeds` of one recipe together; write each run's metrics.jsonl and summary.json."""
+    torch.set_num_threads(int(ctx.get("threads", 1)))
+    device = resolve_device(ctx.get("device", "cpu"))
+    data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
+    S = len(seeds)
+    models = []
+    for seed in seeds:  # the single run's initialisation, seed by seed
+        torch.manual_seed(seed)
+        models.append(MODELS.build("mlp", data.shape, data.num_classes, **recipe["model_args"]))
+    linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
+    weights = [torch.stack([ls[i].weight.detach() for ls in linears]).to(device).requires_grad_()
+               for i in range(len(linears[0]))]
+    biases = [torch.stack([ls[i].bias.detach() for ls in linears]).to(device).requires_grad_()
+              for i in range(len(linears[0]))]
+    params = [p for pair in zip(weights, biases) for p in pair]
+    gens = [data_generator(seed) for seed in seeds]
+    bs, n = recipe["batch_size"], len(y_train)
+    steps_per_epoch = max(1, n // bs)
+    optimizer = build_optimizer(params, recipe)
+    schedule = build_schedule(optimizer, recipe, steps_per_epoch * recipe["epochs"])
+
+    ckpt = Path(run_dirs[0]).parent / f"stack-{'-'.join(map(str, seeds))}.pt"
+    histories = [[] for _ in seeds]
+    first = [None] * S
+    outcome, diverged_at = ["ok"] * S, [None] * S
+    best = [{"val_acc": -1.0, "epoch": None, "test_acc": None} for _ in seeds]
+    epoch0, spent = 0, 0.0
+    if ckpt.exists():
+        ck = torch.load(ckpt, weights_only=True, map_location=device)
+        if ck["config_hash"] != meta.get("config_hash"):
+            raise RuntimeError(f"{ckpt} belongs to another recipe; remove it to restart")
+        with torch.no_grad():
+            for p, v in zip(params, ck["params"]):
+                p.copy_(v)
+        optimizer.load_state_dict(ck["optimizer"])
+        schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(ck["torch_rng"])
+        for g, st in zip(gens, ck["gens"]):
+            g.set_state(st)
+        histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
+        epoch0, spent = ck["epoch"], ck["wall_s"]
+
+    for epoch in range(epoch0, recipe["epochs"]):
+        if all(o != "ok" for o in outcome):
+            break
+        t0 = time.perf_counter()
+        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        loss_sum = torch.zeros(S, dtype=torch.float64)
+        correct = torch.zeros(S, dtype=torch.float64)
+        for b in range(steps_per_epoch):
+            idx = orders[:, b * bs:(b + 1) * bs]                                  # [S, B]
+            xb = normalize(x_train[idx.reshape(-1)], mean, std).view(S, bs, -1)  # [S, B, D]
+            yb = y_train[idx]                                                     # [S, B]
+            out = _forward(weights, biases, xb)
+            losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none").mean(1)  # [S]
+            lv = losses.detach().double().cpu()
+            step = epoch * steps_per_epoch + b
+            for s in range(S):
+                if outcome[s] != "ok":
+                    continue
+                if first[s] is None:
+                    first[s] = float(lv[s])
+                if not math.isfinite(lv[s]) or lv[s] > recipe["diverge_factor"] * first[s]:
+                    outcome[s], diverged_at[s] = "diverged", step
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # seeds share no weights: each gets its own gradient
+            if recipe["clip_grad_norm"]:  # per seed, as torch.nn.utils.clip_grad_norm_ on one run
+                norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in params))
+                coef = (recipe["clip_grad_norm"] / (norms + 1e-6)).clamp(max=1.0)
+                for p in params:
+                    p.grad.mul_(coef.view(-1, *[1] * (p.dim() - 1)))
+            optimizer.step()
+            schedule.step()
+            loss_sum += lv * bs
+            correct += (out.detach().argmax(2) == yb).sum(1).double().cpu()
+        spent += time.perf_counter() - t0
+        if recipe["max_seconds"] and spent / S > recipe["max_seconds"]:
+            timed_out = True  # recorded after this epoch's metrics, as a single run does
+        else:
+            timed_out = False
+        test_loss, test_acc = _evaluate(weights, biases, x_test, y_test, mean, std, recipe["eval_batch_size"])
+        if len(y_val):
+            val_loss, val_acc = _evaluate(weights, biases, x_val, y_val, mean, std, recipe["eval_batch_size"])
+        for s in range(S):
+            if outcome[s] != "ok":
+                continue
+            seen = steps_per_epoch * bs
+            row = {"epoch": epoch + 1, "train_loss": float(loss_sum[s]) / seen, "train_acc": float(correct[s]) / seen,
+                   "lr_now": schedule.get_last_lr()[0], "wall_s": spent / S,
+                   "test_loss": test_loss[s], "test_acc": test_acc[s]}
+            if len(y_val):
+                row["val_loss"], row["val_acc"] = val_loss[s], val_acc[s]
+                if val_acc[s] > best[s]["val_acc"]:
+                    best[s] = {"val_acc": val_acc[s], "epoch": epoch + 1, "test_acc": test_acc[s]}
+            histories[s].append(row)
+            io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", histories[s])
+        buf = _io.BytesIO()
+        torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
+                    "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+                    "gens": [g.get_state() for g in gens], "histories": histories, "first": first,
+                    "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent}, buf)
+        io.atomic_write_bytes(ckpt, buf.getvalue())
+        if timed_out:
+            outcome = ["timeout" if o == "ok" else o for o in outcome]
+            break
+
+    prov = provenance.record(str(device))
+    summaries = []
+    for s, seed in enumerate(seeds):
+        hist = histories[s]
+        last = hist[-1] if hist else {}
+        metrics = {}
+        if last:
+            metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
+                       "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in hist),
+                       "epochs_done": len(hist)}
+            if best[s]["epoch"] is not None:
+                metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
+                            "best_val_acc": best[s]["val_acc"], "best_val_epoch": best[s]["epoch"],
+                            "test_acc_at_best_val": best[s]["test_acc"]}
+        if not hist:
+            io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
+        summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],
+                   "metrics": metrics, "wall_s": spent / S, "stacked_runs": S,
+                   "images_per_s": steps_per_epoch * bs * len(hist) / (spent / S) if spent else None,
+                   "precision": "fp32", "compile": False, "dataset": data.description,
+                   "dataset_sha256": data.sha256, "provenance": prov}
+        io.write_json(Path(run_dirs[s]) / "summary.json", summary)
+        summaries.append(summary)
+    ckpt.unlink(missing_ok=True)
+    return summaries

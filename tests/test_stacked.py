@@ -1,0 +1,79 @@
+"""A run trained inside a stack of seeds gives the same metrics as the same run alone."""
+import pytest
+
+from trickbench import io, stacked, train
+from trickbench.tasks import TASKS
+
+BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model_args={"depth": 4, "width": 32},
+            optimizer="adam", lr=3e-3, epochs=3, batch_size=64, val_fraction=0.2, lr_schedule="inv_sqrt")
+META = {"config_hash": "stack-test"}
+
+
+@pytest.fixture
+def ctx(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "data"
+    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
+
+
+def _curves(d):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in io.read_jsonl(d / "metrics.jsonl")]
+
+
+@pytest.mark.parametrize("recipe", [
+    BASE,
+    dict(BASE, optimizer="sgd", lr=0.1, lr_schedule="constant", clip_grad_norm=0.5,
+         model_args={"depth": 3, "width": 16, "init": "normal", "init_std": 0.3}),
+])
+def test_stacked_equals_alone(tmp_path, ctx, recipe):
+    seeds = [0, 3, 5]
+    stacked.run_stacked(recipe, seeds, [tmp_path / f"stack{s}" for s in seeds], ctx, META)
+    for s in seeds:
+        alone = train.run(recipe, s, tmp_path / f"alone{s}", ctx, META)
+        together = io.read_json(tmp_path / f"stack{s}" / "summary.json")
+        assert together["stacked_runs"] == 3 and together["outcome"] == alone["outcome"] == "ok"
+        for k, v in alone["metrics"].items():
+            assert together["metrics"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+        for a, b in zip(_curves(tmp_path / f"alone{s}"), _curves(tmp_path / f"stack{s}")):
+            assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
+    assert not list(tmp_path.glob("*.pt"))  # the stack's checkpoint is gone once it finished
+
+
+def test_one_seed_diverging_leaves_the_others_alone(tmp_path, ctx):
+    recipe = dict(BASE, optimizer="sgd", lr=2.0, lr_schedule="constant", diverge_factor=3.0,
+                  model_args={"depth": 6, "width": 32, "init": "normal", "init_std": 0.5})
+    seeds = [0, 1, 2, 3]
+    stacked.run_stacked(recipe, seeds, [tmp_path / f"s{s}" for s in seeds], ctx, META)
+    for s in seeds:
+        alone = train.run(recipe, s, tmp_path / f"a{s}", ctx, META)
+        together = io.read_json(tmp_path / f"s{s}" / "summary.json")
+        assert (together["outcome"], together["diverged_at"]) == (alone["outcome"], alone["diverged_at"])
+
+
+def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
+    seeds = [1, 2]
+    full = stacked.run_stacked(BASE, seeds, [tmp_path / f"f{s}" for s in seeds], ctx, META)
+    # kill after the first epoch: the checkpoint write is the last thing an epoch does
+    calls = {"n": 0}
+    real = io.atomic_write_bytes
+
+    def dying(path, data):
+        real(path, data)
+        if str(path).endswith(".pt"):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise KeyboardInterrupt
+    monkeypatch.setattr(stacked.io, "atomic_write_bytes", dying)
+    dirs = [tmp_path / f"r{s}" for s in seeds]
+    with pytest.raises(KeyboardInterrupt):
+        stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+    assert list(tmp_path.glob("stack-1-2.pt"))
+    monkeypatch.setattr(stacked.io, "atomic_write_bytes", real)
+    resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+    assert [r["metrics"] for r in resumed] == [r["metrics"] for r in full]
+
+
+def test_supports_only_what_it_implements():
+    assert stacked.supports(BASE)
+    assert not stacked.supports(dict(BASE, augment="crop"))
+    assert not stacked.supports(dict(BASE, model_args={"depth": 2, "dropout": 0.2}))
+    assert not stacked.supports(dict(BASE, model="cifarnet"))
