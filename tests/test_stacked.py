@@ -23,6 +23,8 @@ def _curves(d):
     BASE,
     dict(BASE, optimizer="sgd", lr=0.1, lr_schedule="constant", clip_grad_norm=0.5,
          model_args={"depth": 3, "width": 16, "init": "normal", "init_std": 0.3}),
+    dict(BASE, optimizer="sgd", lr=0.1, lr_schedule="constant", clip_grad_norm=10.0,
+         grad_noise={"eta": 0.3, "gamma": 0.55}, model_args={"depth": 5, "width": 16, "init": "zero"}),
 ])
 def test_stacked_equals_alone(tmp_path, ctx, recipe):
     seeds = [0, 3, 5]

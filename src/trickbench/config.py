@@ -154,6 +154,7 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         for name in spec.get("arms", []):
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
+    members = {name for arm, spec in claim["arms"].items() for name, *_ in expand_grid(arm, spec)}
     for i, sub in enumerate(claim["subclaims"]):
         rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
         metric = rule.get("metric") or rule.get("success", {}).get("metric")
@@ -171,8 +172,9 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if "outcome" not in succ and not all(k in succ for k in ("metric", "direction", "value")):
                 raise ConfigError(f"{key}.success needs an outcome, or metric + direction + value")
         for k in ("arm", "baseline"):
-            if k in rule and rule[k] not in claim["arms"]:
-                raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r}")
+            if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
+                raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
+                                  f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
     grids = {n for n, a in claim["arms"].items() if a.get("grid")}
     named = {s["rule"][k] for s in claim["subclaims"] for k in ("arm", "baseline") if k in s["rule"]}
     if grids & named and "tuning" not in claim:
@@ -185,7 +187,7 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         for name in drawn:
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: figures[{i}].arms names unknown arm {name!r}")
-        for k in ("facet", "hue", "style"):
+        for k in ("facet", "hue", "style", "by"):
             keys = lambda a: {**a.get("tags", {}), **{g: 1 for g in a.get("grid", {})}}  # noqa: E731
             if k in fig and not all(fig[k] in keys(claim["arms"][a]) for a in drawn):
                 raise ConfigError(f"{where}: figures[{i}].{k} {fig[k]!r} must be a tag of every arm it draws")

@@ -15,7 +15,8 @@ from trickbench.analyse import claim_dir  # noqa: E402
 
 STYLE = {"context": "paper", "style": "whitegrid", "palette": "colorblind", "font_scale": 1.0}
 LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
-          "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy"}
+          "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
+          "final_test_acc": "final test accuracy"}
 
 
 def use_style():
@@ -58,6 +59,35 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
     tmp.replace(out)
 
 
+def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
+    """One dot per run: the final metric spec.y[0] (x) for each value of spec.by (y), coloured by
+    spec.hue, one panel per value of spec.facet."""
+    use_style()
+    metric, by = spec["y"][0], spec["by"]
+    facets = list(dict.fromkeys(runs[spec["facet"]])) if spec.get("facet") else [None]
+    order = list(dict.fromkeys(runs[by]))
+    fig, axes = plt.subplots(1, len(facets), figsize=(3.2 * len(facets) + 1.4, 0.45 * len(order) + 1.0),
+                             squeeze=False, sharey=True)
+    for j, f in enumerate(facets):
+        ax = axes[0, j]
+        df = runs if f is None else runs[runs[spec["facet"]] == f]
+        sns.stripplot(data=df, x=metric, y=by, hue=spec.get("hue"), order=order, dodge=True, size=2.5,
+                      alpha=0.7, jitter=0.25, ax=ax, legend=(j == len(facets) - 1))
+        ax.set_xlabel(LABELS.get(metric, metric))
+        ax.set_ylabel("")
+        if f is not None:
+            ax.set_title(f"{spec['facet']} = {f}")
+    last = axes[0, -1]
+    if last.get_legend() is not None:
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.svg")
+    fig.savefig(tmp, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(out)
+
+
 def _legend_handles(spec, hue_order, style_order):
     from matplotlib.lines import Line2D
     palette = sns.color_palette(n_colors=len(hue_order or [0]))
@@ -77,6 +107,14 @@ def claim_figure(cat, results: Path, out: Path) -> None:
     index = int(Path(out).stem.rsplit("_", 1)[1])
     spec = cat.claim["figures"][index]
     cdir = claim_dir(results, cat.tier, cat.id)
+    if spec.get("kind", "curves") == "runs":
+        runs = pd.read_csv(cdir / "runs.csv")
+        runs = runs[runs.outcome == "ok"]
+        for tag in ("hue", "facet", "by"):
+            if spec.get(tag):
+                runs[spec[tag]] = runs[spec[tag]].astype(str)
+        runs_figure(runs, spec, Path(out))
+        return
     curves = pd.read_csv(cdir / "curves.csv")
     families = set(spec.get("arms") or cat.families())
     keep = {a.name for a in cat.arms.values() if a.family in families}

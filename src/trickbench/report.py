@@ -35,6 +35,9 @@ def fmt(v, digits: int = 3) -> str:
 def _ours(s: dict) -> str:
     if s["verdict"] == "no data":
         return "–"
+    if s["rule"]["type"] == "rate":
+        mine = f"{s['successes']}/{s['n_total']}"
+        return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
     if s["rule"]["type"] == "compare":
         return f"{fmt(s['arm_mean'])} vs {fmt(s['baseline_mean'])}"
     return fmt(s["arm_mean"])
@@ -46,6 +49,12 @@ def _rule_text(rule: dict) -> str:
         return (f"{rule['metric']}: {rule['arm']} − {rule['baseline']} within ±{fmt(rule['margin'])} "
                 f"(TOST, paired {pct}% interval)")
     rel = {"less": "<", "greater": ">"}[rule["direction"]]
+    if rule["type"] == "rate":
+        succ = rule["success"]
+        what = (f"outcome {succ['outcome']}" if "outcome" in succ else
+                f"{succ['metric']} {'>' if succ['direction'] == 'greater' else '<'} {fmt(succ['value'])}")
+        other = f"that of {rule['baseline']}" if "baseline" in rule else fmt(rule["value"])
+        return f"share of {rule['arm']} runs with {what} {rel} {other} ({pct}% Wilson/Newcombe interval)"
     m = rule.get("min_effect", 0)
     margin = f" by > {fmt(m)}" if m else ""
     if rule["type"] == "compare":
@@ -96,7 +105,7 @@ def _families(claim: dict, arms: list[dict], common: dict) -> list[dict]:
             continue
         grid = spec.get("grid") or {}
         differs = {k: val for k, val in members[0]["recipe"].items() if k not in common and k not in grid}
-        out.append({"label": spec["label"], "differs": _recipe_text(differs),
+        out.append({"label": spec["label"], "differs": _recipe_text(differs), "paper": spec.get("paper", ""),
                     "grid": "; ".join(f"{k} ∈ {{{', '.join(map(str, vals))}}}" for k, vals in grid.items())})
     return out
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from trickbench import io, provenance
+from trickbench import io, provenance, tricks
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import _rng_state, _set_rng_state, data_generator, load_data, resolve_device
+from trickbench.train import data_generator, load_data, resolve_device
 
 
 def supports(recipe: dict) -> bool:
@@ -73,6 +73,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
               for i in range(len(linears[0]))]
     params = [p for pair in zip(weights, biases) for p in pair]
     gens = [data_generator(seed) for seed in seeds]
+    noise_spec = recipe.get("grad_noise")
+    noise_gens = [tricks.noise_generator(seed) for seed in seeds] if noise_spec else []
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)
     optimizer = build_optimizer(params, recipe)
@@ -94,7 +96,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
         torch.set_rng_state(ck["torch_rng"])
-        for g, st in zip(gens, ck["gens"]):
+        for g, st in zip(gens + noise_gens, ck["gens"]):
             g.set_state(st)
         histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
         epoch0, spent = ck["epoch"], ck["wall_s"]
@@ -128,6 +130,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                 coef = (recipe["clip_grad_norm"] / (norms + 1e-6)).clamp(max=1.0)
                 for p in params:
                     p.grad.mul_(coef.view(-1, *[1] * (p.dim() - 1)))
+            if noise_spec:  # after clipping; each seed from its own stream, in the single run's order
+                tricks.add_grad_noise_stacked(params, step, noise_spec, noise_gens)
             optimizer.step()
             schedule.step()
             loss_sum += lv * bs
@@ -157,7 +161,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
                     "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "gens": [g.get_state() for g in gens], "histories": histories, "first": first,
+                    "gens": [g.get_state() for g in gens + noise_gens], "histories": histories, "first": first,
                     "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
         if timed_out:
@@ -172,6 +176,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         metrics = {}
         if last:
             metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
+                       "best_test_acc": max(h["test_acc"] for h in hist),
                        "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in hist),
                        "epochs_done": len(hist)}
             if best[s]["epoch"] is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from trickbench import io, provenance
+from trickbench import io, provenance, tricks
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split
 from trickbench.models import MODELS
@@ -36,16 +36,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _rng_state(gen: torch.Generator) -> dict:
+def _rng_state(gen: torch.Generator, noise: torch.Generator | None = None) -> dict:
     state = {"torch": torch.get_rng_state(), "data": gen.get_state()}
+    if noise is not None:
+        state["noise"] = noise.get_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(gen: torch.Generator, state: dict) -> None:
+def _set_rng_state(gen: torch.Generator, state: dict, noise: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["torch"])
     gen.set_state(state["data"])
+    if noise is not None:
+        noise.set_state(state["noise"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -104,6 +108,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     torch.manual_seed(seed)
     model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
     gen = data_generator(seed)
+    noise_spec = recipe.get("grad_noise")
+    noise_gen = tricks.noise_generator(seed) if noise_spec else None
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
     total_steps = steps_per_epoch * recipe["epochs"]
@@ -119,7 +125,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
-        _set_rng_state(gen, ck["rng"])
+        _set_rng_state(gen, ck["rng"], noise_gen)
         history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
         best = ck["best"]
 
@@ -146,6 +152,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             loss.backward()
             if recipe["clip_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"])
+            if noise_spec:  # after clipping, as the paper does
+                tricks.add_grad_noise(model.parameters(), step, noise_spec, noise_gen)
             optimizer.step()
             schedule.step()
             loss_sum += lv * len(y)
@@ -165,7 +173,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         io.write_jsonl(run_dir / "metrics.jsonl", history)
         _save_checkpoint(ckpt_path, {
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
@@ -179,6 +187,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     metrics = {}
     if last:
         metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
+                   "best_test_acc": max(h["test_acc"] for h in history),
                    "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
                    "epochs_done": len(history)}
         if best["epoch"] is not None:

@@ -137,7 +137,7 @@ def rate(runs: list[dict], rule: dict) -> dict:
         d = k1 / n1 - k2 / n2
         p = (stats.two_proportion_p_greater(k1, n1, k2, n2, m) if s > 0
              else stats.two_proportion_p_greater(k2, n2, k1, n1, m))
-        extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "n": min(n1, n2)}
+        extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "baseline_n": n2, "n": min(n1, n2)}
     else:
         lo, hi = (x - rule["value"] for x in stats.wilson_interval(k1, n1, conf))
         d = k1 / n1 - rule["value"]

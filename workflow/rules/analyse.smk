@@ -31,6 +31,7 @@ rule figure:
     input:
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
         verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",  # which grid members were tuned
+        runs=f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",  # figures of kind `runs`
         claim=lambda w: claim_file(w.claim),
     output:
         report(
