@@ -25,7 +25,7 @@ from trickbench import io, provenance, tricks
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import data_generator, load_data, resolve_device
+from trickbench.train import data_generator, final_metrics, load_data, resolve_device
 
 
 def supports(recipe: dict) -> bool:
@@ -172,17 +172,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     summaries = []
     for s, seed in enumerate(seeds):
         hist = histories[s]
-        last = hist[-1] if hist else {}
-        metrics = {}
-        if last:
-            metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
-                       "best_test_acc": max(h["test_acc"] for h in hist),
-                       "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in hist),
-                       "epochs_done": len(hist)}
-            if best[s]["epoch"] is not None:
-                metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
-                            "best_val_acc": best[s]["val_acc"], "best_val_epoch": best[s]["epoch"],
-                            "test_acc_at_best_val": best[s]["test_acc"]}
+        metrics = final_metrics(hist, best[s])
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],

@@ -84,6 +84,22 @@ def data_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 1)
 
 
+def final_metrics(history: list[dict], best: dict) -> dict:
+    """A run's summary metrics from its per-epoch history (empty if it never finished an epoch)."""
+    if not history:
+        return {}
+    last = history[-1]
+    metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
+               "best_test_acc": max(h["test_acc"] for h in history),
+               "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
+               "epochs_done": len(history)}
+    if best["epoch"] is not None:
+        metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
+                    "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
+                    "test_acc_at_best_val": best["test_acc"]}
+    return metrics
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     buf = _io.BytesIO()
     torch.save(state, buf)
@@ -183,17 +199,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     if outcome == "diverged":
         io.write_jsonl(run_dir / "metrics.jsonl", history)
-    last = history[-1] if history else {}
-    metrics = {}
-    if last:
-        metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
-                   "best_test_acc": max(h["test_acc"] for h in history),
-                   "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
-                   "epochs_done": len(history)}
-        if best["epoch"] is not None:
-            metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
-                        "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
-                        "test_acc_at_best_val": best["test_acc"]}
+    metrics = final_metrics(history, best)
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "images_per_s": images / spent if spent else None,
