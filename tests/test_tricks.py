@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from trickbench import io, train, tricks
+from trickbench import train, tricks
 from trickbench.tasks import TASKS
 
 
