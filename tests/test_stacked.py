@@ -33,7 +33,7 @@ def test_stacked_equals_alone(tmp_path, ctx, recipe):
         alone = train.run(recipe, s, tmp_path / f"alone{s}", ctx, META)
         together = io.read_json(tmp_path / f"stack{s}" / "summary.json")
         assert together["stacked_runs"] == 3 and together["outcome"] == alone["outcome"] == "ok"
-        for k, v in alone["metrics"].items():
+        for k, v in train.learned(alone["metrics"]).items():
             assert together["metrics"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
         for a, b in zip(_curves(tmp_path / f"alone{s}"), _curves(tmp_path / f"stack{s}")):
             assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
@@ -71,7 +71,7 @@ def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
     assert list(tmp_path.glob("stack-1-2.pt"))
     monkeypatch.setattr(stacked.io, "atomic_write_bytes", real)
     resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
-    assert [r["metrics"] for r in resumed] == [r["metrics"] for r in full]
+    assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]
 
 
 def test_supports_only_what_it_implements():

@@ -61,19 +61,24 @@ def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
 
 def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
     """Grid arm -> its member with the best mean tuning metric (a validation metric) over ok runs.
-    Arms without a grid map to themselves. Ties go to the first member in grid order."""
+    A member with a diverged or timed-out run ranks below every member whose runs all finished
+    (a setting that blows up on some seed is not the tuned one). Arms without a grid map to
+    themselves. Ties go to the first member in grid order."""
     tuning = cat.claim.get("tuning")
     selected = {}
     for family, members in cat.families().items():
         if len(members) == 1 or not tuning:
             selected[family] = members[0]
             continue
-        ok = table[(table.outcome == "ok") & table.arm.isin(members)]
+        mine = table[table.arm.isin(members)]
+        ok = mine[mine.outcome == "ok"]
         means = ok.groupby("arm")[tuning["metric"]].mean().reindex(members).dropna() if len(ok) else pd.Series(dtype=float)
         if means.empty:
             selected[family] = members[0]
             continue
-        selected[family] = means.idxmax() if tuning["direction"] == "greater" else means.idxmin()
+        complete = set(mine.groupby("arm").outcome.apply(lambda o: (o == "ok").all()).loc[lambda c: c].index)
+        sign = 1 if tuning["direction"] == "greater" else -1
+        selected[family] = max(means.index, key=lambda a: (a in complete, sign * means[a]))
     return selected
 
 

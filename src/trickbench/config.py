@@ -87,19 +87,37 @@ def _slug(v) -> str:
     return str(v).replace(".", "p").replace("-", "m").replace("+", "")
 
 
+def short_key(key: str) -> str:
+    """A grid key's name in arm names and tags: its last dotted part (agc.clipping -> clipping)."""
+    return key.rsplit(".", 1)[-1]
+
+
+def nest(flat: dict) -> dict:
+    """{"agc.clipping": 0.01, "lr": 0.1} -> {"agc": {"clipping": 0.01}, "lr": 0.1}."""
+    out: dict = {}
+    for key, v in flat.items():
+        *parents, last = key.split(".")
+        d = out
+        for p in parents:
+            d = d.setdefault(p, {})
+        d[last] = v
+    return out
+
+
 def expand_grid(name: str, arm: dict) -> list[tuple[str, dict, dict, str]]:
     """An arm with `grid: {key: [values]}` becomes one arm per combination (product over keys),
-    named <arm>__<key><value>..., tagged with each key. Returns (name, set, tags, label) tuples."""
+    named <arm>__<key><value>..., tagged with each key. A dotted key (agc.clipping) sets a nested
+    recipe value and is named by its last part. Returns (name, set, tags, label) tuples."""
     grid = arm.get("grid") or {}
     combos = [{}]
     for key, values in grid.items():
         combos = [{**c, key: v} for c in combos for v in values]
     out = []
     for c in combos:
-        suffix = "__" + "_".join(f"{k}{_slug(v)}" for k, v in c.items()) if c else ""
-        label = arm["label"] + ("" if not c else " (" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")")
-        out.append((name + suffix, deep_merge(arm.get("set", {}), c), {**arm.get("tags", {}),
-                                                                        **{k: str(v) for k, v in c.items()}}, label))
+        suffix = "__" + "_".join(f"{short_key(k)}{_slug(v)}" for k, v in c.items()) if c else ""
+        label = arm["label"] + ("" if not c else " (" + ", ".join(f"{short_key(k)}={v}" for k, v in c.items()) + ")")
+        out.append((name + suffix, deep_merge(arm.get("set", {}), nest(c)),
+                    {**arm.get("tags", {}), **{short_key(k): str(v) for k, v in c.items()}}, label))
     return out
 
 
@@ -161,7 +179,8 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         if metric is not None and metric not in claim["metrics"]:
             raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
         needed = {"compare": ("arm", "baseline", "direction", "metric"), "threshold": ("arm", "direction", "value", "metric"),
-                  "equivalence": ("arm", "baseline", "margin", "metric"), "rate": ("arm", "direction", "success")}[rule["type"]]
+                  "equivalence": ("arm", "baseline", "margin", "metric"), "rate": ("arm", "direction", "success"),
+                  "order": ("arms", "key", "direction", "metric")}[rule["type"]]
         for k in needed:
             if k not in rule:
                 raise ConfigError(f"{key}.{k} is required for a {rule['type']} rule")
@@ -171,6 +190,13 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             succ = rule["success"]
             if "outcome" not in succ and not all(k in succ for k in ("metric", "direction", "value")):
                 raise ConfigError(f"{key}.success needs an outcome, or metric + direction + value")
+        ordered = rule["type"] == "order"
+        if (rule.get("direction") in ("decreasing", "increasing")) != ordered:
+            raise ConfigError(f"{key}.direction {rule.get('direction')!r} does not fit a {rule['type']} rule "
+                              "(order: decreasing | increasing; others: less | greater)")
+        for name in rule.get("arms", []) if ordered else []:
+            if name not in claim["arms"] or rule["key"] not in (claim["arms"][name].get("grid") or {}):
+                raise ConfigError(f"{key}.arms: {name!r} must be an arm with a grid over {rule['key']!r}")
         for k in ("arm", "baseline"):
             if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
@@ -188,16 +214,17 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: figures[{i}].arms names unknown arm {name!r}")
         for k in ("facet", "hue", "style", "by"):
-            keys = lambda a: {**a.get("tags", {}), **{g: 1 for g in a.get("grid", {})}}  # noqa: E731
+            keys = lambda a: {**a.get("tags", {}), **{short_key(g): 1 for g in a.get("grid", {})}}  # noqa: E731
             if k in fig and not all(fig[k] in keys(claim["arms"][a]) for a in drawn):
                 raise ConfigError(f"{where}: figures[{i}].{k} {fig[k]!r} must be a tag of every arm it draws")
     recipe_schema = {**_load_schema("claim.schema.yaml")["$defs"]["recipe"]}
     for name, arm in claim["arms"].items():
         for key, values in (arm.get("grid") or {}).items():
-            if key in arm.get("tags", {}):
+            if short_key(key) in arm.get("tags", {}):
                 raise ConfigError(f"{where}: arms.{name}.grid key {key!r} is also one of its tags")
             for v in values:  # each grid point must be a valid recipe value
-                errors = list(jsonschema.Draft202012Validator(recipe_schema).iter_errors({key: v}))
+                point = deep_merge(arm.get("set", {}), nest({key: v}))  # nested objects are checked whole
+                errors = list(jsonschema.Draft202012Validator(recipe_schema).iter_errors(point))
                 if errors:
                     raise ConfigError(f"{where}: arms.{name}.grid.{key} value {v!r}: {errors[0].message}")
 

@@ -16,7 +16,9 @@ from trickbench.analyse import claim_dir  # noqa: E402
 STYLE = {"context": "paper", "style": "whitegrid", "palette": "colorblind", "font_scale": 1.0}
 LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
-          "final_test_acc": "final test accuracy"}
+          "final_test_acc": "final test accuracy", "train_s_per_epoch": "training s / epoch",
+          "branch_share": "expected share of residual branches computed",
+          "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$"}
 
 
 def use_style():
@@ -88,6 +90,71 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     tmp.replace(out)
 
 
+def _save(fig, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.svg")
+    fig.savefig(tmp, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(out)
+
+
+def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
+    """Mean of each run metric in spec.y against spec.x (a numeric tag or run metric), one line per
+    value of spec.hue, with 95% bootstrap intervals over runs; one panel per metric."""
+    use_style()
+    x, ys = spec["x"], spec["y"]
+    hue_order = sorted(runs[spec["hue"]].unique()) if spec.get("hue") else None
+    fig, axes = plt.subplots(1, len(ys), figsize=(3.4 * len(ys) + 1.2, 2.6), squeeze=False)
+    for j, y in enumerate(ys):
+        ax = axes[0, j]
+        sns.lineplot(data=runs, x=x, y=y, hue=spec.get("hue"), hue_order=hue_order, estimator="mean",
+                     errorbar=("ci", 95), marker="o", err_style="bars", ax=ax, legend=(j == len(ys) - 1))
+        if spec.get("logx"):
+            ax.set_xscale("log")
+        ax.set_xlabel(LABELS.get(x, x))
+        ax.set_ylabel(LABELS.get(y, y))
+    last = axes[0, -1]
+    if last.get_legend() is not None:
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def heatmap_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
+    """Cells spec.by (rows) x spec.x (columns): the mean of spec.y[0] over finished runs, and the
+    share of runs that diverged, side by side, with the number of runs in each cell."""
+    use_style()
+    metric, by, x = spec["y"][0], spec["by"], spec["x"]
+    key = lambda v: (0, float(v)) if _is_number(v) else (1, str(v))  # noqa: E731
+    rows, cols = sorted(runs[by].unique(), key=key), sorted(runs[x].unique(), key=key)
+    ok = runs[runs.outcome == "ok"]
+    mean = ok.pivot_table(index=by, columns=x, values=metric, aggfunc="mean").reindex(index=rows, columns=cols)
+    div = (runs.assign(d=runs.outcome == "diverged").pivot_table(index=by, columns=x, values="d", aggfunc="mean")
+           .reindex(index=rows, columns=cols))
+    n = runs.pivot_table(index=by, columns=x, values="seed", aggfunc="count").reindex(index=rows, columns=cols)
+    fig, axes = plt.subplots(1, 2, figsize=(1.0 * len(cols) * 2 + 2.5, 0.55 * len(rows) + 1.3))
+    sns.heatmap(mean.astype(float), annot=True, fmt=".3f", cmap="viridis", ax=axes[0], cbar=False,
+                annot_kws={"fontsize": 7})
+    labels = div.astype(float).map(lambda v: "" if pd.isna(v) else f"{v:.0%}") + n.map(lambda v: "" if pd.isna(v) else f"\nn={int(v)}")
+    sns.heatmap(div.astype(float), annot=labels, fmt="", cmap="rocket_r", vmin=0, vmax=1, ax=axes[1], cbar=False,
+                annot_kws={"fontsize": 7})
+    axes[0].set_title(f"mean {LABELS.get(metric, metric)} (finished runs)")
+    axes[1].set_title("share of runs diverged")
+    for ax in axes:
+        ax.set_xlabel(x)
+        ax.set_ylabel(by)
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def _legend_handles(spec, hue_order, style_order):
     from matplotlib.lines import Line2D
     palette = sns.color_palette(n_colors=len(hue_order or [0]))
@@ -107,13 +174,17 @@ def claim_figure(cat, results: Path, out: Path) -> None:
     index = int(Path(out).stem.rsplit("_", 1)[1])
     spec = cat.claim["figures"][index]
     cdir = claim_dir(results, cat.tier, cat.id)
-    if spec.get("kind", "curves") == "runs":
+    kind = spec.get("kind", "curves")
+    if kind in ("runs", "points", "heatmap"):
         runs = pd.read_csv(cdir / "runs.csv")
-        runs = runs[runs.outcome == "ok"]
-        for tag in ("hue", "facet", "by"):
+        if spec.get("arms"):
+            runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
+        if kind != "heatmap":
+            runs = runs[runs.outcome == "ok"]
+        for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
             if spec.get(tag):
                 runs[spec[tag]] = runs[spec[tag]].astype(str)
-        runs_figure(runs, spec, Path(out))
+        {"runs": runs_figure, "points": points_figure, "heatmap": heatmap_figure}[kind](runs, spec, Path(out))
         return
     curves = pd.read_csv(cdir / "curves.csv")
     families = set(spec.get("arms") or cat.families())

@@ -36,7 +36,14 @@ def build_optimizer(params, recipe: dict):
         raise ValueError("optimizer nesterov needs momentum > 0")
     values = {**recipe, "betas": (recipe["beta1"], recipe["beta2"])}
     kwargs = {arg: values[key] for key, arg in keys.items()}
-    return getattr(torch.optim, cls_name)(params, lr=recipe["lr"], **fixed, **kwargs)
+    return getattr(torch.optim, cls_name)(params, lr=effective_lr(recipe), **fixed, **kwargs)
+
+
+def effective_lr(recipe: dict) -> float:
+    """`lr`, or with `lr_ref_batch` set, lr * batch_size / lr_ref_batch (linear scaling, Goyal et al.
+    2017; the NFNet paper's 0.1 * B / 256)."""
+    ref = recipe.get("lr_ref_batch")
+    return recipe["lr"] * recipe["batch_size"] / ref if ref else recipe["lr"]
 
 
 @SCHEDULES.register("constant")

@@ -40,6 +40,8 @@ def _ours(s: dict) -> str:
         return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
     if s["rule"]["type"] == "compare":
         return f"{fmt(s['arm_mean'])} vs {fmt(s['baseline_mean'])}"
+    if s["rule"]["type"] == "order":
+        return "best " + s["rule"]["key"].rsplit(".", 1)[-1] + ": " + " → ".join(fmt(b) for b in s["best"])
     return fmt(s["arm_mean"])
 
 
@@ -48,6 +50,9 @@ def _rule_text(rule: dict) -> str:
     if rule["type"] == "equivalence":
         return (f"{rule['metric']}: {rule['arm']} − {rule['baseline']} within ±{fmt(rule['margin'])} "
                 f"(TOST, paired {pct}% interval)")
+    if rule["type"] == "order":
+        return (f"best {rule['key']} by {rule['metric']} {rule['direction']} along {', '.join(rule['arms'])} "
+                f"(bootstrap support over seeds ≥ {pct}%)")
     rel = {"less": "<", "greater": ">"}[rule["direction"]]
     if rule["type"] == "rate":
         succ = rule["success"]
@@ -66,6 +71,8 @@ def _interval(s: dict) -> str:
     if s["verdict"] == "no data":
         return "–"
     pct = round(100 * s["rule"].get("confidence", 0.90 if s["rule"]["type"] == "equivalence" else 0.95))
+    if s["rule"]["type"] == "order":
+        return f"support {fmt(s['effect'], 2)}"
     if s.get("no_spread"):
         return f"{fmt(s['effect'])} (no spread, n = {s['n']})"
     return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
+from trickbench.tricks import agc as agc_trick
+from trickbench.tricks import stochastic_depth
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split
 from trickbench.models import MODELS
@@ -84,6 +86,23 @@ def data_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 1)
 
 
+TIMING_METRICS = ("train_s_per_epoch",)  # wall-clock: differs between otherwise identical runs
+
+
+def learned(metrics: dict) -> dict:
+    """A run's metrics without the wall-clock ones (what must match between equal runs)."""
+    return {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
+
+
+def _median_epoch_s(history: list[dict]) -> float:
+    """Median training seconds per epoch (the first epoch left out when there are others: it
+    pays one-off costs such as allocator warm-up)."""
+    walls = [h["wall_s"] for h in history]
+    per = [b - a for a, b in zip([0.0] + walls, walls)]
+    per = per[1:] or per
+    return sorted(per)[len(per) // 2] if len(per) % 2 else sum(sorted(per)[len(per) // 2 - 1:len(per) // 2 + 1]) / 2
+
+
 def final_metrics(history: list[dict], best: dict) -> dict:
     """A run's summary metrics from its per-epoch history (empty if it never finished an epoch)."""
     if not history:
@@ -92,7 +111,7 @@ def final_metrics(history: list[dict], best: dict) -> dict:
     metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
                "best_test_acc": max(h["test_acc"] for h in history),
                "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
-               "epochs_done": len(history)}
+               "epochs_done": len(history), "train_s_per_epoch": _median_epoch_s(history)}
     if best["epoch"] is not None:
         metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
                     "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
@@ -123,6 +142,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     torch.manual_seed(seed)
     model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
+    sd_spec, agc_spec = recipe.get("stochastic_depth"), recipe.get("agc")
+    if sd_spec:  # gates come from the global CPU generator, seeded above and checkpointed
+        stochastic_depth.apply(model, sd_spec)
+    agc_params = agc_trick.clipped_parameters(model, agc_spec.get("exclude", ["head"])) if agc_spec else None
     gen = data_generator(seed)
     noise_spec = recipe.get("grad_noise")
     noise_gen = tricks.noise_generator(seed) if noise_spec else None
@@ -164,10 +187,14 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             if not math.isfinite(lv) or lv > recipe["diverge_factor"] * first_loss:
                 outcome, diverged_at = "diverged", step
                 break
-            optimizer.zero_grad(set_to_none=True)
+            # zeros, not None: a block skipped by stochastic depth still gets weight decay and
+            # momentum, as in the paper's Torch7 code (identical for every other model)
+            optimizer.zero_grad(set_to_none=False)
             loss.backward()
             if recipe["clip_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"])
+            if agc_spec:
+                agc_trick.clip_(agc_params, agc_spec["clipping"], agc_spec.get("eps", 1e-3))
             if noise_spec:  # after clipping, as the paper does
                 tricks.add_grad_noise(model.parameters(), step, noise_spec, noise_gen)
             optimizer.step()
@@ -200,6 +227,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     if outcome == "diverged":
         io.write_jsonl(run_dir / "metrics.jsonl", history)
     metrics = final_metrics(history, best)
+    if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
+        metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "images_per_s": images / spent if spent else None,

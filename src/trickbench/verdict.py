@@ -25,6 +25,14 @@ Each result also carries a one-sided p-value of "no effect beyond min_effect" (T
 of its two one-sided p-values), which `apply_holm` corrects across all sub-claims of a tier, and,
 when inconclusive, the number of seeds that would decide it with 80% power.
 
+order     : for grid arms listed in the order of a factor (e.g. batch size), the best grid value
+            of `key` (e.g. agc.clipping) in each, chosen by the mean of a validation metric, falls
+            (direction decreasing) or rises along the list: non-increasing at every step and
+            strictly lower at the end. Resampling seeds (the same seeds for every arm) gives the
+            bootstrap support of the trend; replicated when the observed trend holds with support
+            >= confidence, not replicated when support <= 1 - confidence; p = 1 - support.
+            A grid value with a diverged run ranks below every value whose runs all finished.
+
 A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
 """
 from __future__ import annotations
@@ -147,6 +155,54 @@ def rate(runs: list[dict], rule: dict) -> dict:
     verdict = REPLICATED if lo > m else NOT_REPLICATED if hi <= m else INCONCLUSIVE
     return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False,
             "p_value": p, "n_needed": None, **extra}
+
+
+def _dotted(recipe: dict, key: str):
+    for part in key.split("."):
+        recipe = (recipe or {}).get(part)
+    return recipe
+
+
+def _best_value(vals: dict, seeds: list[int], better: str):
+    """vals: grid value -> {seed: metric or None (not ok)}; the best value over `seeds`."""
+    def score(v):
+        xs = [vals[v].get(s) for s in seeds if s in vals[v]]
+        ok = [x for x in xs if x is not None]
+        mean = sum(ok) / len(ok) if ok else float("-inf")
+        return (len(ok) == len(xs) and bool(xs), mean if better == "greater" else -mean)
+    return max(sorted(vals), key=score)
+
+
+@RULES.register("order")
+def order(runs: list[dict], rule: dict) -> dict:
+    """The best `key` per grid arm falls (or rises) along `arms`; see the module docstring."""
+    conf, better = rule.get("confidence", 0.95), rule.get("better", "greater")
+    per_arm = []
+    for fam in rule["arms"]:
+        vals: dict = {}
+        for r in runs:
+            if r["arm"] == fam or r["arm"].startswith(fam + "__"):
+                x = r["metrics"].get(rule["metric"]) if r["outcome"] == "ok" else None
+                vals.setdefault(_dotted(r["recipe"], rule["key"]), {})[r["seed"]] = x
+        per_arm.append(vals)
+    seeds = sorted(set.intersection(*[set(s) for vals in per_arm for s in vals.values()])) if all(per_arm) else []
+    if not seeds:
+        return {"verdict": NO_DATA, "n": 0, "n_total": 0}
+    sign = -1 if rule["direction"] == "decreasing" else 1
+
+    def holds(sample):
+        best = [_best_value(vals, sample, better) for vals in per_arm]
+        steps = [sign * (b - a) for a, b in zip(best, best[1:])]
+        return all(d >= 0 for d in steps) and sign * (best[-1] - best[0]) > 0, best
+
+    observed, best = holds(seeds)
+    rng = np.random.default_rng(0)
+    draws = 2000
+    support = sum(holds(list(rng.choice(seeds, len(seeds))))[0] for _ in range(draws)) / draws
+    verdict = (REPLICATED if observed and support >= conf else NOT_REPLICATED if support <= 1 - conf
+               else INCONCLUSIVE)
+    return {"verdict": verdict, "effect": support, "ci_low": None, "ci_high": None, "n": len(seeds),
+            "n_total": len(seeds), "best": best, "no_spread": False, "p_value": 1 - support, "n_needed": None}
 
 
 def apply_holm(results: list[dict], alpha: float = 0.05) -> list[dict]:

@@ -1,7 +1,7 @@
 """CIFAR ResNets of He et al. 2016 (§4.2): 6n+2 layers, widths 16/32/64, option-A shortcuts.
 
-Post-activation basic blocks: conv3x3-BN-ReLU-conv3x3-BN, add, ReLU. The residual branch and the
-shortcut are separate methods, so per-block tricks (stochastic depth: skip the branch) wrap a
+Post-activation basic blocks: conv3x3-BN-ReLU-conv3x3-BN, add, ReLU. The residual branch, the
+shortcut and their join are separate methods, so per-block tricks (stochastic depth: skip the branch) wrap a
 block without touching the network. Option A: the shortcut of a down-sampling block takes every
 other pixel and pads the new channels with zeros (no parameters).
 """
@@ -30,14 +30,19 @@ class BasicBlock(nn.Module):
         x = x[:, :, ::self.stride, ::self.stride]
         return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
 
+    def join(self, skip, branch):
+        """Post-activation: ReLU after the addition (after the skip alone when the branch is dropped)."""
+        return F.relu(skip if branch is None else skip + branch)
+
     def forward(self, x):
-        return F.relu(self.shortcut(x) + self.residual(x))
+        return self.join(self.shortcut(x), self.residual(x))
 
 
 class ResNetCifar(nn.Module):
     """depth = 6n + 2 (20, 32, 44, 56, 110, 1202)."""
 
     def __init__(self, in_shape, num_classes, depth: int = 20, widths=(16, 32, 64)):
+        widths = tuple(widths)
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"model_args.depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")

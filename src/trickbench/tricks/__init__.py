@@ -1,0 +1,10 @@
+"""Training tricks, one small module each; a new trick is a module here plus its test.
+
+noise             annealed Gaussian gradient noise (Neelakantan et al. 2015)
+stochastic_depth  per-mini-batch block dropping with test-time scaling (Huang et al. 2016), and
+                  the per-sample "drop path" of timm/torchvision as a contrast
+agc               adaptive gradient clipping, unit-wise (Brock et al. 2021)
+"""
+from trickbench.tricks.noise import add_grad_noise, add_grad_noise_stacked, noise_generator, noise_std
+
+__all__ = ["add_grad_noise", "add_grad_noise_stacked", "noise_generator", "noise_std"]

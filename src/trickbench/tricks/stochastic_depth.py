@@ -1,0 +1,85 @@
+"""Stochastic depth (Huang, Sun, Liu, Sedra, Weinberger, ECCV 2016, arXiv 1603.09382).
+
+Block l of L survives with probability p_l:
+    linear   p_l = 1 - (l / L) (1 - p_L)      (the paper's rule; the last block has p_L)
+    uniform  p_l = p_L
+Two ways to drop, chosen by `mode`:
+    batch    the paper's: one gate per block per mini-batch, drawn from the run's CPU generator
+             (torch's global one, seeded by the run), so the whole batch skips the block and its
+             residual branch is NOT computed: this is where the speed-up comes from. At test time
+             every block runs and its branch is scaled by p_l (output = skip + p_l f(x)).
+    sample   timm / torchvision "drop path" (row mode): a per-sample Bernoulli mask with inverted
+             scaling (f(x) * mask / p_l) in training, the plain block at test time. The branch is
+             always computed, so it cannot save time; it is here to show that.
+A skipped block's BatchNorm running statistics are not updated (its branch never runs), as in the
+official Torch code. Its parameters get a zero gradient, not None: train.py zeroes gradients with
+set_to_none=False, so SGD still applies weight decay and momentum to them, as Torch7's optim.sgd
+did on the flat parameter vector (with None, torch.optim would skip them for that step).
+
+A block is wrapped, not edited: it must offer residual(x), shortcut(x) and join(skip, branch),
+with forward(x) == join(shortcut(x), residual(x)); the models' `blocks` ModuleList holds them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RULES = ("linear", "uniform")
+MODES = ("batch", "sample")
+
+
+def survival(n_blocks: int, rule: str = "linear", p_last: float = 0.5) -> list[float]:
+    """p_l for l = 1..L."""
+    if not 0 < p_last <= 1:
+        raise ValueError(f"stochastic_depth.p_last must be in (0, 1], got {p_last}")
+    if rule == "linear":
+        return [1 - (l / n_blocks) * (1 - p_last) for l in range(1, n_blocks + 1)]
+    if rule == "uniform":
+        return [p_last] * n_blocks
+    raise ValueError(f"stochastic_depth.rule must be one of {RULES}, got {rule!r}")
+
+
+class StochasticDepth(nn.Module):
+    """One residual block with a survival probability `p` (see the module docstring)."""
+
+    def __init__(self, block: nn.Module, p: float, mode: str = "batch"):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"stochastic_depth.mode must be one of {MODES}, got {mode!r}")
+        self.block, self.p, self.mode = block, float(p), mode
+        self.computed = 0  # residual branches computed in training (a test counts them)
+
+    def forward(self, x):
+        b = self.block
+        if not self.training:
+            branch = b.residual(x)
+            return b.join(b.shortcut(x), branch * self.p if self.mode == "batch" and self.p < 1 else branch)
+        if self.mode == "batch":
+            if self.p < 1 and torch.rand(()).item() >= self.p:  # closed gate: the branch is not run
+                return b.join(b.shortcut(x), None)
+            self.computed += 1
+            return b.join(b.shortcut(x), b.residual(x))
+        self.computed += 1
+        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) < self.p
+        return b.join(b.shortcut(x), b.residual(x) * keep.to(x.dtype) / self.p)
+
+
+def apply(model: nn.Module, spec: dict) -> list[float]:
+    """Wrap every block of `model.blocks` in place; return the survival probabilities."""
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList) or not all(
+            hasattr(b, a) for b in blocks for a in ("residual", "shortcut", "join")):
+        raise ValueError(f"stochastic_depth needs a model with a `blocks` ModuleList of residual blocks "
+                         f"(residual/shortcut/join); {type(model).__name__} has none")
+    ps = survival(len(blocks), spec.get("rule", "linear"), spec.get("p_last", 0.5))
+    model.blocks = nn.ModuleList(StochasticDepth(b, p, spec.get("mode", "batch")) for b, p in zip(blocks, ps))
+    return ps
+
+
+def mean_survival(n_blocks: int, spec: dict | None) -> float:
+    """Expected share of residual branches computed per training step (1 without the trick;
+    also 1 for mode=sample, which computes every branch)."""
+    if not spec or spec.get("mode", "batch") == "sample":
+        return 1.0
+    ps = survival(n_blocks, spec.get("rule", "linear"), spec.get("p_last", 0.5))
+    return sum(ps) / len(ps)
