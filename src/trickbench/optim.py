@@ -58,8 +58,12 @@ def inv_sqrt(step, total):
 
 
 @SCHEDULES.register("step")
-def step_schedule(step, total, milestones=(0.5, 0.75), gamma=0.1):
-    """Divide by 1/gamma at each milestone fraction (stochastic depth: /10 at 50% and 75%)."""
+def step_schedule(step, total, milestones=(0.5, 0.75), gamma=0.1, warmup=0.0):
+    """Divide by 1/gamma at each milestone fraction (stochastic depth: /10 at 50% and 75%), after
+    an optional linear warm-up over the first `warmup` fraction."""
+    w = int(warmup * total)
+    if step < w:
+        return (step + 1) / w
     return gamma ** sum(step >= m * total for m in milestones)
 
 

@@ -15,4 +15,5 @@ DATASETS.lazy("fashion_mnist", "trickbench.data.sources:fashion_mnist")
 DATASETS.lazy("cifar10", "trickbench.data.sources:cifar10")
 DATASETS.lazy("cifar100", "trickbench.data.sources:cifar100")
 DATASETS.lazy("imagefolder", "trickbench.data.sources:imagefolder")
+DATASETS.lazy("tiny_imagenet", "trickbench.data.sources:tiny_imagenet")
 DATASETS.lazy("random", "trickbench.data.sources:random_images")  # benchmarks and tests only

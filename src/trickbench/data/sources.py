@@ -62,8 +62,9 @@ def _from_torchvision(cls_name, root, download):
     return xs(tr), torch.as_tensor(tr.targets, dtype=torch.int64), xs(te), torch.as_tensor(te.targets, dtype=torch.int64)
 
 
-def _read_imagefolder(path: Path, channels: int):
-    """{train,test}/<class>/<image> from a folder or a .tar.gz, decoded with PIL, classes sorted by name."""
+def _read_imagefolder(path: Path, channels: int, max_classes: int | None = None):
+    """{train,test}/<class>/<image> from a folder or a .tar.gz, decoded with PIL, classes sorted by
+    name; with max_classes, only the first that many classes (in that order) are decoded."""
     from PIL import Image
     mode = "L" if channels == 1 else "RGB"
     items = {"train": [], "test": []}  # (class, name, bytes)
@@ -81,7 +82,8 @@ def _read_imagefolder(path: Path, channels: int):
             for m in tar:
                 if m.isfile() and Path(m.name).suffix.lower() in (".png", ".jpg", ".jpeg"):
                     add(Path(m.name).parts, tar.extractfile(m).read())
-    classes = sorted({c for c, _, _ in items["train"]})
+    classes = sorted({c for c, _, _ in items["train"]})[:max_classes]
+    items = {k: [r for r in v if r[0] in set(classes)] for k, v in items.items()}
     if not classes or not items["test"]:
         raise DataMissing(f"{path} holds no train/<class>/ and test/<class>/ images")
     index = {c: i for i, c in enumerate(classes)}
@@ -158,6 +160,22 @@ def imagefolder(data_root, cache_dir, path=None, channels=3, name=None):
         x, y, xt, yt, k = _read_imagefolder(src, channels)
         return Tensors(label, x, y, xt, yt, k, f"{label} (ImageFolder: {src.name})")
     return cached(Path(cache_dir) / f"imagefolder-{label}-{channels}.pt", make)
+
+
+def tiny_imagenet(data_root, cache_dir, classes: int | None = None):
+    """Tiny ImageNet (64x64, 200 classes; the labelled val set as test) from tiny-imagenet-200/ or
+    tiny-imagenet-200*.tar.gz under data_root; `classes`: the first N classes in sorted wnid order
+    (a class subset of ImageNet's, for CPU- or GPU-budget tiers)."""
+    data_root = Path(data_root)
+    cands = _candidates(data_root, ["tiny-imagenet-200", "tiny-imagenet"])
+    if not cands:
+        raise _missing("tiny_imagenet", data_root, [str(data_root / "tiny-imagenet-200/ or tiny-imagenet-200*.tar.gz")])
+    src, k = cands[0], classes or 200
+
+    def make():
+        x, y, xt, yt, n = _read_imagefolder(src, 3, classes)
+        return Tensors(f"tiny_imagenet{k}", x, y, xt, yt, n, f"Tiny ImageNet, first {n} classes (sorted wnids; val as test)")
+    return cached(Path(cache_dir) / f"tiny_imagenet-{k}classes.pt", make)
 
 
 def random_images(data_root, cache_dir, n_train=10_000, n_test=2_000, shape=(1, 28, 28), classes=10, seed=0):
