@@ -90,7 +90,8 @@ def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
         grid = cat.claim["arms"][family].get("grid") or {}
         recipe = cat.arms[member].recipe
         keys = [k for k, vals in grid.items()
-                if len(vals) > 2 and all(isinstance(v, (int, float)) for v in vals) and recipe[k] in (min(vals), max(vals))]
+                if len(vals) > 2 and all(isinstance(v, (int, float)) for v in vals)
+                and verdict.dotted(recipe, k) in (min(vals), max(vals))]
         if keys:
             out[family] = keys
     return out

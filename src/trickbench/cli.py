@@ -53,7 +53,7 @@ def _run_arm(args):
     if args.arm not in families:
         sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(families)}")
     ctx = {"device": args.device, "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads,
-           "stack": args.stack}
+           "stack": args.stack, "precision": args.precision, "compile": args.compile}
     root = Path(args.results) / args.tier / args.claim / "runs"
     task = TASKS.get(cat.claim["task"])
     summaries = []
@@ -128,6 +128,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine: take one free one per job")
     p.add_argument("--stack", action="store_true", help="train the pending seeds of an MLP arm as one stacked model")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")
     _common(p)

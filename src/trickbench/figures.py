@@ -16,7 +16,7 @@ from trickbench.analyse import claim_dir  # noqa: E402
 STYLE = {"context": "paper", "style": "whitegrid", "palette": "colorblind", "font_scale": 1.0}
 LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
-          "final_test_acc": "final test accuracy", "train_s_per_epoch": "training s / epoch",
+          "final_test_acc": "final test accuracy", "train_s_per_epoch": "training s / epoch (CPU: process CPU s)",
           "branch_share": "expected share of residual branches computed",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$"}
 

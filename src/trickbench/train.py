@@ -56,16 +56,50 @@ def _set_rng_state(gen: torch.Generator, state: dict, noise: torch.Generator | N
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class Engine:
+    """How a run uses its device (not part of the recipe: the same experiment, faster).
+
+    precision  fp32, or bf16 autocast (default on CUDA: `precision: auto`); the loss is fp32
+    channels_last  NHWC activations for convolutions on CUDA
+    compile    torch.compile the model (ctx `compile: true`); its compile time lands in epoch 1,
+               which train_s_per_epoch leaves out and wall_s keeps
+    """
+
+    def __init__(self, device, precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+        self.device, self.precision, self.channels_last, self.compile = device, precision, channels_last, compile
+
+    @classmethod
+    def for_run(cls, ctx: dict, device) -> "Engine":
+        prec = ctx.get("precision", "auto")
+        if prec == "auto":
+            prec = "bf16" if device.type == "cuda" else "fp32"
+        if prec not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {prec!r}")
+        return cls(device, prec, channels_last=device.type == "cuda", compile=bool(ctx.get("compile")))
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def compiled(self, model):
+        return torch.compile(model) if self.compile else model
+
+
 @torch.no_grad()
-def evaluate(model, x, y, mean, std, batch_size: int) -> tuple[float, float]:
+def evaluate(model, x, y, mean, std, batch_size: int, engine: Engine | None = None) -> tuple[float, float]:
     model.eval()
-    loss, correct = 0.0, 0
+    loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
     for i in range(0, len(y), batch_size):
-        out = model(normalize(x[i:i + batch_size], mean, std)).float()
-        loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum").item()
-        correct += (out.argmax(1) == y[i:i + batch_size]).sum().item()
+        xb = normalize(x[i:i + batch_size], mean, std)
+        if engine is not None and engine.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with engine.autocast() if engine is not None else torch.autocast("cpu", enabled=False):
+            out = model(xb)
+        out = out.float()
+        loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum")
+        correct += (out.argmax(1) == y[i:i + batch_size]).sum()
     model.train()
-    return loss / len(y), correct / len(y)
+    return loss.item() / len(y), correct.item() / len(y)
 
 
 def load_data(recipe: dict, ctx: dict, device):
@@ -94,10 +128,12 @@ def learned(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
 
 
-def _median_epoch_s(history: list[dict]) -> float:
+def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
     """Median training seconds per epoch (the first epoch left out when there are others: it
-    pays one-off costs such as allocator warm-up)."""
-    walls = [h["wall_s"] for h in history]
+    pays one-off costs such as allocator warm-up or compilation). On a CPU, train.run records the
+    process's CPU seconds (`cpu_s`; one thread per job), which other jobs sharing the cores barely
+    move; on a GPU, wall-clock seconds with the device synchronised at the epoch's end."""
+    walls = [h[key] for h in history]
     per = [b - a for a, b in zip([0.0] + walls, walls)]
     per = per[1:] or per
     return sorted(per)[len(per) // 2] if len(per) % 2 else sum(sorted(per)[len(per) // 2 - 1:len(per) // 2 + 1]) / 2
@@ -112,6 +148,8 @@ def final_metrics(history: list[dict], best: dict) -> dict:
                "best_test_acc": max(h["test_acc"] for h in history),
                "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
                "epochs_done": len(history), "train_s_per_epoch": _median_epoch_s(history)}
+    if "cpu_s" in last:  # recorded on CPU devices only
+        metrics["train_s_per_epoch"] = _median_epoch_s(history, "cpu_s")
     if best["epoch"] is not None:
         metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
                     "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
@@ -146,6 +184,9 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     if sd_spec:  # gates come from the global CPU generator, seeded above and checkpointed
         stochastic_depth.apply(model, sd_spec)
     agc_params = agc_trick.clipped_parameters(model, agc_spec.get("exclude", ["head"])) if agc_spec else None
+    engine = Engine.for_run(ctx, device)
+    model = model.to(memory_format=torch.channels_last) if engine.channels_last else model
+    fwd = engine.compiled(model)
     gen = data_generator(seed)
     noise_spec = recipe.get("grad_noise")
     noise_gen = tricks.noise_generator(seed) if noise_spec else None
@@ -170,23 +211,32 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     outcome, diverged_at = "ok", None
     model.train()
+    # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check` steps
+    # (the step recorded is that of the check); on a CPU every step, as before
+    check = 1 if device.type == "cpu" else int(ctx.get("check_every", 25))
     for epoch in range(epoch0, recipe["epochs"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         order = torch.randperm(n, generator=gen).to(device)
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         for b in range(steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
             x = normalize(augment(x_train[idx], recipe["augment"], gen), mean, std)
+            if engine.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[idx]
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            lv = loss.item()
+            with engine.autocast():
+                out = fwd(x)
+            loss = F.cross_entropy(out.float(), y)
             step = epoch * steps_per_epoch + b
             if first_loss is None:
-                first_loss = lv
-            if not math.isfinite(lv) or lv > recipe["diverge_factor"] * first_loss:
-                outcome, diverged_at = "diverged", step
-                break
+                first_loss = loss.item()
+            if (b + 1) % check == 0 or b + 1 == steps_per_epoch:
+                lv = loss.item()
+                if not math.isfinite(lv) or lv > recipe["diverge_factor"] * first_loss:
+                    outcome, diverged_at = "diverged", step
+                    break
             # zeros, not None: a block skipped by stochastic depth still gets weight decay and
             # momentum, as in the paper's Torch7 code (identical for every other model)
             optimizer.zero_grad(set_to_none=False)
@@ -199,17 +249,21 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                 tricks.add_grad_noise(model.parameters(), step, noise_spec, noise_gen)
             optimizer.step()
             schedule.step()
-            loss_sum += lv * len(y)
-            correct += (out.argmax(1) == y).sum().item()
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
             seen += len(y)
+        loss_sum, correct = loss_sum.item(), correct.item()
         spent += time.perf_counter() - t0
+        cpu_spent = (history[-1].get("cpu_s", 0.0) if history else 0.0) + time.process_time() - c0
         if outcome == "diverged":
             break
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
-        row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"])
+        if device.type == "cpu":
+            row["cpu_s"] = cpu_spent
+        row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
         if len(y_val):
-            row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"])
+            row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"], engine)
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}
         history.append(row)
@@ -220,6 +274,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
+        if ctx.get("deadline") and time.time() > ctx["deadline"] and epoch + 1 < recipe["epochs"]:
+            return {"outcome": "stopped", "epoch": epoch + 1}  # a budgeted session ends; the checkpoint resumes
         if recipe["max_seconds"] and spent > recipe["max_seconds"]:
             outcome = "timeout"
             break
@@ -232,7 +288,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "images_per_s": images / spent if spent else None,
-               "precision": "fp32", "compile": False, "dataset": data.description, "dataset_sha256": data.sha256,
+               "precision": engine.precision, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record

@@ -157,7 +157,8 @@ def rate(runs: list[dict], rule: dict) -> dict:
             "p_value": p, "n_needed": None, **extra}
 
 
-def _dotted(recipe: dict, key: str):
+def dotted(recipe: dict, key: str):
+    """recipe["agc"]["clipping"] for key "agc.clipping"."""
     for part in key.split("."):
         recipe = (recipe or {}).get(part)
     return recipe
@@ -183,7 +184,7 @@ def order(runs: list[dict], rule: dict) -> dict:
         for r in runs:
             if r["arm"] == fam or r["arm"].startswith(fam + "__"):
                 x = r["metrics"].get(rule["metric"]) if r["outcome"] == "ok" else None
-                vals.setdefault(_dotted(r["recipe"], rule["key"]), {})[r["seed"]] = x
+                vals.setdefault(dotted(r["recipe"], rule["key"]), {})[r["seed"]] = x
         per_arm.append(vals)
     seeds = sorted(set.intersection(*[set(s) for vals in per_arm for s in vals.values()])) if all(per_arm) else []
     if not seeds:

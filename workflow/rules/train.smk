@@ -18,6 +18,7 @@ rule train:
         seeds=SEEDS_ARG,
         gpu_slots=config["gpu_slots"],
         stack="--stack" if config["stack_seeds"] else "",
+        engine=f"--precision {config['precision']}" + (" --compile" if config["compile"] else ""),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
     threads: config["threads"]
@@ -35,5 +36,5 @@ rule train:
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
         " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads}"
-        " --gpu-slots {params.gpu_slots} {params.stack}"
+        " --gpu-slots {params.gpu_slots} {params.stack} {params.engine}"
         " > {log:q} 2>&1"

@@ -1,0 +1,190 @@
+"""One command for a lent GPU machine (no network, no snakemake): check, benchmark, train, pack.
+
+    bench/gpu_check.sh [OUT]                  # = python -m trickbench.gpucheck run --out OUT
+    python -m trickbench.gpucheck merge OUT/trickbench-gpu.tar.gz   # back here: into results/
+
+`run` does, within --budget-s seconds (default 420: an 8-minute slot with start-up to spare):
+  1. environment: python, torch, CUDA device, the CIFAR-10 archive under --data-root;
+  2. the speed benchmark (python -m trickbench.bench --suite models) -> bench/<card>.json;
+  3. time to accuracy: ResNet-20 on CIFAR-10, per-epoch wall clock and test accuracy -> same file;
+  4. the GPU-sized runs of the core claims, in PLAN order, one seed after another, at their
+     `full` tier; when the budget is spent the current run stops at an epoch boundary with its
+     checkpoint, so the next lent session resumes it (carry results/full back to the device);
+  5. packs bench/, results/ and the log into OUT/trickbench-gpu.tar.gz.
+`merge` unpacks such an archive into results/ without touching a run that is already finished
+here (summary.json present), and lists what it brought: finished runs, runs to resume.
+With --tiny (the test on CPU) every step runs at a toy size: smoke tier, 2 benchmark models.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+# (claim, arms in priority order): the full-tier runs the GPU slot spends its time on
+PLAN = [
+    ("stochastic_depth", ["constant", "linear__p_last0p5", "drop_path", "uniform__p_last0p5"]),
+    ("agc_nfresnet_cifar", ["bn_large", "nf_large", "nf_agc_large__clipping0p01", "bn_small", "nf_small",
+                            "nf_agc_small__clipping0p16"]),
+    ("amsgrad_cifarnet", ["adam__lr0p001", "amsgrad__lr0p001"]),
+]
+ARCHIVE = "trickbench-gpu.tar.gz"
+
+
+def _log(out: Path, msg: str) -> None:
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    with open(out / "gpu_check.log", "a") as f:
+        f.write(line + "\n")
+
+
+def environment(data_root: Path) -> dict:
+    import torch
+    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.cuda.is_available(),
+           "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+           "data": sorted(p.name for p in data_root.glob("*.tar.gz")) if data_root.exists() else []}
+    return env
+
+
+def card_slug(env: dict) -> str:
+    return "".join(c if c.isalnum() else "-" for c in env["device"]).strip("-").lower()[:40] or "device"
+
+
+def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
+    """ResNet-20 on CIFAR-10 (digits when tiny): per-epoch wall clock and test accuracy."""
+    from trickbench import train
+    from trickbench.tasks import TASKS
+    recipe = dict(TASKS.get("classify").defaults, dataset="digits" if tiny else "cifar10", model="resnet_cifar",
+                  model_args={"depth": 8 if tiny else 20}, optimizer="nesterov", momentum=0.9, weight_decay=5e-4,
+                  lr=0.4, lr_ref_batch=256, batch_size=512, lr_schedule="cosine", schedule_args={"warmup": 0.1},
+                  augment="flip_crop", epochs=epochs, eval_batch_size=2000)
+    with tempfile.TemporaryDirectory() as tmp:
+        s = train.run(recipe, 0, Path(tmp) / "tta", ctx, {"config_hash": "tta"})
+        hist = [json.loads(line) for line in (Path(tmp) / "tta" / "metrics.jsonl").read_text().splitlines()]
+    reach = {}
+    for target in (0.80, 0.85, 0.90, 0.92):
+        hit = next((h for h in hist if h["test_acc"] >= target), None)
+        reach[f"{target:.2f}"] = hit["wall_s"] if hit else None
+    return {"recipe": "ResNet-20, batch 512, LR 0.4·B/256 with 10% warm-up + cosine, Nesterov 0.9, wd 5e-4, flip+crop",
+            "dataset": s["dataset"], "epochs": epochs, "precision": s["precision"],
+            "curve": [{"epoch": h["epoch"], "wall_s": h["wall_s"], "test_acc": h["test_acc"]} for h in hist],
+            "seconds_to_test_acc": reach}
+
+
+def train_plan(out: Path, ctx: dict, tier: str, deadline: float, claims_dir: str) -> list[dict]:
+    from trickbench.config import load_claims, resolve
+    from trickbench.tasks import run_dir
+    from trickbench import train
+    done = []
+    claims = load_claims(claims_dir)
+    for claim_id, arms in PLAN:
+        if claim_id not in claims:
+            continue
+        cat = resolve(claims[claim_id], tier)
+        root = out / "results" / tier / claim_id / "runs"
+        for seed in cat.seeds:
+            for name in arms:
+                if name not in cat.arms or time.time() > deadline:
+                    continue
+                arm = cat.arms[name]
+                meta = {"claim": claim_id, "tier": tier, "arm": name, "config_hash": arm.hash}
+                s = train.run(arm.recipe, seed, run_dir(root, arm, seed), {**ctx, "deadline": deadline}, meta)
+                done.append({"claim": claim_id, "arm": name, "seed": seed, "outcome": s["outcome"],
+                             "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))})
+                _log(out, f"{claim_id}/{name} seed {seed}: {s['outcome']}")
+    return done
+
+
+def run(args) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    deadline = t_start + args.budget_s
+    env = environment(Path(args.data_root))
+    _log(out, f"environment: {json.dumps(env)}")
+    if not args.tiny and not env["cuda"]:
+        _log(out, "no CUDA device: run with --tiny on a CPU")
+        sys.exit(2)
+    if not args.tiny and not any(n.startswith("cifar10") for n in env["data"]):
+        _log(out, f"no cifar10*.tar.gz under {args.data_root}: carry ../shared/data/cifar10-jpeg.tar.gz")
+        sys.exit(2)
+    from trickbench import bench
+    device = "cuda" if env["cuda"] else "cpu"
+    names = ["mlp20x50", "resnet20"] if args.tiny else list(bench.MODELS_BENCH)
+    r = bench.bench_models(names, device, batch=32 if args.tiny else 128, steps=2 if args.tiny else 30,
+                           workers=0 if args.tiny else 8, compile=False)
+    ctx = {"data_root": args.data_root, "cache_dir": str(out / "cache"), "device": device, "threads": 1 if args.tiny else 8}
+    r["time_to_accuracy"] = time_to_accuracy(ctx, 2 if args.tiny else args.tta_epochs, args.tiny)
+    _log(out, f"time to accuracy: {r['time_to_accuracy']['seconds_to_test_acc']}")
+    r["environment"] = env
+    (out / "bench").mkdir(exist_ok=True)
+    (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
+    done = train_plan(out, ctx, "smoke" if args.tiny else "full", deadline, args.claims_dir)
+    (out / "runs.json").write_text(json.dumps(done, indent=1) + "\n")
+    _log(out, f"spent {time.time() - t_start:.0f} s of {args.budget_s} s")
+    shutil.rmtree(out / "cache", ignore_errors=True)
+    archive = out / ARCHIVE
+    with tarfile.open(archive, "w:gz") as tar:
+        for part in ("bench", "results", "runs.json", "gpu_check.log"):
+            if (out / part).exists():
+                tar.add(out / part, arcname=part)
+    print(f"packed {archive}")
+    return archive
+
+
+def merge(archive: Path, results: Path) -> dict:
+    """Unpack into `results`: bench/*.json to results/bench/, run folders to results/<tier>/...;
+    a run already finished here is kept as it is."""
+    brought = {"finished": [], "to_resume": [], "kept": [], "bench": []}
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+        tmp = Path(tmp)
+        for f in sorted((tmp / "bench").glob("*.json")):
+            dest = results / "bench" / f.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
+            brought["bench"].append(str(dest))
+        for seed_dir in sorted((tmp / "results").glob("*/*/runs/*/*/seed*")):
+            rel = seed_dir.relative_to(tmp / "results")
+            dest = results / rel
+            if (dest / "summary.json").exists():
+                brought["kept"].append(str(rel))
+                continue
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(seed_dir, dest)
+            brought["finished" if (dest / "summary.json").exists() else "to_resume"].append(str(rel))
+    return brought
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("--out", default="gpu-out")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--claims-dir", default="config/claims")
+    p.add_argument("--budget-s", type=float, default=420)
+    p.add_argument("--tta-epochs", type=int, default=12)
+    p.add_argument("--tiny", action="store_true", help="toy sizes, CPU: the test of this script")
+    p = sub.add_parser("merge")
+    p.add_argument("archive")
+    p.add_argument("--results", default="results")
+    args = ap.parse_args(argv)
+    if args.cmd == "run":
+        run(args)
+    else:
+        b = merge(Path(args.archive), Path(args.results))
+        for k, v in b.items():
+            print(f"{k}: {len(v)}")
+            for x in v:
+                print(f"  {x}")
+
+
+if __name__ == "__main__":
+    main()
