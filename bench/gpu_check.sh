@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu-out}
 shift || true
-PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" exec python -m trickbench.gpucheck run --out "$OUT" --data-root data "$@"
+PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m trickbench.gpucheck run --out "$OUT" --data-root data "$@"

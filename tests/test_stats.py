@@ -171,3 +171,40 @@ def test_holm_downgrades_a_marginal_positive_verdict():
     assert results[0]["verdict"] == verdict.INCONCLUSIVE and results[0]["holm_downgraded"]
     assert results[0]["p_holm"] == pytest.approx(0.06) and results[0]["verdict_uncorrected"] == verdict.REPLICATED
     assert "p_holm" not in results[3]
+
+
+def _agc_runs(best_small, best_large, n=6, flip_seed=None):
+    """Runs of two grid arms over agc.clipping; `best_*` is the value with the highest score."""
+    runs, rng = [], np.random.default_rng(1)
+    for fam, best in (("agc_small", best_small), ("agc_large", best_large)):
+        for lam in (0.01, 0.04, 0.16):
+            for seed in range(n):
+                score = 0.9 - 0.1 * abs(np.log2(lam / best)) + rng.normal(0, 0.005)
+                outcome = "diverged" if seed == flip_seed and lam == best else "ok"
+                runs.append({"arm": f"{fam}__clipping{str(lam).replace('.', 'p')}", "seed": seed, "outcome": outcome,
+                             "recipe": {"agc": {"clipping": lam}}, "metrics": {"val": score} if outcome == "ok" else {}})
+    return runs
+
+
+def test_order_rule_finds_the_best_value_falling_along_the_arms():
+    rule = {"type": "order", "arms": ["agc_small", "agc_large"], "key": "agc.clipping", "metric": "val",
+            "direction": "decreasing"}
+    r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01), rule)
+    assert r["verdict"] == verdict.REPLICATED and r["best"] == [0.16, 0.01] and r["effect"] > 0.95
+    r = verdict.RULES.get("order")(_agc_runs(0.01, 0.16), rule)
+    assert r["verdict"] == verdict.NOT_REPLICATED and r["best"] == [0.01, 0.16]
+    # a value whose run diverged on some seed ranks below values whose runs all finished
+    r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01, flip_seed=0), rule)
+    assert r["best"] == [0.04, 0.04] and r["verdict"] != verdict.REPLICATED
+
+
+def test_pooled_rate_rule_counts_every_grid_member():
+    runs = [{"arm": f"{arm}__lr{lr}", "seed": s, "outcome": "ok",
+             "metrics": {"acc": 0.9 if (arm == "noise" and (s < 15 if lr == "0p1" else s < 5)) else 0.1}}
+            for arm in ("noise", "plain") for lr in ("0p1", "0p01") for s in range(20)]
+    sub = {"id": "x", "statement": "s", "rule": {"type": "rate", "arm": "noise", "baseline": "plain", "pool": True,
+                                                 "direction": "greater",
+                                                 "success": {"metric": "acc", "direction": "greater", "value": 0.5}}}
+    r = verdict.evaluate(sub, runs)
+    assert (r["successes"], r["n"], r["baseline_successes"], r["baseline_n"]) == (20, 40, 0, 40)
+    assert r["verdict"] == verdict.REPLICATED

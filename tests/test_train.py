@@ -75,3 +75,13 @@ def test_seeds_differ_and_repeat(tmp_path, ctx):
     r = dict(BASE, epochs=1)
     a, b, c = (train.learned(train.run(r, s, tmp_path / d, ctx, META)["metrics"]) for s, d in ((0, "a"), (0, "b"), (1, "c")))
     assert a == b and a != c
+
+
+def test_a_deadline_stops_at_an_epoch_boundary_and_the_run_resumes(tmp_path, ctx):
+    import time
+    recipe = dict(BASE, epochs=3)
+    full = train.run(recipe, 1, tmp_path / "full", ctx, META)
+    cut = train.run(recipe, 1, tmp_path / "cut", {**ctx, "deadline": time.time()}, META)
+    assert cut == {"outcome": "stopped", "epoch": 1} and (tmp_path / "cut" / "ckpt.pt").exists()
+    resumed = train.run(recipe, 1, tmp_path / "cut", ctx, META)
+    assert train.learned(resumed["metrics"]) == train.learned(full["metrics"])

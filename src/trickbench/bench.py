@@ -234,6 +234,11 @@ def main(argv=None):
     print(f"  sequential: {r['sequential_img_s']:9.0f} images/s  ({r['sequential_s']:.2f} s)")
     print(f"  stacked:    {r['stacked_img_s']:9.0f} images/s  ({r['stacked_s']:.2f} s)")
     print(f"  ratio stacked / sequential: {r['stacked_over_sequential']:.2f}x")
+    ep = 468 * 128  # one MNIST epoch at batch 128
+    r["mnist_epoch_s_sequential"], r["mnist_epoch_s_stacked"] = ep / r["sequential_img_s"], ep / r["stacked_img_s"]
+    print(f"  one MNIST epoch (59,904 images) per run: {r['mnist_epoch_s_sequential']:.2f} s alone, "
+          f"{r['mnist_epoch_s_stacked']:.2f} s in the stack; gradient_noise full tier (400 runs x 30 epochs): "
+          f"{400 * 30 * r['mnist_epoch_s_stacked'] / 3600:.1f} CPU-h stacked on {r['threads']} thread(s)")
     print(f"  start-up of a fresh job (import torch): {r['torch_import_s']:.2f} s "
           f"= {r['torch_import_s'] / (r['sequential_s'] / r['seeds']):.1f}x one sequential run here")
     _write(args.out, r)

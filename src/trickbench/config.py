@@ -201,8 +201,12 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
                                   f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
+    for i, sub in enumerate(claim["subclaims"]):
+        if sub["rule"].get("pool") and sub["rule"]["type"] != "rate":
+            raise ConfigError(f"{where}: subclaims[{i}].rule.pool is for rate rules only (paired rules would pair a seed twice)")
     grids = {n for n, a in claim["arms"].items() if a.get("grid")}
-    named = {s["rule"][k] for s in claim["subclaims"] for k in ("arm", "baseline") if k in s["rule"]}
+    named = {s["rule"][k] for s in claim["subclaims"] for k in ("arm", "baseline")
+             if k in s["rule"] and not s["rule"].get("pool")}
     if grids & named and "tuning" not in claim:
         raise ConfigError(f"{where}: rules name grid arms {sorted(grids & named)}, so the claim needs `tuning` "
                           "(which validation metric picks the member that stands for the arm)")

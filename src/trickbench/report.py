@@ -59,7 +59,8 @@ def _rule_text(rule: dict) -> str:
         what = (f"outcome {succ['outcome']}" if "outcome" in succ else
                 f"{succ['metric']} {'>' if succ['direction'] == 'greater' else '<'} {fmt(succ['value'])}")
         other = f"that of {rule['baseline']}" if "baseline" in rule else fmt(rule["value"])
-        return f"share of {rule['arm']} runs with {what} {rel} {other} ({pct}% Wilson/Newcombe interval)"
+        pooled = ", all grid members pooled" if rule.get("pool") else ""
+        return f"share of {rule['arm']} runs with {what} {rel} {other} ({pct}% Wilson/Newcombe interval{pooled})"
     m = rule.get("min_effect", 0)
     margin = f" by > {fmt(m)}" if m else ""
     if rule["type"] == "compare":
@@ -208,12 +209,44 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     }
 
 
+MNIST_EPOCH = 468 * 128  # training images per MNIST epoch at batch 128 (full 60k, last batch dropped)
+
+
+def speed(results: Path) -> dict:
+    """The benchmark files in results/bench/ as report rows (python -m trickbench.bench writes them)."""
+    mlp, models, tta = [], [], []
+    for f in sorted((Path(results) / "bench").glob("*.json")):
+        b = io.read_json(f)
+        dev = b.get("device", {})
+        where = dev.get("gpu") or dev.get("cpu") or dev.get("device", "?")
+        if b.get("suite") == "models":
+            for name, r in b["models"].items():
+                models.append({"file": f.name, "device": where, "model": name,
+                               "engine": fmt(round(r["engine_img_s"])), "plain": fmt(round(r["plain_img_s"])),
+                               "ratio": f"{r['ratio']:.2f}×", "mflop": fmt(r["flops_per_image"] / 1e6),
+                               "mfu": fmt(r["mfu"], 2) if r.get("mfu") is not None else "–"})
+            t = b.get("time_to_accuracy")
+            if t:
+                reach = ", ".join(f"{float(k):.0%} in {v:.0f} s" for k, v in t["seconds_to_test_acc"].items() if v)
+                last = t["curve"][-1] if t["curve"] else {}
+                tta.append({"file": f.name, "device": where, "recipe": t["recipe"], "dataset": t["dataset"],
+                            "reach": reach or "none of 80–92%",
+                            "final": f"{last.get('test_acc', 0):.1%} after {last.get('epoch')} epochs, {last.get('wall_s', 0):.0f} s"})
+        else:
+            mlp.append({"file": f.name, "device": where, "seeds": str(b["seeds"]), "threads": str(b["threads"]),
+                        "sequential": fmt(round(b["sequential_img_s"])), "stacked": fmt(round(b["stacked_img_s"])),
+                        "ratio": f"{b['stacked_over_sequential']:.2f}×",
+                        "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}"})
+    return {"mlp": mlp, "models": models, "tta": tta}
+
+
 def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     import typst
 
     report_dir = Path(report_dir)
     fig_dir = report_dir / "figures"
     data = gather(results, claims_dir, fig_dir, Path("figures"))
+    data["speed"] = speed(results)
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"

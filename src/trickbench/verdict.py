@@ -33,7 +33,9 @@ order     : for grid arms listed in the order of a factor (e.g. batch size), the
             >= confidence, not replicated when support <= 1 - confidence; p = 1 - support.
             A grid value with a diverged run ranks below every value whose runs all finished.
 
-A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
+A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned);
+a rate rule with `pool: true` takes the runs of all its members together instead (e.g. both
+learning rates of a Table-1 row, as the paper pools them).
 """
 from __future__ import annotations
 
@@ -225,8 +227,12 @@ def _mean(xs):
 def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None) -> dict:
     """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member."""
     rule = dict(subclaim["rule"])
+    if rule.get("pool"):  # rate rules: a grid arm stands for all its members' runs together
+        fams = [rule[k] for k in ("arm", "baseline") if k in rule]
+        owner = lambda a: next((f for f in fams if a == f or a.startswith(f + "__")), a)  # noqa: E731
+        runs = [dict(r, arm=owner(r["arm"])) for r in runs]
     for k in ("arm", "baseline"):
-        if k in rule and selected and rule[k] in selected:
+        if k in rule and selected and rule[k] in selected and not rule.get("pool"):
             rule[k] = selected[rule[k]]
     out = RULES.get(rule["type"])(runs, rule)
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,

@@ -1,0 +1,39 @@
+"""The GPU script end to end on a CPU at toy size (so it is ready the moment a GPU is lent), its
+merge back into results/, and the models benchmark's ratios."""
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from conftest import REPO
+from trickbench import gpucheck
+
+pytestmark = pytest.mark.slow
+
+
+def test_gpu_script_runs_packs_and_merges(tmp_path):
+    out = tmp_path / "gpu-out"
+    proc = subprocess.run([str(REPO / "bench" / "gpu_check.sh"), str(out), "--tiny", "--budget-s", "120"],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    archive = out / gpucheck.ARCHIVE
+    names = tarfile.open(archive).getnames()
+    assert "runs.json" in names and "gpu_check.log" in names
+    bench = [n for n in names if n.startswith("bench/") and n.endswith("-models.json")]
+    assert len(bench) == 1
+    runs = json.loads((out / "runs.json").read_text())
+    assert {r["claim"] for r in runs} >= {"stochastic_depth", "agc_nfresnet_cifar", "amsgrad_cifarnet"}
+    assert all(r["outcome"] == "ok" for r in runs)
+
+    results = tmp_path / "results"
+    brought = gpucheck.merge(archive, results)
+    assert len(brought["finished"]) == len(runs) and not brought["to_resume"]
+    b = json.loads((results / "bench" / bench[0].split("/")[1]).read_text())
+    for row in b["models"].values():
+        assert row["engine_img_s"] > 0 and row["plain_img_s"] > 0 and 0 < row["mfu"] < 1
+    assert b["time_to_accuracy"]["curve"] and b["environment"]["torch"]
+    again = gpucheck.merge(archive, results)  # finished runs here are never overwritten
+    assert len(again["kept"]) == len(runs) and not again["finished"]
