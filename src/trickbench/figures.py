@@ -83,11 +83,7 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     if last.get_legend() is not None:
         sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.svg")
-    fig.savefig(tmp, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out)
+    _save(fig, out)
 
 
 def _save(fig, out: Path) -> None:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trickbench.models.blocks import ResidualBlock
 from trickbench.models.nfresnet import RELU_GAIN
 
 
@@ -34,7 +35,7 @@ class ScaledStdLinear(nn.Linear):
         return F.linear(x, w.reshape_as(self.weight), self.bias)
 
 
-class NFMLPBlock(nn.Module):
+class NFMLPBlock(ResidualBlock):
     def __init__(self, width, alpha, beta):
         super().__init__()
         self.alpha, self.beta = alpha, beta
@@ -45,17 +46,8 @@ class NFMLPBlock(nn.Module):
     def residual(self, x):
         return self.fc2(F.relu(self.fc1(F.relu(x) / self.beta))) * (self.alpha * self.skip_gain)
 
-    def shortcut(self, x):
-        return x
 
-    def join(self, skip, branch):
-        return skip if branch is None else skip + branch
-
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
-
-
-class BNMLPBlock(nn.Module):
+class BNMLPBlock(ResidualBlock):
     def __init__(self, width, **_):
         super().__init__()
         self.bn1, self.bn2 = nn.BatchNorm1d(width), nn.BatchNorm1d(width)
@@ -65,15 +57,6 @@ class BNMLPBlock(nn.Module):
 
     def residual(self, x):
         return self.fc2(F.relu(self.bn2(self.fc1(F.relu(self.bn1(x))))))
-
-    def shortcut(self, x):
-        return x
-
-    def join(self, skip, branch):
-        return skip if branch is None else skip + branch
-
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
 
 
 class PreActMLP(nn.Module):

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trickbench.models.blocks import ResidualBlock
+
 RELU_GAIN = 1.7139588594436646  # sqrt(2 / (1 - 1/pi)): gamma * relu(N(0,1)) has unit second moment
 
 
@@ -30,7 +32,7 @@ def _std_conv(*args, **kwargs):
     return ScaledStdConv2d(*args, **kwargs)
 
 
-class NFBlock(nn.Module):
+class NFBlock(ResidualBlock):
     def __init__(self, c_in, c_out, stride, alpha, beta):
         super().__init__()
         self.alpha, self.beta = alpha, beta
@@ -47,14 +49,8 @@ class NFBlock(nn.Module):
     def shortcut(self, x):
         return x if self.down is None else self.down(F.relu(x) / self.beta)
 
-    def join(self, skip, branch):
-        return skip if branch is None else skip + branch
 
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
-
-
-class BNBlock(nn.Module):
+class BNBlock(ResidualBlock):
     def __init__(self, c_in, c_out, stride, **_):
         super().__init__()
         self.bn1, self.bn2 = nn.BatchNorm2d(c_in), nn.BatchNorm2d(c_out)
@@ -67,12 +63,6 @@ class BNBlock(nn.Module):
 
     def shortcut(self, x):
         return x if self.down is None else self.down(F.relu(self.bn1(x)))
-
-    def join(self, skip, branch):
-        return skip if branch is None else skip + branch
-
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
 
 
 class PreActResNet(nn.Module):

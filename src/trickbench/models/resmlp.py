@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trickbench.models.blocks import ResidualBlock
 
-class MLPBlock(nn.Module):
+
+class MLPBlock(ResidualBlock):
     def __init__(self, width: int):
         super().__init__()
         self.fc1, self.bn1 = nn.Linear(width, width, bias=False), nn.BatchNorm1d(width)
@@ -22,14 +24,8 @@ class MLPBlock(nn.Module):
     def residual(self, x):
         return self.bn2(self.fc2(F.relu(self.bn1(self.fc1(x)))))
 
-    def shortcut(self, x):
-        return x
-
     def join(self, skip, branch):
-        return F.relu(skip if branch is None else skip + branch)
-
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
+        return F.relu(super().join(skip, branch))  # post-activation
 
 
 class ResMLP(nn.Module):

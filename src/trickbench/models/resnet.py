@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trickbench.models.blocks import ResidualBlock
 
-class BasicBlock(nn.Module):
+
+class BasicBlock(ResidualBlock):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
@@ -32,10 +34,7 @@ class BasicBlock(nn.Module):
 
     def join(self, skip, branch):
         """Post-activation: ReLU after the addition (after the skip alone when the branch is dropped)."""
-        return F.relu(skip if branch is None else skip + branch)
-
-    def forward(self, x):
-        return self.join(self.shortcut(x), self.residual(x))
+        return F.relu(super().join(skip, branch))
 
 
 class ResNetCifar(nn.Module):
