@@ -70,3 +70,29 @@ def test_grid_edge_is_flagged():
     edges = analyse.at_grid_edge(cat, sel)
     assert "adam_mlp" not in edges and edges["amsgrad_mlp"] == ["lr"]
     assert edges["adam_logreg"] == ["lr"]                   # beta2 has two values: no interior to miss
+
+
+def test_dotted_grid_key_sets_a_nested_value():
+    cat = config.resolve(config.load_claim(REPO / "config" / "claims" / "agc_nfresnet.yaml"), "quick")
+    arm = cat.arms["nf_agc_large__clipping0p04"]
+    assert arm.recipe["agc"] == {"clipping": 0.04, "eps": 0.001, "exclude": ["head"]}  # schema defaults filled
+    assert arm.tags["clipping"] == "0.04" and arm.family == "nf_agc_large"
+    assert cat.arms["nf_agc_head_large"].recipe["agc"]["exclude"] == []
+
+
+def test_a_partial_tier_is_analysed_with_missing_arms_as_no_data(tmp_path):
+    from trickbench import io
+    from trickbench.tasks import TASKS
+    claim = config.load_claim(REPO / "config" / "claims" / "amsgrad_synthetic.yaml")
+    cat = config.resolve(claim, "smoke")
+    root = tmp_path / "smoke" / cat.id / "runs"
+    fam = next(iter(cat.families()))
+    runs = []
+    for name in cat.families()[fam]:
+        runs += TASKS.get("online").run_arm(cat.id, "smoke", cat.arms[name], cat.seeds_of(name), root, {})
+    io.write_jsonl(root / f"{fam}.jsonl", runs)
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        analyse.analyse_claim(cat, tmp_path)
+    v = analyse.analyse_claim(cat, tmp_path, partial=True)
+    assert set(v["missing_arms"]) == set(cat.families()) - {fam}
+    assert {s["verdict"] for s in v["subclaims"] if fam not in (s["rule"].get("arm"), s["rule"].get("baseline"))} == {"no data"}

@@ -19,14 +19,21 @@ def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
     return Path(results) / tier / claim_id
 
 
-def load_runs(cat, results: Path) -> list[dict]:
-    runs = []
+def load_runs(cat, results: Path, partial: bool = False) -> tuple[list[dict], list[str]]:
+    """Every run of the claim at its tier, and the claim-file arms with no results yet (allowed
+    only with `partial`: a tier still being run, e.g. over several sessions or GPU slots)."""
+    runs, missing = [], []
     for name in cat.families():
         path = claim_dir(results, cat.tier, cat.id) / "runs" / f"{name}.jsonl"
         if not path.exists():
+            if partial:
+                missing.append(name)
+                continue
             raise FileNotFoundError(f"{path} is missing: run `snakemake` (or `trickbench run-arm`) for arm {name!r} first")
         runs += io.read_jsonl(path)
-    return runs
+    if not runs:
+        raise FileNotFoundError(f"no runs of {cat.id} at tier {cat.tier} under {results}")
+    return runs, missing
 
 
 def runs_table(cat, runs: list[dict]) -> pd.DataFrame:
@@ -97,9 +104,9 @@ def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
     return out
 
 
-def analyse_claim(cat, results: Path) -> dict:
+def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     out_dir = claim_dir(results, cat.tier, cat.id)
-    runs = load_runs(cat, results)
+    runs, missing = load_runs(cat, results, partial)
     table = runs_table(cat, runs)
     io.atomic_write_text(out_dir / "runs.csv", table.to_csv(index=False))
     io.atomic_write_text(out_dir / "curves.csv", curves_table(cat, results, runs).to_csv(index=False))
@@ -123,6 +130,7 @@ def analyse_claim(cat, results: Path) -> dict:
         # what the runs actually read (e.g. "CIFAR-10 (JPEG q75 copy: ...)"), from their own records
         "datasets_used": sorted({r["dataset"] for r in runs if r.get("dataset")}),
         "note": spec.get("note", ""), "seeds": len(cat.seeds), "metrics": cat.claim["metrics"],
+        "missing_arms": missing,
         "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
         "grid_edge": at_grid_edge(cat, selected),
         "subclaims": [verdict.evaluate(s, runs, selected) for s in cat.claim["subclaims"]],

@@ -68,7 +68,7 @@ def _run_arm(args):
 def cmd_analyse(args):
     from trickbench import analyse
     cat = _resolve(args)
-    analyse.analyse_claim(cat, Path(args.results))
+    analyse.analyse_claim(cat, Path(args.results), partial=args.partial)
 
 
 def cmd_figure(args):
@@ -132,6 +132,8 @@ def main(argv=None):
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")
+    p.add_argument("--partial", action="store_true",
+                   help="analyse a tier still being run: arms without results count as not run yet (no data)")
     _common(p)
     p.set_defaults(fn=cmd_analyse)
     p = sub.add_parser("figure", help="the claim's figure")

@@ -141,7 +141,9 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                 figs.append({"path": str(fig_rel / path.relative_to(fig_dir)), "width": _svg_width_pt(path),
                              "caption": claim["figures"][i].get("caption", "")})
         entry["tiers"].append({
-            "tier": tier, "data": v["data"], "note": v.get("note", ""), "seeds": v["seeds"],
+            "tier": tier, "data": v["data"], "seeds": v["seeds"],
+            "note": v.get("note", "") + (f" Partial: not run yet: {', '.join(v['missing_arms'])} (their sub-claims show no data)."
+                                         if v.get("missing_arms") else ""),
             "used": ", ".join(v.get("datasets_used", [])),
             "devices": ", ".join(v["cost"]["devices"]),
             "common": _recipe_text(common),
