@@ -33,7 +33,8 @@ def test_gpu_script_runs_packs_and_merges(tmp_path):
     assert len(brought["finished"]) == len(runs) and not brought["to_resume"]
     b = json.loads((results / "bench" / bench[0].split("/")[1]).read_text())
     for row in b["models"].values():
-        assert row["engine_img_s"] > 0 and row["plain_img_s"] > 0 and 0 < row["mfu"] < 1
-    assert b["time_to_accuracy"]["curve"] and b["environment"]["torch"]
+        assert row["engine_img_s"] > 0 and row["plain_img_s"] > 0 and row["flops_per_image"] > 0
+        assert row["mfu"] == pytest.approx(row["engine_flops_s"] / b["peak_flops"]) and row["mfu"] > 0
+    assert b["time_to_accuracy"]["curve"] and b["environment"]["torch"] and b["load_after"] >= 0
     again = gpucheck.merge(archive, results)  # finished runs here are never overwritten
     assert len(again["kept"]) == len(runs) and not again["finished"]

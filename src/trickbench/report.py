@@ -222,6 +222,8 @@ def speed(results: Path) -> dict:
         dev = b.get("device", {})
         where = dev.get("gpu") or dev.get("cpu") or dev.get("device", "?")
         if b.get("suite") == "models":
+            if "load_before" in b:
+                where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
             for name, r in b["models"].items():
                 models.append({"file": f.name, "device": where, "model": name,
                                "engine": fmt(round(r["engine_img_s"])), "plain": fmt(round(r["plain_img_s"])),
@@ -238,7 +240,8 @@ def speed(results: Path) -> dict:
             mlp.append({"file": f.name, "device": where, "seeds": str(b["seeds"]), "threads": str(b["threads"]),
                         "sequential": fmt(round(b["sequential_img_s"])), "stacked": fmt(round(b["stacked_img_s"])),
                         "ratio": f"{b['stacked_over_sequential']:.2f}×",
-                        "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}"})
+                        "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}",
+                        "peak": fmt(b["stacked_fraction_of_peak"], 2) if "stacked_fraction_of_peak" in b else "–"})
     return {"mlp": mlp, "models": models, "tta": tta}
 
 
