@@ -94,3 +94,12 @@ def test_missing_dataset_says_how_to_get_it(tmp_path, name):
 def test_imagefolder_needs_a_path(tmp_path):
     with pytest.raises(ValueError, match="dataset_args.path"):
         DATASETS.build("imagefolder", tmp_path, tmp_path / "cache")
+
+
+def test_tiny_imagenet_class_subset_keeps_the_first_classes(tmp_path):
+    _fake_imagefolder_tar(tmp_path / "tiny-imagenet-200.tar.gz")
+    t = DATASETS.build("tiny_imagenet", tmp_path, tmp_path / "cache", classes=1)
+    assert t.num_classes == 1 and t.train_y.tolist() == [0, 0, 0] and len(t.test_y) == 2
+    assert t.train_x[:, 0, 0, 0].tolist() == [0, 40, 80]  # "ant", the first class by name
+    with pytest.raises(sources.DataMissing, match="tiny_imagenet"):
+        DATASETS.build("tiny_imagenet", tmp_path / "none", tmp_path / "cache2")

@@ -24,6 +24,7 @@ HOWTO = {
     "fashion_mnist": "torchvision.datasets.FashionMNIST(root=DATA_ROOT, download=True) (Debian: dataset-fashion-mnist)",
     "cifar10": "torchvision.datasets.CIFAR10(root=DATA_ROOT, download=True), or an ImageFolder copy (e.g. cifar10-jpeg.tar.gz) in DATA_ROOT",
     "cifar100": "torchvision.datasets.CIFAR100(root=DATA_ROOT, download=True)",
+    "tiny_imagenet": "the CS231n archive tiny-imagenet-200.zip unpacked to DATA_ROOT/tiny-imagenet-200 with train/ and test/ (ImageFolder), or a tiny-imagenet-200*.tar.gz of that layout (the development machines have one in ../shared/data)",
 }
 
 
