@@ -226,7 +226,7 @@ def speed(results: Path) -> dict:
                 where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
             for name, r in b["models"].items():
                 models.append({"file": f.name, "device": where, "model": name,
-                               "engine": fmt(round(r["engine_img_s"])), "plain": fmt(round(r["plain_img_s"])),
+                               "engine": f"{r['engine_img_s']:,.0f}", "plain": f"{r['plain_img_s']:,.0f}",
                                "ratio": f"{r['ratio']:.2f}×", "mflop": fmt(r["flops_per_image"] / 1e6),
                                "mfu": fmt(r["mfu"], 2) if r.get("mfu") is not None else "–"})
             t = b.get("time_to_accuracy")
@@ -238,7 +238,7 @@ def speed(results: Path) -> dict:
                             "final": f"{last.get('test_acc', 0):.1%} after {last.get('epoch')} epochs, {last.get('wall_s', 0):.0f} s"})
         else:
             mlp.append({"file": f.name, "device": where, "seeds": str(b["seeds"]), "threads": str(b["threads"]),
-                        "sequential": fmt(round(b["sequential_img_s"])), "stacked": fmt(round(b["stacked_img_s"])),
+                        "sequential": f"{b['sequential_img_s']:,.0f}", "stacked": f"{b['stacked_img_s']:,.0f}",
                         "ratio": f"{b['stacked_over_sequential']:.2f}×",
                         "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}",
                         "peak": fmt(b["stacked_fraction_of_peak"], 2) if "stacked_fraction_of_peak" in b else "–"})
