@@ -164,7 +164,7 @@ def plain_loop_img_s(model_name, args, shape, device, batch, steps, workers) -> 
 
 def engine_img_s(model_name, args, shape, device, batch, steps, compile=False) -> tuple[float, float]:
     """trickbench.train.run on random images: (images/s of the timed epoch, seconds of epoch 1)."""
-    from trickbench import train
+    from trickbench import io, train
     from trickbench.tasks import TASKS
     recipe = dict(TASKS.get("classify").defaults, dataset="random",
                   dataset_args={"n_train": batch * steps, "n_test": batch, "shape": list(shape)},
@@ -174,7 +174,7 @@ def engine_img_s(model_name, args, shape, device, batch, steps, compile=False) -
         ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": device.type, "threads": torch_threads(),
                "compile": compile}
         s = train.run(recipe, 0, Path(tmp) / "run", ctx, {"config_hash": "bench"})
-        first = json.loads((Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()[0])["wall_s"]
+        first = io.read_jsonl(Path(tmp) / "run" / "metrics.jsonl")[0]["wall_s"]
     return batch * steps / s["metrics"]["train_s_per_epoch"], first
 
 

@@ -54,11 +54,7 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
     if hue_order or style_order:
         handles = _legend_handles(spec, hue_order, style_order)
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.97), frameon=False, fontsize=8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.svg")
-    fig.savefig(tmp, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out)
+    _save(fig, out)
 
 
 def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:

@@ -58,7 +58,7 @@ def card_slug(env: dict) -> str:
 
 def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
     """ResNet-20 on CIFAR-10 (digits when tiny): per-epoch wall clock and test accuracy."""
-    from trickbench import train
+    from trickbench import io, train
     from trickbench.tasks import TASKS
     recipe = dict(TASKS.get("classify").defaults, dataset="digits" if tiny else "cifar10", model="resnet_cifar",
                   model_args={"depth": 8 if tiny else 20}, optimizer="nesterov", momentum=0.9, weight_decay=5e-4,
@@ -66,7 +66,7 @@ def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
                   augment="flip_crop", epochs=epochs, eval_batch_size=2000)
     with tempfile.TemporaryDirectory() as tmp:
         s = train.run(recipe, 0, Path(tmp) / "tta", ctx, {"config_hash": "tta"})
-        hist = [json.loads(line) for line in (Path(tmp) / "tta" / "metrics.jsonl").read_text().splitlines()]
+        hist = io.read_jsonl(Path(tmp) / "tta" / "metrics.jsonl")
     reach = {}
     for target in (0.80, 0.85, 0.90, 0.92):
         hit = next((h for h in hist if h["test_acc"] >= target), None)

@@ -13,8 +13,10 @@ Randomness, all derived from the seed:
 """
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def evaluate(model, x, y, mean, std, batch_size: int, engine: Engine | None = No
         xb = normalize(x[i:i + batch_size], mean, std)
         if engine is not None and engine.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with engine.autocast() if engine is not None else torch.autocast("cpu", enabled=False):
+        with engine.autocast() if engine is not None else contextlib.nullcontext():
             out = model(xb)
         out = out.float()
         loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum")
@@ -135,8 +137,7 @@ def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
     move; on a GPU, wall-clock seconds with the device synchronised at the epoch's end."""
     walls = [h[key] for h in history]
     per = [b - a for a, b in zip([0.0] + walls, walls)]
-    per = per[1:] or per
-    return sorted(per)[len(per) // 2] if len(per) % 2 else sum(sorted(per)[len(per) // 2 - 1:len(per) // 2 + 1]) / 2
+    return statistics.median(per[1:] or per)
 
 
 def final_metrics(history: list[dict], best: dict) -> dict:
