@@ -39,6 +39,9 @@ def slurm():
     already = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0
     up = subprocess.run(["bash", str(SCRIPT), "up"], capture_output=True, text=True, timeout=180)
     assert up.returncode == 0, up.stdout + up.stderr
+    queued = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
+    if queued:  # they would hold the node and this test would wait on them until its timeout
+        pytest.fail(f"the single-node SLURM already has jobs (scancel them first):\n{queued}")
     yield
     if not already:  # clean up the daemons this test started
         subprocess.run(["bash", str(SCRIPT), "down"], timeout=60)

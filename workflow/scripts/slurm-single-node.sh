@@ -48,8 +48,10 @@ NodeName=$HOST CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=main Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
   echo "CgroupPlugin=autodetect" > /etc/slurm/cgroup.conf
-  pgrep -x slurmctld >/dev/null || slurmctld
-  pgrep -x slurmd >/dev/null || slurmd
+  # -c: start from a clean state. Without it slurmctld restores the jobs of a killed earlier
+  # session from $STATE, and a ghost "running" job holds the node's memory forever.
+  pgrep -x slurmctld >/dev/null || slurmctld -c
+  pgrep -x slurmd >/dev/null || slurmd -c
   for _ in $(seq 60); do
     if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
       echo "slurm up: $(sinfo -h -o '%P %D %c %m %t')"; return 0
@@ -62,7 +64,10 @@ CONF
 
 down() {
   for d in slurmd slurmctld munged; do pkill -x "$d" 2>/dev/null || true; done
-  for _ in $(seq 20); do pgrep -x 'slurmd|slurmctld|munged' >/dev/null || return 0; sleep 0.5; done
+  for _ in $(seq 20); do
+    pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || pgrep -x munged >/dev/null || return 0
+    sleep 0.5
+  done
 }
 
 case "${1:-}" in
