@@ -2,6 +2,8 @@
 
     python -m trickbench.bench [--seeds 8] [--epochs 1] [--out results/bench/<host>.json]
     python -m trickbench.bench --suite models [--device auto] [--models resnet20,...] [--steps 20]
+    python -m trickbench.bench --suite layouts [--seeds 16] [--epochs 2] [--cores 2]
+    python -m trickbench.bench --suite pipeline [--cores 2] [--tier quick]
 
 Suite `models`: for each model, our engine (trickbench.train.run: the dataset as uint8 on the
 device, batched flip + pad-crop there, bf16 autocast and channels_last on CUDA, no DataLoader)
@@ -18,6 +20,22 @@ claims (20 hidden layers x 50, batch 128, MNIST-shaped random data):
   stacked     the same seeds in one stacked model (trickbench.stacked)
 and the start-up a job pays before it trains (a fresh `python -c "import torch"`), then prints
 the images per second of each and their ratio. Timings are wall clock, medians of `--repeat`.
+
+Suite `layouts`: how to spread the same MLP runs over `--cores` cores, each layout timed from
+outside as fresh processes (start-up included, as a Snakemake job pays it):
+  per_run_process      one process per run, `cores` of them at a time, one thread each
+  parallel_sequential  `cores` single-thread processes in parallel, each running its share one by one
+  stacked_threads      one process, all seeds stacked, `cores` threads
+  parallel_stacked     `cores` single-thread processes in parallel, each stacking its share
+                       (what `snakemake --cores N` with `threads: 1` and `stack_seeds` does)
+and prints runs per hour of each and its ratio to one process per run.
+
+Suite `pipeline`: the whole tier as a newcomer runs it (`snakemake --cores N`, default config, in
+a fresh directory, so datasets are decoded and every run trains); then every training job again
+(`--forcerun train --until train`): each finds its runs finished and pays only its start-up,
+bookkeeping and scheduling; less a call with nothing to do (snakemake's own start, paid once per
+call, not per job), that is the per-job overhead of training. Last, every analysis, figure and
+report job again (their start-up and their work: an upper bound on their overhead).
 """
 from __future__ import annotations
 
@@ -217,9 +235,125 @@ def bench_models(names, device_name: str, batch: int, steps: int, workers: int, 
     return out
 
 
+LAYOUTS = ("per_run_process", "parallel_sequential", "stacked_threads", "parallel_stacked")
+
+
+def _worker(seeds: list[int], epochs: int, threads: int, mode: str, tmp: str) -> None:
+    """One benchmark process: train `seeds` (stacked or one by one) on `threads` threads."""
+    import torch
+    from trickbench import stacked, train
+    torch.set_num_threads(threads)
+    recipe = _recipe(epochs)
+    ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": "cpu", "threads": threads}
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    if mode == "stacked":
+        stacked.run_stacked(recipe, seeds, [out / str(s) for s in seeds], ctx, {"config_hash": "bench"})
+    else:
+        for s in seeds:
+            train.run(recipe, s, out / str(s), ctx, {"config_hash": "bench"})
+
+
+def _spawn(seeds, epochs, threads, mode, tmp):
+    cmd = [sys.executable, "-m", "trickbench.bench", "--suite", "worker", "--mode", mode, "--epochs", str(epochs),
+           "--threads", str(threads), "--seed-list", ",".join(map(str, seeds)), "--tmp", tmp]
+    return subprocess.Popen(cmd, env=os.environ | {"OMP_NUM_THREADS": str(threads)})
+
+
+def _wait(procs):
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError(f"benchmark worker failed: {p.args}")
+
+
+def time_layout(layout: str, seeds: int, epochs: int, cores: int, tmp: str) -> float:
+    """Wall seconds to train `seeds` runs in `layout` on `cores` cores, processes included."""
+    ids = list(range(seeds))
+    shares = [ids[i::cores] for i in range(cores)]
+    t0 = time.perf_counter()
+    if layout == "per_run_process":
+        for i in range(0, seeds, cores):
+            _wait([_spawn([s], epochs, 1, "sequential", tmp) for s in ids[i:i + cores]])
+    elif layout == "parallel_sequential":
+        _wait([_spawn(sh, epochs, 1, "sequential", tmp) for sh in shares])
+    elif layout == "stacked_threads":
+        _wait([_spawn(ids, epochs, cores, "stacked", tmp)])
+    elif layout == "parallel_stacked":
+        _wait([_spawn(sh, epochs, 1, "stacked", tmp) for sh in shares])
+    else:
+        raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    return time.perf_counter() - t0
+
+
+def bench_layouts(seeds: int, epochs: int, cores: int, repeat: int) -> dict:
+    from trickbench import provenance
+    out = {"suite": "layouts", "seeds": seeds, "epochs": epochs, "cores": cores, "repeat": repeat,
+           "images_per_run": 6400 // 128 * 128 * epochs, "load_before": os.getloadavg()[0],
+           "device": provenance.device_info("cpu"), "versions": provenance.versions(), "layouts": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        _wait([_spawn([0], 1, 1, "sequential", tmp)])  # builds the cached dataset outside the timings
+        times = {k: [] for k in LAYOUTS}
+        for _ in range(repeat):  # interleaved, so a load change hits every layout alike
+            for k in LAYOUTS:
+                times[k].append(time_layout(k, seeds, epochs, cores, tmp))
+    base = seeds * 3600 / statistics.median(times["per_run_process"])
+    for k in LAYOUTS:
+        wall = statistics.median(times[k])
+        out["layouts"][k] = {"wall_s": wall, "runs_per_hour": seeds * 3600 / wall,
+                             "over_per_run_process": seeds * 3600 / wall / base}
+    out["best"] = max(LAYOUTS, key=lambda k: out["layouts"][k]["runs_per_hour"])
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+def _snakemake(workdir: Path, cores: int, tier: str, *extra: str) -> tuple[float, dict]:
+    from trickbench import provenance
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(provenance.REPO / "Snakefile"), "-d", str(workdir),
+           "--cores", str(cores), *extra, "--config", f"tier={tier}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    return wall, job_stats(proc.stderr)
+
+
+def job_stats(log: str) -> dict[str, int]:
+    """Jobs per rule from snakemake's "Job stats" table (its total left out)."""
+    jobs = {}
+    table = log.split("Job stats:")[1].split("\n\n")[0] if "Job stats:" in log else ""
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def bench_pipeline(cores: int, tier: str) -> dict:
+    from trickbench import provenance
+    out = {"suite": "pipeline", "tier": tier, "cores": cores, "load_before": os.getloadavg()[0],
+           "device": provenance.device_info("cpu"), "versions": provenance.versions()}
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(provenance.REPO / "config", Path(tmp) / "config")
+        out["wall_s"], out["jobs"] = _snakemake(Path(tmp), cores, tier)
+        out["load_mid"] = os.getloadavg()[0]
+        # every training job again, nothing left to train: start-up + bookkeeping + scheduling only
+        out["train_forced_wall_s"], out["train_forced_jobs"] = _snakemake(
+            Path(tmp), cores, tier, "--forcerun", "train", "--until", "train")
+        # nothing to do (the rewritten arm files are unchanged): snakemake's own start, once per call
+        out["noop_wall_s"], out["noop_jobs"] = _snakemake(Path(tmp), cores, tier)
+        # every analysis, figure and report job again: their start-up and their work
+        out["analysis_wall_s"], out["analysis_jobs"] = _snakemake(Path(tmp), cores, tier, "--forcerun", "analyse", "figure", "report")
+    per_job_train = out["train_forced_wall_s"] - out["noop_wall_s"]
+    out["train_overhead"] = per_job_train / out["wall_s"]
+    out["overhead_bound"] = (per_job_train + out["analysis_wall_s"] - out["noop_wall_s"]) / out["wall_s"]
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="mlp", choices=["mlp", "models"])
+    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "worker"])
+    ap.add_argument("--tier", default="quick", help="suite pipeline: the tier to run")
     ap.add_argument("--models", default=",".join(MODELS_BENCH), help="suite models: comma-separated names")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--batch", type=int, default=128)
@@ -230,8 +364,36 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cores", type=int, default=2, help="suite layouts: cores to spread the runs over")
     ap.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
+    ap.add_argument("--mode", choices=["stacked", "sequential"], help=argparse.SUPPRESS)  # suite worker
+    ap.add_argument("--seed-list", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.suite == "worker":
+        return _worker([int(s) for s in args.seed_list.split(",")], args.epochs, args.threads, args.mode, args.tmp)
+    if args.suite == "pipeline":
+        print(f"tier {args.tier}, all claims, snakemake --cores {args.cores}, fresh directory", flush=True)
+        r = bench_pipeline(args.cores, args.tier)
+        print(f"  whole tier:           {r['wall_s'] / 60:6.1f} min  ({sum(r['jobs'].values())} jobs: {r['jobs']})")
+        print(f"  training jobs again, nothing left to train: {r['train_forced_wall_s']:5.0f} s")
+        print(f"  nothing to do (snakemake's own start):      {r['noop_wall_s']:5.0f} s")
+        print(f"  analysis, figures, report again:            {r['analysis_wall_s']:5.0f} s  {r['analysis_jobs']}")
+        print(f"  per-job overhead of training: {r['train_overhead']:.1%} of the tier; with every analysis job's "
+              f"start-up and work: {r['overhead_bound']:.1%} (an upper bound)")
+        print(f"  load average {r['load_before']:.1f} before, {r['load_mid']:.1f} between, {r['load_after']:.1f} after")
+        _write(args.out, r)
+        return r
+    if args.suite == "layouts":
+        print(f"20x50 MLP, {args.seeds} runs x {args.epochs} epoch(s) of 6,400 images, on {args.cores} cores, "
+              f"fresh processes (start-up included), median of {args.repeat}")
+        r = bench_layouts(args.seeds, args.epochs, args.cores, args.repeat)
+        for k, v in r["layouts"].items():
+            print(f"  {k:20s} {v['wall_s']:7.1f} s  {v['runs_per_hour']:8.0f} runs/h  "
+                  f"{v['over_per_run_process']:5.2f}x one process per run")
+        print(f"  fastest: {r['best']}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
+        _write(args.out, r)
+        return r
     if args.suite == "models":
         import torch
         torch.set_num_threads(args.threads)

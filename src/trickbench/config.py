@@ -24,11 +24,18 @@ class ConfigError(ValueError):
     """A config or claim file is invalid; the message names the file and the key."""
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster, paid by every job
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 def _load_schema(name: str) -> dict:
     path = SCHEMA_DIR / name
     if not path.exists():
         raise ConfigError(f"schema {path} not found: run trickbench from a clone of the repository")
-    return yaml.safe_load(path.read_text())
+    return load_yaml(path.read_text())
 
 
 def _with_defaults(validator_cls):
@@ -150,7 +157,7 @@ def load_claim(path: str | Path) -> dict:
     if not path.exists():
         raise ConfigError(f"claim file {path} does not exist")
     try:
-        claim = yaml.safe_load(path.read_text())
+        claim = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"claim file {path} is not valid YAML: {e}") from e
     if not isinstance(claim, dict):

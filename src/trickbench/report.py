@@ -11,9 +11,8 @@ import re
 import shutil
 from pathlib import Path
 
-import yaml
 
-from trickbench import io, provenance, verdict
+from trickbench import config, io, provenance, verdict
 from trickbench.config import TIERS, figure_paths
 
 TEMPLATE = provenance.REPO / "report" / "report.typ"
@@ -128,7 +127,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     for v in loaded:
         tier, cid = v["tier"], v["claim"]
         cf = Path(claims_dir) / f"{cid}.yaml"
-        claim = yaml.safe_load(cf.read_text()) if cf.exists() else {"id": cid, "title": v["title"]}
+        claim = config.load_yaml(cf.read_text()) if cf.exists() else {"id": cid, "title": v["title"]}
         claim_files[cid] = claim
         entry = claims.setdefault(cid, {
             "id": cid, "title": claim.get("title", v["title"]), "lecture": claim.get("lecture", {}),
@@ -189,7 +188,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     have = {(c["id"], t["tier"]) for c in claims.values() for t in c["tiers"]}
     pending = []
     for cf in sorted(Path(claims_dir).glob("*.yaml")):
-        c = yaml.safe_load(cf.read_text())
+        c = config.load_yaml(cf.read_text())
         claim_files.setdefault(c["id"], c)
         for tier, spec in c.get("tiers", {}).items():
             if tier != "smoke" and (c["id"], tier) not in have:
@@ -216,12 +215,28 @@ MNIST_EPOCH = 468 * 128  # training images per MNIST epoch at batch 128 (full 60
 
 def speed(results: Path) -> dict:
     """The benchmark files in results/bench/ as report rows (python -m trickbench.bench writes them)."""
-    mlp, models, tta = [], [], []
+    mlp, models, tta, layouts, pipeline = [], [], [], [], []
     for f in sorted((Path(results) / "bench").glob("*.json")):
         b = io.read_json(f)
         dev = b.get("device", {})
         where = dev.get("gpu") or dev.get("cpu") or dev.get("device", "?")
-        if b.get("suite") == "models":
+        if b.get("suite") == "pipeline":
+            pipeline.append({"device": f"{where} (load {b['load_before']:.1f}–{b['load_after']:.1f})",
+                             "tier": f"{b['tier']}, {b['cores']} cores",
+                             "jobs": f"{b['jobs'].get('train', 0)} train, "
+                                     f"{sum(n for r, n in b['jobs'].items() if r not in ('train', 'all'))} other",
+                             "wall": f"{b['wall_s'] / 60:.1f}", "train": f"{b['train_forced_wall_s']:.0f}",
+                             "noop": f"{b['noop_wall_s']:.0f}",
+                             "train_share": f"{b['train_overhead']:.1%}", "analysis": f"{b['analysis_wall_s']:.0f}",
+                             "share": f"{b['overhead_bound']:.1%}"})
+        elif b.get("suite") == "layouts":
+            for name, r in b["layouts"].items():
+                layouts.append({"device": f"{where} (load {b['load_before']:.1f}–{b['load_after']:.1f})",
+                                "work": f"{b['seeds']} runs × {b['images_per_run']:,} img, {b['cores']} cores",
+                                "layout": name + (" (fastest)" if name == b["best"] else ""),
+                                "wall": f"{r['wall_s']:.1f}", "rph": f"{r['runs_per_hour']:,.0f}",
+                                "ratio": f"{r['over_per_run_process']:.2f}×"})
+        elif b.get("suite") == "models":
             if "load_before" in b:
                 where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
             for name, r in b["models"].items():
@@ -242,7 +257,7 @@ def speed(results: Path) -> dict:
                         "ratio": f"{b['stacked_over_sequential']:.2f}×",
                         "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}",
                         "peak": fmt(b["stacked_fraction_of_peak"], 2) if "stacked_fraction_of_peak" in b else "–"})
-    return {"mlp": mlp, "models": models, "tta": tta}
+    return {"mlp": mlp, "models": models, "tta": tta, "layouts": layouts, "pipeline": pipeline}
 
 
 def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
