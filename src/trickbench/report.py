@@ -37,7 +37,7 @@ def _ours(s: dict) -> str:
     if s["rule"]["type"] == "rate":
         mine = f"{s['successes']}/{s['n_total']}"
         return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
-    if s["rule"]["type"] == "compare":
+    if s["rule"]["type"] in ("compare", "equivalence") and "baseline_mean" in s:
         return f"{fmt(s['arm_mean'])} vs {fmt(s['baseline_mean'])}"
     if s["rule"]["type"] == "order":
         return "best " + s["rule"]["key"].rsplit(".", 1)[-1] + ": " + " → ".join(fmt(b) for b in s["best"])
