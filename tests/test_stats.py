@@ -163,6 +163,27 @@ def test_rate_rule_against_a_baseline_and_a_value():
     assert out["verdict"] == verdict.NOT_REPLICATED and out["arm_mean"] == pytest.approx(0.0)
 
 
+def test_rate_p_values_are_exact():
+    # Fisher's exact test, one-sided (R: fisher.test(matrix(c(6,14,1,19),2,byrow=TRUE), alt="greater"))
+    assert stats.two_proportion_p_greater(6, 20, 1, 20) == pytest.approx(0.04574, abs=1e-5)
+    assert stats.two_proportion_p_greater(0, 40, 0, 40) == pytest.approx(1.0)
+    # exact binomial: P(X >= 9 | n=10, p=0.5) = 11/1024
+    assert stats.proportion_p_greater(9, 10, 0.5) == pytest.approx(11 / 1024)
+
+
+def test_rate_rule_counts_diverged_runs_only_when_asked():
+    # 8 runs reach 0.9 before diverging, 2 finish at 0.9; the baseline finishes at chance
+    runs = ([{"arm": "noise", "seed": i, "outcome": "diverged" if i < 8 else "ok", "metrics": {"best": 0.9}}
+             for i in range(10)] + [{"arm": "plain", "seed": i, "outcome": "ok", "metrics": {"best": 0.1}}
+                                    for i in range(10)])
+    rule = {"type": "rate", "arm": "noise", "baseline": "plain", "direction": "greater",
+            "success": {"metric": "best", "direction": "greater", "value": 0.5}}
+    assert verdict.RULES.get("rate")(runs, rule)["successes"] == 2
+    rule["success"]["diverged_too"] = True
+    out = verdict.RULES.get("rate")(runs, rule)
+    assert out["successes"] == 10 and out["verdict"] == verdict.REPLICATED
+
+
 def test_holm_downgrades_a_marginal_positive_verdict():
     results = [{"verdict": verdict.REPLICATED, "p_value": 0.03}, {"verdict": verdict.REPLICATED, "p_value": 0.001},
                {"verdict": verdict.NOT_REPLICATED, "p_value": 0.9}, {"verdict": verdict.NO_DATA}]

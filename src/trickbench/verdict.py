@@ -127,7 +127,8 @@ def _successes(runs, arm, success) -> tuple[int, int]:
         k = sum(r["outcome"] == success["outcome"] for r in mine)
     else:
         rel = (lambda x: x > success["value"]) if success["direction"] == "greater" else (lambda x: x < success["value"])
-        k = sum(r["outcome"] == "ok" and rel(r["metrics"].get(success["metric"], float("nan"))) for r in mine)
+        counted = ("ok", "diverged") if success.get("diverged_too") else ("ok",)
+        k = sum(r["outcome"] in counted and rel(r["metrics"].get(success["metric"], float("nan"))) for r in mine)
     return k, len(mine)
 
 
