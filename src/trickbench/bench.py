@@ -58,9 +58,19 @@ def _recipe(epochs: int) -> dict:
                 epochs=epochs, batch_size=128, diverge_factor=1e9)
 
 
+def _train(recipe: dict, seeds: list[int], out: Path, ctx: dict, stack: bool) -> None:
+    """The seeds of one recipe under out/<seed>/: one stacked model, or one run after another."""
+    from trickbench import stacked, train
+    if stack:
+        stacked.run_stacked(recipe, seeds, [out / str(s) for s in seeds], ctx, {"config_hash": "bench"})
+    else:
+        for s in seeds:
+            train.run(recipe, s, out / str(s), ctx, {"config_hash": "bench"})
+
+
 def bench(seeds: int, epochs: int, repeat: int, threads: int) -> dict:
     import torch
-    from trickbench import provenance, stacked, train
+    from trickbench import provenance
     torch.set_num_threads(threads)
     recipe = _recipe(epochs)
     images = 6400 // 128 * 128 * epochs * seeds
@@ -70,12 +80,10 @@ def bench(seeds: int, epochs: int, repeat: int, threads: int) -> dict:
         seq, stk = [], []
         for r in range(repeat):
             t0 = time.perf_counter()
-            for s in range(seeds):
-                train.run(recipe, s, Path(tmp) / f"seq{r}" / str(s), ctx, {"config_hash": "bench"})
+            _train(recipe, list(range(seeds)), Path(tmp) / f"seq{r}", ctx, stack=False)
             seq.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            stacked.run_stacked(recipe, list(range(seeds)), [Path(tmp) / f"stk{r}" / str(s) for s in range(seeds)],
-                                ctx, {"config_hash": "bench"})
+            _train(recipe, list(range(seeds)), Path(tmp) / f"stk{r}", ctx, stack=True)
             stk.append(time.perf_counter() - t0)
             shutil.rmtree(Path(tmp) / f"seq{r}")
             shutil.rmtree(Path(tmp) / f"stk{r}")
@@ -241,16 +249,9 @@ LAYOUTS = ("per_run_process", "parallel_sequential", "stacked_threads", "paralle
 def _worker(seeds: list[int], epochs: int, threads: int, mode: str, tmp: str) -> None:
     """One benchmark process: train `seeds` (stacked or one by one) on `threads` threads."""
     import torch
-    from trickbench import stacked, train
     torch.set_num_threads(threads)
-    recipe = _recipe(epochs)
     ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": "cpu", "threads": threads}
-    out = Path(tempfile.mkdtemp(dir=tmp))
-    if mode == "stacked":
-        stacked.run_stacked(recipe, seeds, [out / str(s) for s in seeds], ctx, {"config_hash": "bench"})
-    else:
-        for s in seeds:
-            train.run(recipe, s, out / str(s), ctx, {"config_hash": "bench"})
+    _train(_recipe(epochs), seeds, Path(tempfile.mkdtemp(dir=tmp)), ctx, stack=mode == "stacked")
 
 
 def _spawn(seeds, epochs, threads, mode, tmp):
