@@ -45,6 +45,13 @@ def test_mlp_init_schemes():
     assert all(p.abs().sum() == 0 for p in z.parameters())
     he = MODELS.build("mlp", (1, 8, 8), 10, depth=3, width=400, init="he")
     assert he.net[3].weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.05)
+    # Sussillo & Abbott: g / sqrt(fan_in), g = sqrt(2) exp(1.2 / (max(N, 6) - 2.4)); g(50) = 1.4503
+    sa = MODELS.build("mlp", (1, 8, 8), 10, depth=3, width=400, init="sussillo")
+    g = math.sqrt(2) * math.exp(1.2 / 397.6)
+    assert sa.net[3].weight.std().item() == pytest.approx(g / math.sqrt(400), rel=0.05)
+    deep = MODELS.build("mlp", (1, 8, 8), 10, depth=20, width=50, init="sussillo")  # g(50) = 1.4503
+    hidden = torch.cat([l.weight.flatten() for l in deep.net[3:-1] if isinstance(l, torch.nn.Linear)])
+    assert hidden.std().item() == pytest.approx(1.4503 / math.sqrt(50), rel=0.02)
 
 
 def test_cifarnet_shapes():

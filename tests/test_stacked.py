@@ -25,6 +25,7 @@ def _curves(d):
          model_args={"depth": 3, "width": 16, "init": "normal", "init_std": 0.3}),
     dict(BASE, optimizer="sgd", lr=0.1, lr_schedule="constant", clip_grad_norm=10.0,
          grad_noise={"eta": 0.3, "gamma": 0.55}, model_args={"depth": 5, "width": 16, "init": "zero"}),
+    dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant", model_args={"depth": 3, "width": 24, "dropout": 0.3}),
 ])
 def test_stacked_equals_alone(tmp_path, ctx, recipe):
     seeds = [0, 3, 5]
@@ -53,7 +54,8 @@ def test_one_seed_diverging_leaves_the_others_alone(tmp_path, ctx):
 
 def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
     seeds = [1, 2]
-    full = stacked.run_stacked(BASE, seeds, [tmp_path / f"f{s}" for s in seeds], ctx, META)
+    recipe = dict(BASE, model_args={"depth": 4, "width": 32, "dropout": 0.2})  # dropout's streams resume too
+    full = stacked.run_stacked(recipe, seeds, [tmp_path / f"f{s}" for s in seeds], ctx, META)
     # kill after the first epoch: the checkpoint write is the last thing an epoch does
     calls = {"n": 0}
     real = io.atomic_write_bytes
@@ -67,15 +69,15 @@ def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
     monkeypatch.setattr(stacked.io, "atomic_write_bytes", dying)
     dirs = [tmp_path / f"r{s}" for s in seeds]
     with pytest.raises(KeyboardInterrupt):
-        stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+        stacked.run_stacked(recipe, seeds, dirs, ctx, META)
     assert list(tmp_path.glob("stack-1-2.pt"))
     monkeypatch.setattr(stacked.io, "atomic_write_bytes", real)
-    resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+    resumed = stacked.run_stacked(recipe, seeds, dirs, ctx, META)
     assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]
 
 
 def test_supports_only_what_it_implements():
     assert stacked.supports(BASE)
     assert not stacked.supports(dict(BASE, augment="crop"))
-    assert not stacked.supports(dict(BASE, model_args={"depth": 2, "dropout": 0.2}))
+    assert stacked.supports(dict(BASE, model_args={"depth": 2, "dropout": 0.2}))
     assert not stacked.supports(dict(BASE, model="cifarnet"))

@@ -7,8 +7,10 @@ single run), its own data order (its own generator), its own gradient-norm clipp
 check and outcome. The optimizers of torch.optim are element-wise, so one optimizer over the
 stacked tensors is S independent optimizers. A run trained in a stack gives the single run's
 metrics to float tolerance (tests/test_stacked.py); `stacked_runs` in its summary says it was.
+Dropout masks come seed by seed from a generator holding the global RNG state that seed's single run
+has once its model is built (what its `nn.Dropout` draws from), drawn in the same order and shape.
 
-Supported: model `mlp` without dropout or batchnorm, augment `none` (what the MLP claims use);
+Supported: model `mlp` without batchnorm, augment `none` (what the MLP claims use);
 `supports(recipe)` says so, and trickbench.tasks falls back to one run at a time otherwise.
 """
 from __future__ import annotations
@@ -30,16 +32,22 @@ from trickbench.train import data_generator, final_metrics, load_data, resolve_d
 
 def supports(recipe: dict) -> bool:
     args = recipe.get("model_args", {})
-    return (recipe["model"] == "mlp" and recipe["augment"] == "none"
-            and not args.get("dropout") and not args.get("batchnorm"))
+    return recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
 
 
-def _forward(weights, biases, x):
-    """x: [S, B, D] -> logits [S, B, K]; ReLU between layers, none after the last."""
+def _forward(weights, biases, x, dropout: float = 0.0, drop_gens=None):
+    """x: [S, B, D] -> logits [S, B, K]; ReLU between layers, none after the last. With `drop_gens`
+    (training), each hidden ReLU output is dropped with probability `dropout`, seed s's mask from
+    drop_gens[s], as torch's CPU dropout does it: bernoulli(1 - p) mask / (1 - p)."""
     for i, (w, b) in enumerate(zip(weights, biases)):
         x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
         if i < len(weights) - 1:
             x = F.relu(x)
+            if dropout and drop_gens:
+                mask = torch.empty_like(x)
+                for s, g in enumerate(drop_gens):
+                    mask[s].bernoulli_(1 - dropout, generator=g)
+                x = x * mask.div_(1 - dropout)
     return x
 
 
@@ -62,10 +70,14 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     device = resolve_device(ctx.get("device", "cpu"))
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
     S = len(seeds)
-    models = []
+    models, drop_gens = [], []
+    dropout = float(recipe["model_args"].get("dropout") or 0.0)
     for seed in seeds:  # the single run's initialisation, seed by seed
         torch.manual_seed(seed)
         models.append(MODELS.build("mlp", data.shape, data.num_classes, **recipe["model_args"]))
+        if dropout:  # the global RNG as the single run's dropout finds it
+            drop_gens.append(torch.Generator().manual_seed(0))
+            drop_gens[-1].set_state(torch.get_rng_state())
     linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
     weights = [torch.stack([ls[i].weight.detach() for ls in linears]).to(device).requires_grad_()
                for i in range(len(linears[0]))]
@@ -96,7 +108,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
         torch.set_rng_state(ck["torch_rng"])
-        for g, st in zip(gens + noise_gens, ck["gens"]):
+        for g, st in zip(gens + noise_gens + drop_gens, ck["gens"]):
             g.set_state(st)
         histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
         epoch0, spent = ck["epoch"], ck["wall_s"]
@@ -112,7 +124,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             idx = orders[:, b * bs:(b + 1) * bs]                                  # [S, B]
             xb = normalize(x_train[idx.reshape(-1)], mean, std).view(S, bs, -1)  # [S, B, D]
             yb = y_train[idx]                                                     # [S, B]
-            out = _forward(weights, biases, xb)
+            out = _forward(weights, biases, xb, dropout, drop_gens)
             losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none").mean(1)  # [S]
             lv = losses.detach().double().cpu()
             step = epoch * steps_per_epoch + b
@@ -161,7 +173,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
                     "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "gens": [g.get_state() for g in gens + noise_gens], "histories": histories, "first": first,
+                    "gens": [g.get_state() for g in gens + noise_gens + drop_gens], "histories": histories, "first": first,
                     "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
         if timed_out:

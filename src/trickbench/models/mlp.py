@@ -26,6 +26,16 @@ def normal_init(w: torch.Tensor, std=0.1):
     nn.init.normal_(w, 0.0, std)  # the gradient-noise paper's "simple init" N(0, 0.1^2)
 
 
+@INITS.register("sussillo")
+def sussillo_init(w: torch.Tensor, std=None):
+    """Sussillo & Abbott 2014 (arXiv 1412.6558) random-walk init for ReLU: W = g * N(0, 1/N) with
+    N the fan-in and g = sqrt(2) * exp(1.2 / (max(N, 6) - 2.4)) (their fit for ReLU; g = 1.450 at
+    N = 50). The gradient-noise paper's Table 1 row 4 "Good Init (Sussillo & Abbott 2014)"."""
+    n = w.shape[1]
+    g = math.sqrt(2.0) * math.exp(1.2 / (max(n, 6) - 2.4))
+    nn.init.normal_(w, 0.0, g / math.sqrt(n))
+
+
 @INITS.register("zero")
 def zero_init(w: torch.Tensor, std=None):
     nn.init.zeros_(w)
