@@ -415,13 +415,26 @@ def main(argv=None):
           f"{r['threads']} thread(s); load average {r['load_after']:.1f})")
     ep = 468 * 128  # one MNIST epoch at batch 128
     r["mnist_epoch_s_sequential"], r["mnist_epoch_s_stacked"] = ep / r["sequential_img_s"], ep / r["stacked_img_s"]
+    runs, epochs = _gradient_noise_full_tier()
+    r["gradient_noise_full_runs"], r["gradient_noise_full_epochs"] = runs, epochs
     print(f"  one MNIST epoch (59,904 images) per run: {r['mnist_epoch_s_sequential']:.2f} s alone, "
-          f"{r['mnist_epoch_s_stacked']:.2f} s in the stack; gradient_noise full tier (400 runs x 30 epochs): "
-          f"{400 * 30 * r['mnist_epoch_s_stacked'] / 3600:.1f} CPU-h stacked on {r['threads']} thread(s)")
+          f"{r['mnist_epoch_s_stacked']:.2f} s in the stack; gradient_noise full tier ({runs} runs x {epochs} epochs): "
+          f"{runs * epochs * r['mnist_epoch_s_stacked'] / 3600:.1f} CPU-h stacked on {r['threads']} thread(s)")
     print(f"  start-up of a fresh job (import torch): {r['torch_import_s']:.2f} s "
           f"= {r['torch_import_s'] / (r['sequential_s'] / r['seeds']):.1f}x one sequential run here")
     _write(args.out, r)
     return r
+
+
+def _gradient_noise_full_tier() -> tuple[int, int]:
+    """(runs, epochs per run) of the gradient_noise claim's full tier, from its claim file (run from the
+    repository root, as every command of the README is)."""
+    from trickbench import config
+    cat = config.resolve(config.load_claim("config/claims/gradient_noise.yaml"), "full")
+    epochs = {a.recipe["epochs"] for a in cat.arms.values()}
+    if len(epochs) != 1:
+        raise ValueError(f"gradient_noise full-tier arms train for different epochs: {sorted(epochs)}")
+    return sum(len(cat.seeds_of(a)) for a in cat.arms), epochs.pop()
 
 
 def _write(path, r):
