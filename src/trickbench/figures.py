@@ -26,19 +26,26 @@ def use_style():
 
 
 def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
-    """Rows: the metrics in spec.y; columns: the values of the facet tag; median line, 10-90% band."""
+    """Rows: the metrics in spec.y; columns: the values of the facet tag (at most spec.wrap columns,
+    then a new block of rows); median line, 10-90% band."""
     use_style()
     x, ys = spec.get("x", "t"), spec["y"]
     facets = list(dict.fromkeys(curves[spec["facet"]])) if spec.get("facet") else [None]
     # one legend for the figure, with every hue and style level (a facet may lack some)
     hue_order = list(dict.fromkeys(curves[spec["hue"]])) if spec.get("hue") else None
     style_order = list(dict.fromkeys(curves[spec["style"]])) if spec.get("style") else None
-    fig, axes = plt.subplots(len(ys), len(facets), figsize=(2.6 * len(facets) + 1.2, 2.0 * len(ys) + 0.6),
-                             squeeze=False, sharex="col")
-    for j, f in enumerate(facets):
+    ncol = min(len(facets), spec.get("wrap") or len(facets))
+    blocks = -(-len(facets) // ncol)
+    fig, axes = plt.subplots(len(ys) * blocks, ncol, figsize=(2.6 * ncol + 1.2, 2.0 * len(ys) * blocks + 0.6),
+                             squeeze=False, sharex="col" if blocks == 1 else False)
+    for j in range(len(facets) - (blocks - 1) * ncol, ncol):  # the last block's empty columns
+        for i in range(len(ys)):
+            axes[(blocks - 1) * len(ys) + i, j].set_visible(False)
+    for k, f in enumerate(facets):
         df = curves if f is None else curves[curves[spec["facet"]] == f]
+        j = k % ncol
         for i, y in enumerate(ys):
-            ax = axes[i, j]
+            ax = axes[(k // ncol) * len(ys) + i, j]
             sns.lineplot(data=df, x=x, y=y, hue=spec.get("hue"), style=spec.get("style"), estimator="median",
                          errorbar=("pi", 80), ax=ax, legend=False, linewidth=1.2,
                          hue_order=hue_order, style_order=style_order)

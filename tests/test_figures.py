@@ -1,0 +1,20 @@
+"""Figure layout: facets wrap onto new rows of panels."""
+import pandas as pd
+
+from trickbench import figures
+
+
+def test_curves_facets_wrap_into_blocks(tmp_path, monkeypatch):
+    curves = pd.DataFrame([{"epoch": e, "test_acc": 0.1 * e, "row": f"r{k}", "noise": n, "seed": s}
+                           for k in range(5) for n in ("none", "eta") for s in range(2) for e in (1, 2, 3)])
+    seen = {}
+    real = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    spec = {"x": "epoch", "y": ["test_acc"], "facet": "row", "wrap": 2, "hue": "noise", "logx": False}
+    figures.curves_figure(curves, spec, tmp_path / "c.svg")
+    axes = [a for a in seen["fig"].axes if a.get_title() or not a.get_visible()]
+    grid = [a.get_subplotspec().get_geometry()[:2] for a in axes]
+    assert set(grid) == {(3, 2)}  # 5 facets at 2 a row: 3 rows of 2 panels
+    assert sorted(a.get_title() for a in axes if a.get_visible()) == [f"r{k}" for k in range(5)]
+    assert sum(not a.get_visible() for a in axes) == 1  # the sixth slot stays empty
+    assert (tmp_path / "c.svg").stat().st_size > 0
