@@ -229,3 +229,10 @@ def test_pooled_rate_rule_counts_every_grid_member():
     r = verdict.evaluate(sub, runs)
     assert (r["successes"], r["n"], r["baseline_successes"], r["baseline_n"]) == (20, 40, 0, 40)
     assert r["verdict"] == verdict.REPLICATED
+
+
+def test_arm_std_is_exactly_zero_when_every_run_agrees():
+    import pandas as pd
+    from trickbench import analyse
+    assert analyse._std(pd.Series([0.1135] * 20)) == 0.0  # pandas alone gives ~1.4e-17 here
+    assert analyse._std(pd.Series([1.0, 2.0, 3.0])) == pytest.approx(1.0)

@@ -15,6 +15,11 @@ from trickbench import io, verdict
 from trickbench.tasks import run_dir
 
 
+
+def _std(values) -> float:
+    """Sample std; exactly 0 when every value is the same (pandas gives ~1e-17 from rounding)."""
+    return 0.0 if values.max() == values.min() else float(values.std(ddof=1))
+
 def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
     return Path(results) / tier / claim_id
 
@@ -123,7 +128,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                         "recipe": arm.recipe, "n": int(len(sub)), "n_ok": int(len(ok)),
                         "outcomes": sub.outcome.value_counts().to_dict(),
                         "mean": {m: float(ok[m].mean()) for m in metrics if m in ok and len(ok)},
-                        "std": {m: float(ok[m].std(ddof=1)) for m in metrics if m in ok and len(ok) > 1}})
+                        "std": {m: _std(ok[m]) for m in metrics if m in ok and len(ok) > 1}})
     provs = [r["provenance"] for r in runs]
     result = {
         "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),
