@@ -48,6 +48,7 @@ def test_resolution_order_base_then_tier_then_arm():
     (lambda c: c["tiers"].update(huge={"seeds": 1}), "huge"),
     (lambda c: c["subclaims"][0]["rule"].update(arm="no_such_arm"), "no_such_arm"),
     (lambda c: c["subclaims"][0]["rule"].update(metric="accuracy"), "accuracy"),
+    (lambda c: c.update(paper_metric="top5_acc"), "paper_metric 'top5_acc'"),
 ])
 def test_bad_claim_is_rejected_naming_the_key(tmp_path, mutate, key):
     path = write_claim(tmp_path, mutate)

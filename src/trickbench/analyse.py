@@ -128,7 +128,8 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                         "recipe": arm.recipe, "n": int(len(sub)), "n_ok": int(len(ok)),
                         "outcomes": sub.outcome.value_counts().to_dict(),
                         "mean": {m: float(ok[m].mean()) for m in metrics if m in ok and len(ok)},
-                        "std": {m: _std(ok[m]) for m in metrics if m in ok and len(ok) > 1}})
+                        "std": {m: _std(ok[m]) for m in metrics if m in ok and len(ok) > 1},
+                        "max": {m: float(ok[m].max()) for m in metrics if m in ok and len(ok)}})
     provs = [r["provenance"] for r in runs]
     result = {
         "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),

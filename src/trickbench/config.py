@@ -175,6 +175,9 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         TASKS.check(claim["task"], f"{where}: task")
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
+    if claim.get("paper_metric") and claim["paper_metric"] not in claim["metrics"]:
+        raise ConfigError(f"{where}: paper_metric {claim['paper_metric']!r} is not one of its metrics "
+                          f"({', '.join(claim['metrics'])})")
     for tier, spec in claim["tiers"].items():
         for name in spec.get("arms", []):
             if name not in claim["arms"]:
