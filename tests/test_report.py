@@ -20,3 +20,5 @@ def test_pooled_best_and_mean_over_grid_points_beside_the_paper():
     assert report._pooled(members, "acc") == "97.0 / 25.5 of 29 runs (11 not finished: diverged or timed out)"
     assert report._pooled(members, None) == ""
     assert report._pooled([{"n": 3, "n_ok": 3, "mean": {"acc": 0.5}, "std": {}}], "acc") == ""  # old verdicts: no max
+    same = [{"n": 20, "n_ok": 20, "mean": {"acc": 0.11350000000000002}, "max": {"acc": 0.1135}}]
+    assert report._pooled(same, "acc") == "11.3 / 11.3 of 20 runs"  # a mean never prints above the best
