@@ -15,10 +15,10 @@ from trickbench import io, verdict
 from trickbench.tasks import run_dir
 
 
-
 def _std(values) -> float:
     """Sample std; exactly 0 when every value is the same (pandas gives ~1e-17 from rounding)."""
     return 0.0 if values.max() == values.min() else float(values.std(ddof=1))
+
 
 def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
     return Path(results) / tier / claim_id

@@ -120,7 +120,7 @@ def _families(claim: dict, arms: list[dict], common: dict) -> list[dict]:
 
 def _pooled(members: list[dict], metric: str | None) -> str:
     """Best / mean of `metric` over every finished run of a claim-file arm (grid points pooled), in
-    percent as papers print accuracies: '97.4 / 91.7 of 40 runs (2 diverged)'. '' when not declared."""
+    percent as papers print accuracies: '97.4 / 91.7 of 38 runs (2 not finished: ...)'. '' when not declared."""
     ok = [a for a in members if a.get("n_ok") and metric in a.get("max", {})]
     if not metric or not ok:
         return ""
@@ -148,6 +148,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "paper": claim.get("paper", {}), "tiers": []})
         common = {k: val for k, val in v["arms"][0]["recipe"].items()
                   if all(a["recipe"].get(k) == val for a in v["arms"])}
+        families = _families(claim, v["arms"], common)
         figs = []
         for i, path in enumerate(figure_paths(claim, fig_dir, tier)):
             if path.exists():
@@ -165,7 +166,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                        "the tuned member (★) stands for its arm in the verdicts."
                        + "".join(f" Tuned at the edge of the grid, so the optimum may lie outside it: {fam} ({', '.join(keys)})."
                                  for fam, keys in v.get("grid_edge", {}).items())) if v.get("tuning") else "",
-            "families": _families(claim, v["arms"], common),
+            "families": families,
             "arms": [{"name": a["arm"], "label": ("★ " if a.get("tuned") else "") + a["label"], "n": f"{a['n_ok']}/{a['n']}",
                       "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
                       "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
@@ -181,8 +182,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            "p_holm": fmt(s.get("p_holm"), 2),
                            "rule": _rule_text(s["rule"])} for s in v["subclaims"]],
             "figures": figs,
-            "has_grid": any(len(f["grid"]) for f in _families(claim, v["arms"], common)),
-            "has_ours": any(f["ours"] for f in _families(claim, v["arms"], common)),
+            "has_grid": any(len(f["grid"]) for f in families),
+            "has_ours": any(f["ours"] for f in families),
             "paper_metric": claim.get("paper_metric") or "",
         })
         for s in v["subclaims"]:

@@ -76,7 +76,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         torch.manual_seed(seed)
         models.append(MODELS.build("mlp", data.shape, data.num_classes, **recipe["model_args"]))
         if dropout:  # the global RNG as the single run's dropout finds it
-            drop_gens.append(torch.Generator().manual_seed(0))
+            drop_gens.append(torch.Generator())
             drop_gens[-1].set_state(torch.get_rng_state())
     linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
     weights = [torch.stack([ls[i].weight.detach() for ls in linears]).to(device).requires_grad_()
