@@ -128,7 +128,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine: take one free one per job")
     p.add_argument("--stack", action="store_true", help="train the pending seeds of an MLP arm as one stacked model")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, and on a CPU with native bf16 units for conv models; fp32 otherwise")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")

@@ -17,7 +17,7 @@ import yaml
 from trickbench.tasks import TASKS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
-TIERS = ("smoke", "quick", "full", "paper")
+TIERS = ("smoke", "quick", "cpu", "full", "paper")
 
 
 class ConfigError(ValueError):

@@ -39,6 +39,18 @@ def build_optimizer(params, recipe: dict):
     return getattr(torch.optim, cls_name)(params, lr=effective_lr(recipe), **fixed, **kwargs)
 
 
+def param_groups(model, recipe: dict):
+    """model.parameters(), or with `weight_decay_on: matrices` two groups: weight matrices and conv
+    kernels with the recipe's weight decay, and every parameter that is a scalar or a vector once
+    squeezed (gains, biases, SkipInit gains, BatchNorm scales/offsets) with none, the filter of
+    DeepMind's NFNet code (experiment_nfnets.py: no decay on 'gain', 'bias', 'scale', 'offset')."""
+    if recipe.get("weight_decay_on", "all") == "all":
+        return model.parameters()
+    params = list(model.parameters())
+    return [{"params": [p for p in params if p.squeeze().ndim > 1]},
+            {"params": [p for p in params if p.squeeze().ndim <= 1], "weight_decay": 0.0}]
+
+
 def effective_lr(recipe: dict) -> float:
     """`lr`, or with `lr_ref_batch` set, lr * batch_size / lr_ref_batch (linear scaling, Goyal et al.
     2017; the NFNet paper's 0.1 * B / 256)."""

@@ -38,6 +38,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_bf16() -> str | None:
+    """The CPU's native bf16 matrix instructions, if any: 'amx_bf16' (Intel AMX tiles) or
+    'avx512_bf16' (AVX-512 BF16 dot products, e.g. AMD Zen 4); None on AVX2-only CPUs, where bf16
+    autocast is emulated and no faster than fp32."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)
+    except OSError:
+        pass
+    return None
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for p in PACKAGES:
@@ -50,7 +65,7 @@ def versions() -> dict:
 
 def device_info(device: str = "cpu") -> dict:
     """Device details; asks torch only if the caller already imported it (analysis never does)."""
-    info = {"device": device, "cpu": cpu_model(), "host": platform.node()}
+    info = {"device": device, "cpu": cpu_model(), "cpu_bf16": cpu_bf16(), "host": platform.node()}
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()

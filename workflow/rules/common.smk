@@ -33,7 +33,7 @@ except tbconfig.ConfigError as e:
 
 
 wildcard_constraints:
-    tier="smoke|quick|full|paper",
+    tier="smoke|quick|cpu|full|paper",
     claim="[a-z0-9_]+",
     arm="[A-Za-z0-9_]+",
     i="[0-9]+",

@@ -92,7 +92,13 @@ class PreActResNet(nn.Module):
         self.final_bn = nn.BatchNorm2d(c) if norm == "bn" else None
         self.head = nn.Linear(c, num_classes)
         for m in self.modules():
-            if type(m) is nn.Conv2d:
+            if not isinstance(m, nn.Conv2d):
+                continue
+            if norm == "nf":  # timm nfnet._init_weights, DeepMind's WSConv2D: fan-in variance, zero bias
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            else:  # He et al. 2015 for the BN twin
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         if norm == "nf":
             nn.init.normal_(self.head.weight, std=0.01)
