@@ -6,7 +6,9 @@ NF block (timm's NormFreeBlock design, basic instead of bottleneck):
     h_{l+1} = shortcut + alpha * g * conv2(relu(conv1(relu(h_l) / beta_l)))
   - convolutions are timm's ScaledStdConv2d (Scaled Weight Standardization: W_hat =
     gamma * (W - mean) / (std * sqrt(fan_in)) with a learnable per-channel gain), with the ReLU gain
-    gamma = 1.7139588594436646 folded into those that follow a ReLU;
+    gamma = 1.7139588594436646 folded into those that follow a ReLU; raw weights N(0, 1/fan_in) and
+    zero biases (timm's nfnet._init_weights, DeepMind's WSConv2D): AGC measures ||G_i|| / ||W_i||
+    on these raw weights, so their scale sets what lambda means;
   - beta_l = sqrt(expected Var(h_l)); Var grows by alpha^2 per block and is reset to 1 after each
     stage's first block, whose shortcut (a 1x1 ScaledStdConv) takes relu(h)/beta;
   - g is the SkipInit gain, a learnable scalar initialised to 0, so every block is the identity at
