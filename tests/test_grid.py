@@ -75,7 +75,7 @@ def test_grid_edge_is_flagged():
 def test_dotted_grid_key_sets_a_nested_value():
     cat = config.resolve(config.load_claim(REPO / "config" / "claims" / "agc_nfresnet.yaml"), "quick")
     arm = cat.arms["nf_agc_large__clipping0p04"]
-    assert arm.recipe["agc"] == {"clipping": 0.04, "eps": 0.001, "exclude": ["head"]}  # schema defaults filled
+    assert arm.recipe["agc"] == {"clipping": 0.04, "eps": 0.001, "exclude": ["head.weight"]}  # schema defaults filled
     assert arm.tags["clipping"] == "0.04" and arm.family == "nf_agc_large"
     assert cat.arms["nf_agc_head_large"].recipe["agc"]["exclude"] == []
 

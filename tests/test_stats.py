@@ -236,3 +236,19 @@ def test_arm_std_is_exactly_zero_when_every_run_agrees():
     from trickbench import analyse
     assert analyse._std(pd.Series([0.1135] * 20)) == 0.0  # pandas alone gives ~1.4e-17 here
     assert analyse._std(pd.Series([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+
+
+def test_timings_from_two_machines_are_not_compared():
+    from trickbench import verdict
+    sub = {"id": "faster", "statement": "s", "rule": {"type": "compare", "arm": "a", "baseline": "b",
+                                                       "metric": "train_s_per_epoch", "direction": "less"}}
+
+    def run(arm, seed, t, cpu="EPYC", prec="bf16"):
+        return {"arm": arm, "seed": seed, "outcome": "ok", "metrics": {"train_s_per_epoch": t},
+                "precision": prec, "provenance": {"cpu": cpu}}
+    same = [run("a", k, 1.0 + 0.01 * k) for k in range(5)] + [run("b", k, 2.0 - 0.01 * k) for k in range(5)]
+    v = verdict.evaluate(sub, same)
+    assert v["verdict"] == "replicated" and v["timing_setups"] == ["EPYC, bf16"] and not v.get("mixed_setups")
+    mixed = same[:5] + [run("b", k, 2.0, prec="fp32") for k in range(5)]
+    v = verdict.evaluate(sub, mixed)
+    assert v["verdict"] == "inconclusive" and v["mixed_setups"] and v["timing_setups"] == ["EPYC, bf16", "EPYC, fp32"]

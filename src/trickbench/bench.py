@@ -188,7 +188,7 @@ def plain_loop_img_s(model_name, args, shape, device, batch, steps, workers) -> 
     return batch * steps / (time.perf_counter() - t0)
 
 
-def engine_img_s(model_name, args, shape, device, batch, steps, compile=False) -> tuple[float, float]:
+def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, precision="auto") -> tuple[float, float]:
     """trickbench.train.run on random images: (images/s of the timed epoch, seconds of epoch 1)."""
     from trickbench import io, train
     from trickbench.tasks import TASKS
@@ -198,7 +198,7 @@ def engine_img_s(model_name, args, shape, device, batch, steps, compile=False) -
                   batch_size=batch, augment="flip_crop" if shape[0] == 3 else "crop", diverge_factor=1e9)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": device.type, "threads": torch_threads(),
-               "compile": compile}
+               "compile": compile, "precision": precision}
         s = train.run(recipe, 0, Path(tmp) / "run", ctx, {"config_hash": "bench"})
         first = io.read_jsonl(Path(tmp) / "run" / "metrics.jsonl")[0]["wall_s"]
     return batch * steps / s["metrics"]["train_s_per_epoch"], first
@@ -232,6 +232,12 @@ def bench_models(names, device_name: str, batch: int, steps: int, workers: int, 
         row = {"engine_img_s": ours, "plain_img_s": plain, "ratio": ours / plain, "flops_per_image": flops,
                "engine_flops_s": ours * flops, "first_epoch_s": first,
                "mfu": ours * flops / out["peak_flops"] if out["peak_flops"] else None}
+        if device.type == "cpu" and shape[0] == 3:  # conv models: fp32 vs bf16 autocast, same process
+            row["engine_fp32_img_s"], _ = engine_img_s(model_name, args, shape, device, batch, steps, compile, "fp32")
+            row["engine_bf16_img_s"], _ = engine_img_s(model_name, args, shape, device, batch, steps, compile, "bf16")
+            row["bf16_over_fp32"] = row["engine_bf16_img_s"] / row["engine_fp32_img_s"]
+            print(f"  {key:12s} fp32 {row['engine_fp32_img_s']:9.0f} img/s   bf16 autocast {row['engine_bf16_img_s']:9.0f}"
+                  f" img/s   ratio {row['bf16_over_fp32']:5.2f}x   (CPU bf16 units: {out['device'].get('cpu_bf16')})", flush=True)
         out["models"][key] = row
         print(f"  {key:12s} engine {ours:9.0f} img/s   plain DataLoader {plain:9.0f} img/s   ratio {ours / plain:5.2f}x"
               f"   {flops / 1e6:8.1f} MFLOP/img   MFU {row['mfu'] or float('nan'):.3f}", flush=True)

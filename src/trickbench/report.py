@@ -79,6 +79,8 @@ def _interval(s: dict) -> str:
 
 
 def _verdict_note(s: dict) -> str:
+    if s.get("mixed_setups"):
+        return f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared"
     if s.get("holm_downgraded"):
         return f"{s['verdict_uncorrected']} before Holm (p_Holm = {fmt(s['p_holm'], 2)})"
     if s["verdict"] == "inconclusive" and s.get("n_needed"):

@@ -225,6 +225,21 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
+TIMING_METRICS = ("train_s_per_epoch",)
+
+
+def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
+    """Times compare only on one machine at one precision: the (CPU or GPU, precision) pairs of the
+    rule's runs go into the verdict, and more than one makes it inconclusive, saying why."""
+    setups = sorted({f"{(r.get('provenance') or {}).get('gpu') or (r.get('provenance') or {}).get('cpu', '?')}, "
+                     f"{r.get('precision', '?')}" for r in runs
+                     if any(r["arm"] == a or r["arm"].startswith(a + "__") for a in arms)})
+    out = {**out, "timing_setups": setups}
+    if len(setups) > 1:
+        out |= {"verdict": "inconclusive", "mixed_setups": True}
+    return out
+
+
 def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None) -> dict:
     """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member."""
     rule = dict(subclaim["rule"])
@@ -236,5 +251,7 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None) -> 
         if k in rule and selected and rule[k] in selected and not rule.get("pool"):
             rule[k] = selected[rule[k]]
     out = RULES.get(rule["type"])(runs, rule)
+    if rule.get("metric") in TIMING_METRICS:
+        out = _same_setup(out, runs, [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", [])))
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
             "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"), **out}
