@@ -85,3 +85,12 @@ def test_a_deadline_stops_at_an_epoch_boundary_and_the_run_resumes(tmp_path, ctx
     assert cut == {"outcome": "stopped", "epoch": 1} and (tmp_path / "cut" / "ckpt.pt").exists()
     resumed = train.run(recipe, 1, tmp_path / "cut", ctx, META)
     assert train.learned(resumed["metrics"]) == train.learned(full["metrics"])
+
+
+def test_test_subset_is_strided_over_a_class_sorted_set():
+    from trickbench.train import test_subset
+    labels = torch.arange(10).repeat_interleave(1000)   # 10,000 images sorted by class, as ImageFolder
+    keep = test_subset(10_000, 2000)
+    assert len(keep) == 2000 and len(set(keep.tolist())) == 2000
+    assert torch.bincount(labels[keep], minlength=10).tolist() == [200] * 10
+    assert test_subset(10_000, None) == slice(None) and test_subset(100, 500) == slice(None)

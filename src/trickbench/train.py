@@ -115,10 +115,20 @@ def load_data(recipe: dict, ctx: dict, device):
     tr_idx, val_idx = split(len(data.train_y), recipe["val_fraction"], recipe["train_subset"])
     train = data.train_x[tr_idx].to(device), data.train_y[tr_idx].to(device)
     val = data.train_x[val_idx].to(device), data.train_y[val_idx].to(device)
-    n_test = recipe.get("test_subset") or len(data.test_y)  # the first n: the same images for every run
-    test = data.test_x[:n_test].to(device), data.test_y[:n_test].to(device)
+    keep = test_subset(len(data.test_y), recipe.get("test_subset"))
+    test = data.test_x[keep].to(device), data.test_y[keep].to(device)
     stats = tuple(t.to(device) for t in channel_stats(data.train_x[tr_idx]))
     return data, train, val, test, stats
+
+
+def test_subset(n: int, k: int | None) -> torch.Tensor | slice:
+    """The test images a run evaluates on: all, or k of them evenly strided over the set (the same
+    for every run). Not the first k: ImageFolder copies are sorted by class, so the first 2,000
+    CIFAR-10 test images are classes 0 and 1 only (the first runs of stochastic_depth_cifar
+    evaluated on those; they judge time, not accuracy)."""
+    if not k or k >= n:
+        return slice(None)
+    return torch.div(torch.arange(k) * n, k, rounding_mode="floor")
 
 
 def data_generator(seed: int) -> torch.Generator:
