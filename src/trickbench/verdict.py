@@ -228,12 +228,18 @@ def _mean(xs):
 TIMING_METRICS = ("train_s_per_epoch",)
 
 
+def _setup(run: dict) -> str:
+    """'GPU or CPU model[, its bf16 units], precision': VMs often show only 'AMD EPYC', so the CPU's
+    bf16 units (recorded since 2026-11) tell an AVX2-only EPYC from a Zen 4 one."""
+    prov = run.get("provenance") or {}
+    units = "" if prov.get("gpu") or "cpu_bf16" not in prov else f" ({prov['cpu_bf16'] or 'no bf16 units'})"
+    return f"{prov.get('gpu') or prov.get('cpu', '?')}{units}, {run.get('precision', '?')}"
+
+
 def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
     """Times compare only on one machine at one precision: the (CPU or GPU, precision) pairs of the
     rule's runs go into the verdict, and more than one makes it inconclusive, saying why."""
-    setups = sorted({f"{(r.get('provenance') or {}).get('gpu') or (r.get('provenance') or {}).get('cpu', '?')}, "
-                     f"{r.get('precision', '?')}" for r in runs
-                     if any(r["arm"] == a or r["arm"].startswith(a + "__") for a in arms)})
+    setups = sorted({_setup(r) for r in runs if any(r["arm"] == a or r["arm"].startswith(a + "__") for a in arms)})
     out = {**out, "timing_setups": setups}
     if len(setups) > 1:
         out |= {"verdict": "inconclusive", "mixed_setups": True}
