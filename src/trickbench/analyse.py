@@ -3,12 +3,14 @@
 Writes into results/<tier>/<claim>/:
   runs.csv       one row per run: arm, tags, seed, outcome, final metrics, wall time
   curves.csv     one row per logged point (step or epoch) per run
-  verdicts.json  per sub-claim: effect, interval, n, verdict; plus arms, setup, cost, provenance
+  verdicts.json  per sub-claim: effect, t interval, n, p-values, the verdict before and after Holm's
+                 correction over the claim's sub-claims; plus arms, tuning (and ties), setup, cost, provenance
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from trickbench import io, verdict
@@ -94,6 +96,44 @@ def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
     return selected
 
 
+def tied_members(cat, table: pd.DataFrame, selected: dict[str, str]) -> dict[str, list[str]]:
+    """Grid arm -> the members that tie with its tuned one on validation (itself first), for the
+    families where any do. A member ties when its runs all finished (if the tuned one's did) and
+    the tuned member's paired lead over it, over their common seeds, is within one standard error
+    of that lead (the "one-SE rule" of model selection): the choice between them is noise, so a
+    verdict must hold at each (verdict.evaluate). One seed: only an exact tie counts."""
+    tuning = cat.claim.get("tuning")
+    out = {}
+    if not tuning:
+        return out
+    sign = 1 if tuning["direction"] == "greater" else -1
+    metric = tuning["metric"]
+    for family, members in cat.families().items():
+        best = selected.get(family)
+        if len(members) == 1 or best is None:
+            continue
+        mine = table[table.arm.isin(members)]
+        complete = mine.groupby("arm").outcome.apply(lambda o: (o == "ok").all())
+        ok = mine[(mine.outcome == "ok") & mine[metric].notna()] if metric in mine else mine.iloc[0:0]
+        by = {a: dict(zip(g.seed, g[metric])) for a, g in ok.groupby("arm")}
+        if best not in by:
+            continue
+        tied = [best]
+        for m in members:
+            if m == best or m not in by or (complete.get(best, False) and not complete.get(m, False)):
+                continue
+            seeds = sorted(set(by[best]) & set(by[m]))
+            lead = np.array([sign * (by[best][k] - by[m][k]) for k in seeds])
+            if not len(lead):
+                continue
+            se = float(lead.std(ddof=1) / np.sqrt(len(lead))) if len(lead) > 1 else 0.0
+            if lead.mean() <= se:
+                tied.append(m)
+        if len(tied) > 1:
+            out[family] = tied
+    return out
+
+
 def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
     """Grid keys whose tuned value is the smallest or largest tried: the optimum may lie outside
     the grid, and the report says so."""
@@ -118,6 +158,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     spec = cat.claim["tiers"][cat.tier]
     metrics = list(cat.claim["metrics"])
     selected = select_tuned(cat, table)
+    ties = tied_members(cat, table, selected)
     tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
     per_arm = []
     for name, arm in cat.arms.items():
@@ -139,7 +180,9 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "missing_arms": missing,
         "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
         "grid_edge": at_grid_edge(cat, selected),
-        "subclaims": [verdict.evaluate(s, runs, selected) for s in cat.claim["subclaims"]],
+        "ties": ties,
+        "subclaims": verdict.apply_holm([verdict.evaluate(s, runs, selected, ties) for s in cat.claim["subclaims"]],
+                                        family=f"{cat.id} at tier {cat.tier}"),
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
                  "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
                  "gpu": any(p.get("gpu") for p in provs)},

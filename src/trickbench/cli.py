@@ -5,6 +5,7 @@
     python -m trickbench.cli figure   --claim amsgrad_synthetic --tier quick --out report/figures/quick/amsgrad_synthetic.svg
     python -m trickbench.cli report   --out report/report.pdf
     python -m trickbench.cli validate --tier smoke
+    python -m trickbench.cli verdict-changes --before <git rev>
 
 Heavy imports (torch, pandas, seaborn) happen inside the command that needs them.
 """
@@ -115,6 +116,17 @@ def cmd_prune(args):
                 arm_dir.rmdir()
 
 
+def cmd_verdict_changes(args):
+    """Verdicts at a git revision (as its report showed them) against the current analysis."""
+    from trickbench import changes
+    rows = changes.compare(changes.load_at(args.before, args.results), changes.load_at(None, args.results))
+    changes.write(rows, Path(args.out), args.before)
+    changed = [r for r in rows if r["changed"]]
+    print(f"{len(changed)} of {len(rows)} sub-claim verdicts changed; written to {args.out}")
+    for r in changed:
+        print(f"  {r['tier']}/{r['claim']}.{r['subclaim']}: {r['verdict_before']} -> {r['verdict_after']}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -149,6 +161,11 @@ def main(argv=None):
     _common(p, claim=False)
     p.add_argument("--yes", action="store_true")
     p.set_defaults(fn=cmd_prune)
+    p = sub.add_parser("verdict-changes", help="which verdicts changed since a git revision (a new statistic or rule)")
+    p.add_argument("--before", required=True, help="git revision whose results/*/*/verdicts.json are the old verdicts")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default="results/verdict-changes.csv")
+    p.set_defaults(fn=cmd_verdict_changes)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)

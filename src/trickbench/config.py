@@ -200,6 +200,10 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             succ = rule["success"]
             if "outcome" not in succ and not all(k in succ for k in ("metric", "direction", "value")):
                 raise ConfigError(f"{key}.success needs an outcome, or metric + direction + value")
+        if "failed" in rule and rule["type"] not in ("compare", "equivalence"):
+            raise ConfigError(f"{key}.failed applies to paired rules (compare, equivalence), not to a {rule['type']} rule")
+        if rule.get("min_effect", 0) < 0 and rule["type"] != "compare":
+            raise ConfigError(f"{key}.min_effect < 0 (a non-inferiority margin) applies to compare rules only")
         ordered = rule["type"] == "order"
         if (rule.get("direction") in ("decreasing", "increasing")) != ordered:
             raise ConfigError(f"{key}.direction {rule.get('direction')!r} does not fit a {rule['type']} rule "

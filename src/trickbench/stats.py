@@ -1,62 +1,66 @@
-"""Statistics for verdicts: paired bootstrap intervals and p-values, binomial (Wilson, Newcombe)
-intervals, Holm's correction, and the number of seeds a decision would need. numpy only.
+"""Statistics for verdicts: t intervals and t-test p-values of paired per-seed differences,
+binomial (Wilson, Newcombe) intervals, exact and score tests of proportions, Holm's correction,
+and the number of seeds a decision would need (the t-test's power, from statsmodels).
 
-The bootstrap uses a fixed generator, so the same runs always give the same report.
+Why t and not the bootstrap: at the 3-5 seeds a tier can afford, a bootstrap mean cannot leave
+the sample's range, so its interval covers at most 1 - 2^(1-n) (0.75 at n = 3) whatever its
+nominal level, and its p-value floors at 1/resamples. The t interval is exact for normal
+per-seed differences at every n >= 2 (tests/test_stats.py measures its coverage at n = 3, 4, 5).
 """
 from __future__ import annotations
 
 import math
+import warnings
 from statistics import NormalDist
 
 import numpy as np
 
-BOOTSTRAP_SAMPLES = 10_000
 _N = NormalDist()
+N_NEEDED_CAP = 1000   # above this many seeds an effect is "not decidable at this effect size"
 
 
-def bootstrap_means(values, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    return v[rng.integers(0, v.size, size=(samples, v.size))].mean(axis=1)
+def _no_spread(v: np.ndarray) -> bool:
+    return v.size == 1 or bool(np.all(v == v[0]))
 
 
-def bootstrap_mean_ci(values, confidence: float = 0.95, samples: int = BOOTSTRAP_SAMPLES,
-                      seed: int = 0) -> tuple[float, float, float]:
-    """Mean of `values` and its expanded-percentile bootstrap interval. For paired designs pass the
-    per-seed differences (arm - baseline with the same seed), which is the paired bootstrap.
-
-    The plain percentile interval is too narrow at the seed counts we can afford (about 85%
-    coverage at n = 5 for a nominal 95%); the expanded percentile interval (Hesterberg 2015) takes
-    the quantiles at alpha' with z_{alpha'/2} = sqrt(n/(n-1)) t_{alpha/2, n-1}, which restores
-    nominal coverage for means. With one value, or identical values, the interval collapses onto
-    the mean: no sampling variability was observed (deterministic problems), and the report says
-    so with n."""
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of `values` and its two-sided t interval (pass the per-seed differences arm - baseline
+    for a paired design). With one value, or identical values, the interval collapses onto the
+    mean: no sampling variability was observed (deterministic problems), and the report says so."""
+    from scipy.stats import t
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
-        raise ValueError("no values to bootstrap")
+        raise ValueError("no values for an interval")
     mean = float(v.mean())
-    if v.size == 1 or np.all(v == v[0]):
+    if _no_spread(v):
         return mean, mean, mean
-    alpha = expanded_alpha(1 - confidence, v.size)
-    lo, hi = np.quantile(bootstrap_means(v, samples, seed), [alpha / 2, 1 - alpha / 2])
-    return mean, float(lo), float(hi)
+    half = float(t.ppf(1 - (1 - confidence) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return mean, mean - half, mean + half
 
 
-def expanded_alpha(alpha: float, n: int) -> float:
-    """alpha' of the expanded percentile interval: 2 * (1 - Phi(sqrt(n/(n-1)) * t_{1-alpha/2, n-1}))."""
-    from scipy.stats import t
-    return 2 * (1 - _N.cdf(math.sqrt(n / (n - 1)) * t.ppf(1 - alpha / 2, n - 1)))
-
-
-def bootstrap_p_greater(values, threshold: float = 0.0, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
-    """One-sided bootstrap p-value of H0: mean <= threshold (against mean > threshold), from the
-    bootstrap distribution shifted to the null. No spread: 0 if the mean exceeds it, else 1."""
+def p_greater(values, threshold: float = 0.0) -> float:
+    """One-sided t-test p-value of H0: mean <= threshold (scipy.stats.ttest_1samp). It agrees with
+    `mean_ci`: the 95% interval's lower end exceeds the threshold exactly when p < 0.025. No
+    spread: 0 if the mean exceeds the threshold, else 1."""
+    from scipy.stats import ttest_1samp
     v = np.asarray(values, dtype=np.float64)
-    mean = float(v.mean())
-    if v.size == 1 or np.all(v == v[0]):
-        return 0.0 if mean > threshold else 1.0
-    centred = bootstrap_means(v, samples, seed) - mean
-    return float((1 + np.sum(centred >= mean - threshold)) / (samples + 1))
+    if _no_spread(v):
+        return 0.0 if float(v.mean()) > threshold else 1.0
+    with warnings.catch_warnings():  # (scipy warns on near-identical values; the p-value is still right)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_1samp(v, threshold, alternative="greater").pvalue)
+
+
+def signflip_p_greater(values, threshold: float = 0.0) -> float:
+    """Exact one-sided sign-flip (paired permutation) p-value of H0: the differences are symmetric
+    about `threshold`; no normality assumed. Its floor is 2^-n (1/8 at n = 3): a claim from three
+    seeds cannot be significant without assuming a distribution, which the report says."""
+    from scipy.stats import permutation_test
+    v = np.asarray(values, dtype=np.float64) - threshold
+    if _no_spread(v + threshold):
+        return 0.0 if float(v.mean()) > 0 else 1.0
+    res = permutation_test((v,), np.mean, permutation_type="samples", alternative="greater", n_resamples=np.inf)
+    return float(res.pvalue)
 
 
 def holm(pvalues) -> list[float]:
@@ -72,14 +76,22 @@ def holm(pvalues) -> list[float]:
 
 
 def n_needed(sd: float, delta: float, alpha: float = 0.025, power: float = 0.8) -> int | None:
-    """Seeds for a one-sided test at `alpha` to detect a mean `delta` away from the boundary with
-    `power`, given the per-seed sd (normal approximation). None when delta <= 0 (the estimate is on
-    the other side: more seeds would not make the claim more likely)."""
+    """Seeds for a one-sided one-sample t-test at `alpha` to detect a mean `delta` away from the
+    boundary with `power`, given the per-seed sd (statsmodels' TTestPower: the normal
+    approximation says 8 where the t-test needs 10). None when delta <= 0 (the estimate is on the
+    other side: more seeds would not make the claim more likely); N_NEEDED_CAP + 1 when more than
+    N_NEEDED_CAP seeds would be needed (not decidable at this effect size)."""
     if delta <= 1e-12 * max(1.0, abs(sd)) or not math.isfinite(sd):  # (float noise counts as zero)
         return None
     if sd == 0:
         return 2
-    return max(2, math.ceil(((_N.inv_cdf(1 - alpha) + _N.inv_cdf(power)) * sd / delta) ** 2))
+    d = delta / sd
+    if ((_N.inv_cdf(1 - alpha) + _N.inv_cdf(power)) / d) ** 2 > N_NEEDED_CAP:  # t needs more than normal
+        return N_NEEDED_CAP + 1
+    from statsmodels.stats.power import TTestPower
+    n = TTestPower().solve_power(effect_size=d, alpha=alpha, power=power, alternative="larger")
+    n = max(2, math.ceil(float(np.atleast_1d(n)[0]) - 1e-9))
+    return min(n, N_NEEDED_CAP + 1)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -116,10 +128,14 @@ def proportion_p_greater(k: int, n: int, value: float) -> float:
 def two_proportion_p_greater(k1: int, n1: int, k2: int, n2: int, min_diff: float = 0.0) -> float:
     """One-sided p-value of H0: p1 - p2 <= min_diff. Fisher's exact test when min_diff is 0 (a
     normal approximation is far too small at 20 runs and rates near 0 or 1: 6/20 vs 1/20 gives
-    0.014 against Fisher's 0.046); a normal approximation (unpooled) for a positive min_diff."""
+    0.014 against Fisher's 0.046); for a positive min_diff, the score test of Farrington and
+    Manning (statsmodels' test_proportions_2indep, method "score"), not the Wald test, whose
+    variance at the observed rates is zero when a rate is 0 or 1."""
     if min_diff == 0:
         from scipy.stats import fisher_exact
         return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative="greater").pvalue)
-    p1, p2 = k1 / n1, k2 / n2
-    se = math.sqrt(max(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, 1e-12))
-    return 1 - _N.cdf((p1 - p2 - min_diff) / se)
+    from statsmodels.stats.proportion import test_proportions_2indep
+    with np.errstate(divide="ignore", invalid="ignore"):  # (its ratio/odds-ratio side outputs at a 0 rate)
+        res = test_proportions_2indep(k1, n1, k2, n2, value=min_diff, method="score", compare="diff",
+                                      alternative="larger")
+    return float(res.pvalue)

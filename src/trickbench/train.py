@@ -28,6 +28,7 @@ from trickbench.tricks import agc as agc_trick
 from trickbench.tricks import stochastic_depth
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split
+from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule, param_groups
 
@@ -136,7 +137,6 @@ def data_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 1)
 
 
-TIMING_METRICS = ("train_s_per_epoch",)  # wall-clock: differs between otherwise identical runs
 
 
 def learned(metrics: dict) -> dict:

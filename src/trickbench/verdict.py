@@ -1,18 +1,24 @@
 """Decision rules: runs -> a verdict, by the rule a claim file declares. No torch, no pandas.
 
 Every rule reduces to an effect `e` signed so that a positive value is the claim's direction,
-with a bootstrap interval [lo, hi] over seeds, compared with the claim's `min_effect`:
+with a t interval [lo, hi] over seeds (stats.mean_ci), compared with the claim's `min_effect`:
 
     replicated      lo >  min_effect   (the interval lies beyond the claimed effect)
+    reversed        hi <  0 <= min_effect (two arms compared: significantly the other way round)
     not replicated  hi <= min_effect   (the interval excludes the claimed effect)
     inconclusive    otherwise          (the interval straddles it: more seeds needed)
 
-compare   : e = sign * (metric[arm, seed] - metric[baseline, seed]), paired over seeds that are
-            `ok` in both arms; sign = -1 when the claim is that the arm is `less`.
+A negative `min_effect` on a compare rule is a non-inferiority margin.
+
+compare   : e = sign * (metric[arm, seed] - metric[baseline, seed]), paired over seeds;
+            sign = -1 when the claim is that the arm is `less`. A run that diverged or timed out
+            counts as the rule's `failed` value (e.g. 0.1: chance accuracy on ten classes) or, by
+            default (`failed: exclude`), leaves its seed out of the pairing; the verdict carries
+            how many seeds were left out, and the report shows it.
 threshold : e = sign * (metric[arm, seed] - value).
 
-equivalence (TOST): d = metric[arm, seed] - metric[baseline, seed], paired; with the interval at
-the rule's confidence (declare 0.90 for TOST at alpha = 0.05):
+equivalence (TOST): d = metric[arm, seed] - metric[baseline, seed], paired; with the t interval
+at the rule's confidence (declare 0.90 for TOST at alpha = 0.05):
     equivalent      -margin < lo and hi < margin
     not equivalent  lo >= margin or hi <= -margin   (the whole interval lies outside)
     inconclusive    otherwise
@@ -21,9 +27,11 @@ rate      : a success rate over all runs of an arm (diverged and timed-out runs 
             failures unless `success` is an outcome), e = sign * (rate[arm] - rate[baseline]) with
             Newcombe's interval, or sign * (rate[arm] - value) with Wilson's.
 
-Each result also carries a one-sided p-value of "no effect beyond min_effect" (TOST: the larger
-of its two one-sided p-values), which `apply_holm` corrects across all sub-claims of a tier, and,
-when inconclusive, the number of seeds that would decide it with 80% power.
+Each result also carries a one-sided p-value of "no effect beyond min_effect" (a t-test, which
+agrees with the interval; TOST: the larger of its two one-sided p-values; paired rules add the
+exact sign-flip p-value, which assumes no distribution), which `apply_holm` corrects across the
+sub-claims of one claim at one tier, and, when inconclusive, the number of seeds that would
+decide it with 80% power (stats.n_needed; above stats.N_NEEDED_CAP: not decidable).
 
 order     : for grid arms listed in the order of a factor (e.g. batch size), the best grid value
             of `key` (e.g. agc.clipping) in each, chosen by the mean of a validation metric, falls
@@ -33,20 +41,29 @@ order     : for grid arms listed in the order of a factor (e.g. batch size), the
             >= confidence, not replicated when support <= 1 - confidence; p = 1 - support.
             A grid value with a diverged run ranks below every value whose runs all finished.
 
-A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned);
-a rate rule with `pool: true` takes the runs of all its members together instead (e.g. both
-learning rates of a Table-1 row, as the paper pools them).
+A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
+When other members tie with it on validation (analyse.tied_members), the rule is evaluated at
+each tied member too; if the verdicts differ, the verdict is inconclusive ("depends on the tuned
+choice") and every tied member's verdict is kept. A rate rule with `pool: true` takes the runs of
+all its members together instead (e.g. both learning rates of a Table-1 row, as the paper pools
+them).
+
+A sub-claim with `control: true` is a negative control: the paper expects no effect (drop path
+"also makes a step faster": it should not), and the report reads "not replicated" as "no effect,
+as expected".
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 from trickbench import stats
-from trickbench.stats import bootstrap_mean_ci
 from trickbench.registry import Registry
 
 RULES = Registry("decision rule")
 REPLICATED, NOT_REPLICATED, INCONCLUSIVE, NO_DATA = "replicated", "not replicated", "inconclusive", "no data"
+REVERSED = "reversed"
 EQUIVALENT, NOT_EQUIVALENT = "equivalent", "not equivalent"
 
 
@@ -55,28 +72,56 @@ def _ok_values(runs: list[dict], arm: str, metric: str) -> dict[int, float]:
             if r["arm"] == arm and r["outcome"] == "ok" and metric in r["metrics"]}
 
 
+def _values(runs: list[dict], arm: str, metric: str, failed="exclude") -> dict[int, float]:
+    """seed -> metric of the arm's runs; a run that did not finish counts as `failed` (a number)
+    or is left out (`exclude`)."""
+    out = _ok_values(runs, arm, metric)
+    if failed != "exclude":
+        out |= {r["seed"]: float(failed) for r in runs if r["arm"] == arm and r["outcome"] != "ok"}
+    return out
+
+
+def _verdict(lo: float, hi: float, m: float, two_arms: bool = True) -> str:
+    """The verdict words of the module docstring; "reversed" only compares two arms (against a
+    fixed value, falling short is "not replicated")."""
+    if lo > m:
+        return REPLICATED
+    if two_arms and hi < 0 <= m:
+        return REVERSED
+    return NOT_REPLICATED if hi <= m else INCONCLUSIVE
+
+
 def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
     n_total = extra.pop("n_total")
     if not effects:
         return {"verdict": NO_DATA, "n": 0, "n_total": n_total, **extra}
     conf = rule.get("confidence", 0.95)
-    mean, lo, hi = bootstrap_mean_ci(effects, conf)
+    mean, lo, hi = stats.mean_ci(effects, conf)
     m = rule.get("min_effect", 0.0)
-    verdict = REPLICATED if lo > m else NOT_REPLICATED if hi <= m else INCONCLUSIVE
+    verdict = _verdict(lo, hi, m, "baseline" in rule)
     sd = float(np.std(effects, ddof=1)) if len(effects) > 1 else float("nan")
     return {"verdict": verdict, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(effects),
             "n_total": n_total, "no_spread": len(set(effects)) == 1,  # every seed gave the same effect (or n = 1)
-            "p_value": stats.bootstrap_p_greater(effects, m),
+            "p_value": stats.p_greater(effects, m), "p_signflip": stats.signflip_p_greater(effects, m),
+            "p_reverse": stats.p_greater([-x for x in effects]) if verdict == REVERSED else None,
             "n_needed": stats.n_needed(sd, mean - m, (1 - conf) / 2) if verdict == INCONCLUSIVE else None,
             **extra}
 
 
 def _paired(runs, rule):
-    a = _ok_values(runs, rule["arm"], rule["metric"])
-    b = _ok_values(runs, rule["baseline"], rule["metric"])
+    failed = rule.get("failed", "exclude")
+    a = _values(runs, rule["arm"], rule["metric"], failed)
+    b = _values(runs, rule["baseline"], rule["metric"], failed)
     seeds = sorted(set(a) & set(b))
     n_total = len({r["seed"] for r in runs if r["arm"] in (rule["arm"], rule["baseline"])})
     return a, b, seeds, n_total
+
+
+def _failed_counts(runs, rule) -> dict:
+    """How many runs of each side did not finish, and how the rule counted them."""
+    bad = lambda arm: sum(r["arm"] == arm and r["outcome"] != "ok" for r in runs)  # noqa: E731
+    return {"failed_arm": bad(rule["arm"]), "failed_baseline": bad(rule["baseline"]),
+            "failed_as": rule.get("failed", "exclude")}
 
 
 def _sign(rule):
@@ -88,7 +133,7 @@ def compare(runs: list[dict], rule: dict) -> dict:
     a, b, seeds, n_total = _paired(runs, rule)
     s = _sign(rule)
     effects = [s * (a[k] - b[k]) for k in seeds]
-    return _decide(effects, rule, {"n_total": n_total,
+    return _decide(effects, rule, {"n_total": n_total, **_failed_counts(runs, rule),
                                    "arm_mean": _mean([a[k] for k in seeds]),
                                    "baseline_mean": _mean([b[k] for k in seeds])})
 
@@ -105,20 +150,23 @@ def threshold(runs: list[dict], rule: dict) -> dict:
 @RULES.register("equivalence")
 def equivalence(runs: list[dict], rule: dict) -> dict:
     a, b, seeds, n_total = _paired(runs, rule)
-    extra = {"n_total": n_total, "arm_mean": _mean([a[k] for k in seeds]), "baseline_mean": _mean([b[k] for k in seeds])}
+    extra = {"n_total": n_total, **_failed_counts(runs, rule),
+             "arm_mean": _mean([a[k] for k in seeds]), "baseline_mean": _mean([b[k] for k in seeds])}
     d = [a[k] - b[k] for k in seeds]
     if not d:
         return {"verdict": NO_DATA, "n": 0, **extra}
     conf = rule.get("confidence", 0.90)
-    mean, lo, hi = bootstrap_mean_ci(d, conf)
+    mean, lo, hi = stats.mean_ci(d, conf)
     m = rule["margin"]
     v = EQUIVALENT if -m < lo and hi < m else NOT_EQUIVALENT if lo >= m or hi <= -m else INCONCLUSIVE
     # TOST: reject d <= -m and d >= m; its p-value is the larger of the two one-sided ones
-    p = max(stats.bootstrap_p_greater(d, -m), stats.bootstrap_p_greater([-x for x in d], -m))
+    neg = [-x for x in d]
+    p = max(stats.p_greater(d, -m), stats.p_greater(neg, -m))
+    p_sf = max(stats.signflip_p_greater(d, -m), stats.signflip_p_greater(neg, -m))
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else float("nan")
     need = stats.n_needed(sd, m - abs(mean), (1 - conf) / 2) if v == INCONCLUSIVE else None
     return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1,
-            "p_value": p, "n_needed": need, **extra}
+            "p_value": p, "p_signflip": p_sf, "n_needed": need, **extra}
 
 
 def _successes(runs, arm, success) -> tuple[int, int]:
@@ -148,16 +196,20 @@ def rate(runs: list[dict], rule: dict) -> dict:
         d = k1 / n1 - k2 / n2
         p = (stats.two_proportion_p_greater(k1, n1, k2, n2, m) if s > 0
              else stats.two_proportion_p_greater(k2, n2, k1, n1, m))
+        p_rev = (stats.two_proportion_p_greater(k2, n2, k1, n1) if s > 0
+                 else stats.two_proportion_p_greater(k1, n1, k2, n2))
         extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "baseline_n": n2, "n": min(n1, n2)}
     else:
         lo, hi = (x - rule["value"] for x in stats.wilson_interval(k1, n1, conf))
         d = k1 / n1 - rule["value"]
         p = (stats.proportion_p_greater(k1, n1, rule["value"] + m) if s > 0
              else stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"] + m))
+        p_rev = (stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"]) if s > 0
+                 else stats.proportion_p_greater(k1, n1, rule["value"]))
     e, lo, hi = (s * d, lo, hi) if s > 0 else (-d, -hi, -lo)
-    verdict = REPLICATED if lo > m else NOT_REPLICATED if hi <= m else INCONCLUSIVE
+    verdict = _verdict(lo, hi, m, "baseline" in rule)
     return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False,
-            "p_value": p, "n_needed": None, **extra}
+            "p_value": p, "p_reverse": p_rev if verdict == REVERSED else None, "n_needed": None, **extra}
 
 
 def dotted(recipe: dict, key: str):
@@ -209,15 +261,23 @@ def order(runs: list[dict], rule: dict) -> dict:
             "n_total": len(seeds), "best": best, "no_spread": False, "p_value": 1 - support, "n_needed": None}
 
 
-def apply_holm(results: list[dict], alpha: float = 0.05) -> list[dict]:
-    """Correct across sub-claims (one tier, all claims): a positive verdict (replicated,
-    equivalent) stands only if its Holm-adjusted p-value is below `alpha`; otherwise it becomes
-    inconclusive, marked `holm_downgraded`. Sub-claims without data are left out of the family."""
+def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> list[dict]:
+    """Correct across a family of sub-claims (analyse: the sub-claims of one claim at one tier).
+    A positive verdict (replicated, equivalent) stands only if its Holm-adjusted p-value is below
+    `alpha`, a reversed one only if its adjusted p-value of the opposite direction (`p_reverse`,
+    which stands in for its p-value in the family) is; otherwise a positive verdict becomes
+    inconclusive and a reversed one not replicated, marked `holm_downgraded`. Sub-claims without
+    data are left out. Every result keeps `verdict_uncorrected` and names the `correction`."""
     tested = [r for r in results if r.get("p_value") is not None]
-    for r, adj in zip(tested, stats.holm([r["p_value"] for r in tested])):
+    ps = [r["p_reverse"] if r["verdict"] == REVERSED and r.get("p_reverse") is not None else r["p_value"] for r in tested]
+    for r in results:
+        r.setdefault("verdict_uncorrected", r["verdict"])
+    for r, adj in zip(tested, stats.holm(ps)):
         r["p_holm"] = adj
-        if r["verdict"] in (REPLICATED, EQUIVALENT) and adj >= alpha:
-            r["verdict_uncorrected"], r["verdict"], r["holm_downgraded"] = r["verdict"], INCONCLUSIVE, True
+        r["correction"] = f"Holm over {len(tested)} sub-claims{' of ' + family if family else ''}, alpha {alpha}"
+        if adj >= alpha and r["verdict"] in (REPLICATED, EQUIVALENT, REVERSED):
+            r["verdict"] = NOT_REPLICATED if r["verdict"] == REVERSED else INCONCLUSIVE
+            r["holm_downgraded"] = True
     return results
 
 
@@ -246,18 +306,36 @@ def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
     return out
 
 
-def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None) -> dict:
-    """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member."""
+def _evaluate_rule(rule: dict, runs: list[dict]) -> dict:
+    out = RULES.get(rule["type"])(runs, rule)
+    if rule.get("metric") in TIMING_METRICS:
+        out = _same_setup(out, runs, [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", [])))
+    return out
+
+
+def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, ties: dict | None = None) -> dict:
+    """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member, and,
+    where `ties` lists members that tie with it on validation, the rule is checked at each of them
+    (see the module docstring)."""
     rule = dict(subclaim["rule"])
     if rule.get("pool"):  # rate rules: a grid arm stands for all its members' runs together
         fams = [rule[k] for k in ("arm", "baseline") if k in rule]
         owner = lambda a: next((f for f in fams if a == f or a.startswith(f + "__")), a)  # noqa: E731
         runs = [dict(r, arm=owner(r["arm"])) for r in runs]
-    for k in ("arm", "baseline"):
-        if k in rule and selected and rule[k] in selected and not rule.get("pool"):
-            rule[k] = selected[rule[k]]
-    out = RULES.get(rule["type"])(runs, rule)
-    if rule.get("metric") in TIMING_METRICS:
-        out = _same_setup(out, runs, [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", [])))
+    tuned_keys = [k for k in ("arm", "baseline")
+                  if k in rule and selected and rule[k] in selected and not rule.get("pool")]
+    choices = {k: (ties or {}).get(rule[k]) or [selected[rule[k]]] for k in tuned_keys}
+    for k in tuned_keys:
+        rule[k] = selected[rule[k]]
+    out = _evaluate_rule(rule, runs)
+    others = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
+    others = [c for c in others if any(rule[k] != v for k, v in c.items())]
+    if others:
+        alt = {" vs ".join(c.get(k, rule[k]) for k in ("arm", "baseline") if k in rule):
+               _evaluate_rule({**rule, **c}, runs)["verdict"] for c in others}
+        out["tied_choices"] = alt
+        if any(v != out["verdict"] for v in alt.values()):
+            out |= {"verdict_at_tuned": out["verdict"], "verdict": INCONCLUSIVE, "tuning_dependent": True}
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
-            "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"), **out}
+            "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
+            "control": bool(subclaim.get("control")), **out}
