@@ -22,3 +22,37 @@ def test_pooled_best_and_mean_over_grid_points_beside_the_paper():
     assert report._pooled([{"n": 3, "n_ok": 3, "mean": {"acc": 0.5}, "std": {}}], "acc") == ""  # old verdicts: no max
     same = [{"n": 20, "n_ok": 20, "mean": {"acc": 0.11350000000000002}, "max": {"acc": 0.1135}}]
     assert report._pooled(same, "acc") == "11.3 / 11.3 of 20 runs"  # a mean never prints above the best
+
+
+def test_verdict_words_a_reader_sees():
+    control = {"verdict": "not replicated", "control": True, "rule": {"type": "compare"}, "n": 3}
+    assert report._shown(control) == "as expected" and "a control" in report._verdict_note(control)
+    assert report._shown({**control, "verdict": "replicated"}) == "unexpected effect"
+    huge = {"verdict": "inconclusive", "n_needed": 10 ** 6, "rule": {"type": "compare"}}
+    assert "not decidable at this effect size" in report._verdict_note(huge)
+    few = {"verdict": "replicated", "n": 3, "p_signflip": 0.125, "rule": {"type": "compare"},
+           "failed_arm": 2, "failed_baseline": 0, "failed_as": "exclude"}
+    note = report._verdict_note(few)
+    assert "from 3 seeds" in note and "0.125" in note and "2 diverged or timed-out run(s) left out" in note
+    assert report._p_holm({"p_holm": 0.0, "no_spread": True}) == "– (no spread)"
+
+
+def test_recipes_read_as_text_not_python_dicts():
+    text = report._recipe_text({"model_args": {"blocks": 50, "width": 64}, "val_fraction": 0.0833333333,
+                                "augment": None, "stochastic_depth": {"p_last": 0.5}})
+    assert text == "model_args.blocks 50 · model_args.width 64 · val_fraction 0.0833 · stochastic_depth.p_last 0.5"
+
+
+def test_first_page_groups_claim_files_by_trick_strongest_evidence_first():
+    claims = {"a": {"trick": "T", "headline": "h", "tiers": {"quick": {}, "full": {}}},
+              "b": {"trick": "T", "tiers": {"cpu": {}, "full": {}}}}
+    rows = [{"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP on digits", "verdict": "replicated"},
+            {"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP on digits", "verdict": "inconclusive"},
+            {"claim": "b", "tier": "cpu", "level": "reduced", "evidence": "ResNet-110, CIFAR-10", "verdict": "reversed"}]
+    pending = [{"claim": "b", "tier": "full", "level": "paper scale", "evidence": "500 epochs", "cost": "8 GPU-h",
+                "command": "snakemake --config tier=full claims=[b]"}]
+    (t,) = report.answers(claims, rows, pending, {"a": (1, "a"), "b": (2, "b")})
+    assert t["trick"] == "T" and t["headline"] == "h"
+    assert [r["level"] for r in t["rows"]] == ["reduced", "stand-in"]
+    assert t["rows"][1]["tally"] == "1 replicated · 1 inconclusive" and t["rows"][0]["tally"] == "1 reversed"
+    assert t["pending"] == [{"text": "paper scale: 500 epochs (8 GPU-h)", "command": "snakemake --config tier=full claims=[b]"}]

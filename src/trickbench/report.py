@@ -12,11 +12,12 @@ import shutil
 from pathlib import Path
 
 
-from trickbench import config, io, provenance, verdict
+from trickbench import config, io, provenance
 from trickbench.config import TIERS, figure_paths
 
 TEMPLATE = provenance.REPO / "report" / "report.typ"
-VERDICT_ORDER = {"replicated": 0, "not replicated": 1, "inconclusive": 2, "no data": 3}
+VERDICT_ORDER = {"replicated": 0, "reversed": 1, "not replicated": 1, "inconclusive": 2, "no data": 3}
+FEW_SEEDS = 5   # below this, a positive verdict says it rests on the t interval's normality
 
 
 def fmt(v, digits: int = 3) -> str:
@@ -44,7 +45,12 @@ def _ours(s: dict) -> str:
     return fmt(s["arm_mean"])
 
 
-def _rule_text(rule: dict) -> str:
+def _rule_text(rule: dict, names: dict | None = None) -> str:
+    """The rule in words; arms by their labels (`names`: arm -> label) rather than identifiers."""
+    if names:
+        rule = {**rule, **{k: f"“{names.get(rule[k], rule[k])}”" for k in ("arm", "baseline") if k in rule}}
+        if "arms" in rule:
+            rule["arms"] = [f"“{names.get(a, a)}”" for a in rule["arms"]]
     pct = round(100 * rule.get("confidence", 0.90 if rule["type"] == "equivalence" else 0.95))
     if rule["type"] == "equivalence":
         return (f"{rule['metric']}: {rule['arm']} − {rule['baseline']} within ±{fmt(rule['margin'])} "
@@ -78,14 +84,54 @@ def _interval(s: dict) -> str:
     return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"
 
 
+def _shown(s: dict) -> str:
+    """The verdict word a reader sees: a negative control (`control: true`) that shows no effect
+    reads "as expected", one that shows the effect "unexpected effect"."""
+    if s.get("control"):
+        if s["verdict"] in ("not replicated", "reversed"):
+            return "as expected"
+        if s["verdict"] == "replicated":
+            return "unexpected effect"
+    return s["verdict"]
+
+
 def _verdict_note(s: dict) -> str:
+    notes = []
     if s.get("mixed_setups"):
-        return f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared"
+        notes.append(f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared")
+    if s.get("control") and s["verdict"] in ("not replicated", "reversed"):
+        notes.append(f"a control: the paper expects no such effect ({s['verdict']})")
+    if s.get("tuning_dependent"):
+        alt = "; ".join(f"{k}: {v}" for k, v in s["tied_choices"].items())
+        notes.append(f"depends on the tuned choice: {s['verdict_at_tuned']} at the tuned point, but {alt} "
+                     "(grid points tied on validation)")
     if s.get("holm_downgraded"):
-        return f"{s['verdict_uncorrected']} before Holm (p_Holm = {fmt(s['p_holm'], 2)})"
+        notes.append(f"{s['verdict_uncorrected']} before Holm (p_Holm = {fmt(s['p_holm'], 2)})")
     if s["verdict"] == "inconclusive" and s.get("n_needed"):
-        return f"~{s['n_needed']} seeds would decide it (80% power)"
-    return ""
+        from trickbench.stats import N_NEEDED_CAP
+        notes.append(f"not decidable at this effect size (> {N_NEEDED_CAP:,} seeds)" if s["n_needed"] > N_NEEDED_CAP
+                     else f"~{s['n_needed']} seeds would decide it (80% power)")
+    if s["verdict"] in ("replicated", "equivalent", "reversed") and not s.get("no_spread") \
+            and s["rule"]["type"] in ("compare", "equivalence", "threshold") and s.get("n", 0) < FEW_SEEDS:
+        notes.append(f"from {s['n']} seeds: rests on normal per-seed differences (exact sign-flip p = {fmt(s.get('p_signflip'), 3)})")
+    failed = s.get("failed_arm", 0) + s.get("failed_baseline", 0)
+    if failed:
+        how = "left out with their seeds" if s.get("failed_as", "exclude") == "exclude" else f"counted as {fmt(s['failed_as'])}"
+        notes.append(f"{failed} diverged or timed-out run(s) {how}")
+    return "; ".join(notes)
+
+
+def _p_holm(s: dict) -> str:
+    if s.get("p_holm") is None:
+        return "–"
+    return "– (no spread)" if s.get("no_spread") else fmt(s["p_holm"], 2)
+
+
+def _duration(seconds: float, unit: str) -> str:
+    """'5.2 CPU-h (18,720 s)' above an hour, '312.4 CPU-s' below."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} {unit}-h ({seconds:,.0f} s)"
+    return f"{seconds:.1f} {unit}-s"
 
 
 def _n_text(s: dict) -> str:
@@ -93,8 +139,31 @@ def _n_text(s: dict) -> str:
     return f"{n}/{total}" if total not in (None, n) else str(n)
 
 
+def _value_text(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "none"}[v]
+    if isinstance(v, float):
+        return fmt(v, 3)
+    if isinstance(v, (list, tuple)):
+        return "/".join(_value_text(x) for x in v)
+    return str(v)
+
+
+def _flat(recipe: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in recipe.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        elif v not in (None, [], ""):
+            out[prefix + k] = v
+    return out
+
+
 def _recipe_text(recipe: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in recipe.items() if v not in (None, {}, []))
+    """A recipe as a reader reads it: 'model_args.depth 110 · lr 0.1 · val_fraction 0.0833',
+    nested keys dotted, floats to 3 significant digits (the exact recipe is in the appendix's
+    hashes and in results/)."""
+    return " · ".join(f"{k} {_value_text(v)}" for k, v in _flat(recipe).items())
 
 
 def _svg_width_pt(path: Path, page_width: float = 490.0) -> float:
@@ -133,13 +202,46 @@ def _pooled(members: list[dict], metric: str | None) -> str:
     return f"{100 * best:.1f} / {100 * mean:.1f} of {n} runs" + (f" ({bad} not finished: diverged or timed out)" if bad else "")
 
 
+LEVELS = ["paper scale", "reduced", "stand-in", "plumbing"]   # strongest evidence first
+
+
+def _tally(rows: list[dict]) -> str:
+    """'2 replicated · 1 reversed · 3 inconclusive' over sub-claim rows, in a fixed order."""
+    words = ["replicated", "equivalent", "as expected", "reversed", "not replicated", "not equivalent",
+             "unexpected effect", "inconclusive", "no data"]
+    counts = {w: sum(r["verdict"] == w for r in rows) for w in words}
+    return " · ".join(f"{n} {w}" for w, n in counts.items() if n)
+
+
+def answers(claim_files: dict, summary: list[dict], pending: list[dict], order: dict) -> list[dict]:
+    """Page 1: one entry per trick (the claim files' `trick`), the paper's claim in a phrase, and
+    per tier that has results, strongest evidence first: its evidence in words and its verdicts
+    counted; then what is configured but not run, with its cost and command."""
+    tricks: dict[str, dict] = {}
+    for cid in sorted(claim_files, key=lambda c: order.get(c, (100, c))):
+        c = claim_files[cid]
+        t = tricks.setdefault(c.get("trick", c.get("title", cid)), {"trick": c.get("trick", c.get("title", cid)),
+                                                                    "headline": c.get("headline", ""), "rows": [], "pending": []})
+        t["headline"] = t["headline"] or c.get("headline", "")
+        for tier in c.get("tiers", {}):
+            mine = [r for r in summary if r["claim"] == cid and r["tier"] == tier]
+            if mine:
+                t["rows"].append({"level": mine[0]["level"], "evidence": mine[0]["evidence"], "claim": cid,
+                                  "tier": tier, "tally": _tally(mine), "n": str(len(mine))})
+        for p in pending:
+            if p["claim"] == cid and p["level"] != "plumbing":
+                t["pending"].append({"text": f"{p['level']}: {p['evidence']} ({p['cost'] or 'cost not stated'})",
+                                     "command": p["command"]})
+    for t in tricks.values():
+        t["rows"].sort(key=lambda r: LEVELS.index(r["level"]))
+    return [t for t in tricks.values() if t["rows"] or t["pending"]]
+
+
 def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dict:
     verdict_files = sorted(Path(results).glob("*/*/verdicts.json"),
                            key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
     claims, summary, cost, prov, claim_files = {}, [], [], {}, {}
-    loaded = [io.read_json(vf) for vf in verdict_files]
-    for tier in dict.fromkeys(v["tier"] for v in loaded):  # Holm across every sub-claim of a tier
-        verdict.apply_holm([s for v in loaded if v["tier"] == tier for s in v["subclaims"]])
+    loaded = [io.read_json(vf) for vf in verdict_files]  # (verdicts after Holm's correction per claim: analyse)
     for v in loaded:
         tier, cid = v["tier"], v["claim"]
         cf = Path(claims_dir) / f"{cid}.yaml"
@@ -151,6 +253,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         common = {k: val for k, val in v["arms"][0]["recipe"].items()
                   if all(a["recipe"].get(k) == val for a in v["arms"])}
         families = _families(claim, v["arms"], common)
+        names = {a["arm"]: a["label"] for a in v["arms"]} | {n: a["label"] for n, a in claim.get("arms", {}).items()}
         figs = []
         for i, path in enumerate(figure_paths(claim, fig_dir, tier)):
             if path.exists():
@@ -176,25 +279,29 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                                 for m in v["metrics"]]}
                      for a in v["arms"]],
             "metrics": [{"name": m, "desc": d} for m, d in v["metrics"].items()],
-            "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": s["verdict"],
+            "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": _shown(s),
                            "verdict_note": _verdict_note(s),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
                            "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
-                           "p_holm": fmt(s.get("p_holm"), 2),
-                           "rule": _rule_text(s["rule"])} for s in v["subclaims"]],
+                           "p_holm": _p_holm(s),
+                           "rule": _rule_text(s["rule"], names)} for s in v["subclaims"]],
             "figures": figs,
             "has_grid": any(len(f["grid"]) for f in families),
             "has_ours": any(f["ours"] for f in families),
             "paper_metric": claim.get("paper_metric") or "",
         })
+        spec = claim.get("tiers", {}).get(tier, {})
+        level, evidence = spec.get("level", "stand-in"), spec.get("evidence") or v["data"]
         for s in v["subclaims"]:
             summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": s["statement"],
+                            "level": level, "evidence": evidence,
                             "data": ", ".join(v.get("datasets_used", [])) or v["data"],
                             "paper": fmt((s.get("paper") or {}).get("value")), "ours": _ours(s),
-                            "n": str(s.get("n", 0)), "verdict": s["verdict"], "verdict_note": _verdict_note(s)})
+                            "effect": _interval(s),
+                            "n": _n_text(s), "verdict": _shown(s), "verdict_note": _verdict_note(s)})
         cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
-                     "wall": f"{v['cost']['wall_s']:.1f} {'GPU' if v['cost'].get('gpu') else 'CPU'}-s",
+                     "wall": _duration(v["cost"]["wall_s"], "GPU" if v["cost"].get("gpu") else "CPU"),
                      "devices": ", ".join(v["cost"]["devices"])})
         p = v["provenance"]
         prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": {},
@@ -211,14 +318,20 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         claim_files.setdefault(c["id"], c)
         for tier, spec in c.get("tiers", {}).items():
             if tier != "smoke" and (c["id"], tier) not in have:
-                pending.append({"claim": c["id"], "tier": tier, "data": spec.get("data", ""), "note": spec.get("note", "")})
+                pending.append({"claim": c["id"], "tier": tier, "data": spec.get("data", ""), "note": spec.get("note", ""),
+                                "level": spec.get("level", "stand-in"), "evidence": spec.get("evidence", spec.get("data", "")),
+                                "cost": spec.get("cost", ""),
+                                "command": f"snakemake --cores all --config tier={tier} claims=[{c['id']}]"})
     order = {cid: (c.get("order", 100), cid) for cid, c in claim_files.items()}
-    summary.sort(key=lambda r: (order.get(r["claim"], (100, r["claim"])), TIERS.index(r["tier"]) if r["tier"] in TIERS else 99))
+    # best evidence first (plumbing, the smoke tier, last), then the claim files' order
+    summary.sort(key=lambda r: (LEVELS.index(r["level"]), order.get(r["claim"], (100, r["claim"])),
+                                TIERS.index(r["tier"]) if r["tier"] in TIERS else 99))
     ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], (100, c["id"])))
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code": {"commit": provenance.code_version()["commit"] or "unknown (no git history)",
                  "dirty": bool(provenance.code_version()["dirty"])},
+        "answers": answers(claim_files, summary, pending, order),
         "summary": summary, "claims": ordered, "cost": cost, "pending": pending,
         "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
                         "versions": ", ".join(f"{k} {val}" for k, val in d["versions"].items()),
@@ -279,6 +392,19 @@ def speed(results: Path) -> dict:
     return {"mlp": mlp, "models": models, "tta": tta, "layouts": layouts, "pipeline": pipeline}
 
 
+def verdict_changes(results: Path) -> dict:
+    """results/verdict-changes.csv (trickbench verdict-changes): the verdicts that a change of the
+    statistics moved, for the report to say so."""
+    from trickbench import changes
+    path = Path(results) / "verdict-changes.csv"
+    if not path.exists():
+        return {"head": "", "rows": [], "total": 0}
+    head, rows = changes.read(path)
+    moved = [{"where": f"{r['claim']} · {r['tier']}", "subclaim": r["subclaim"], "before": r["verdict_before"],
+              "after": r["verdict_after"], "ci": r["ci_after"]} for r in rows if r["changed"] == "True"]
+    return {"head": head, "rows": moved, "total": len(rows)}
+
+
 def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     import typst
 
@@ -286,6 +412,7 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     fig_dir = report_dir / "figures"
     data = gather(results, claims_dir, fig_dir, Path("figures"))
     data["speed"] = speed(results)
+    data["changes"] = verdict_changes(results)
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"
