@@ -1,5 +1,6 @@
 """Bad configs fail before any training, with a message that names the key."""
 import copy
+import shutil
 import subprocess
 import sys
 
@@ -95,3 +96,40 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path, override, key):
     assert out.returncode != 0
     assert key in out.stdout + out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_values_that_validate_but_cannot_train_are_rejected_naming_arm_and_key():
+    claim = config.load_claims(REPO / "config" / "claims")["gradient_noise"]
+    nan = copy.deepcopy(claim)
+    nan["arms"]["simple"]["grid"] = {"lr": [0.1, float("nan")]}
+    with pytest.raises(config.ConfigError, match=r"arm 'simple__lrnan'.*lr = nan is not a finite number"):
+        config.resolve(nan, "quick")
+    typo = copy.deepcopy(claim)
+    typo["arms"]["simple"].setdefault("set", {}).setdefault("model_args", {})["dropuot"] = 0.2
+    cat = config.resolve(typo, "quick")   # schema-valid: model_args is free-form
+    with pytest.raises(config.ConfigError, match=r"arm 'simple__lr0p1'.*\['dropuot'\] are not parameters of model 'mlp'.*did you mean 'dropout'"):
+        config.check_model_args(cat)
+    config.check_model_args(config.resolve(claim, "quick"))   # the shipped one passes
+
+
+def test_missing_data_is_reported_before_any_job(tmp_path):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "tier=full",
+                          "claims=[amsgrad_cifarnet]", f"data_root={empty}", f"results_dir={tmp_path}/r"],
+                         capture_output=True, text=True, cwd=REPO)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "rule train" not in text
+    assert "claim 'amsgrad_cifarnet'" in text and "dataset 'cifar10' not found under data_root=" + str(empty) in text
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_yaml_error_in_config_yaml_names_line_and_column(tmp_path):
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    with open(tmp_path / "config" / "config.yaml", "a") as f:
+        f.write("tier: quick\n  device: [auto\n")
+    lines = (tmp_path / "config" / "config.yaml").read_text().count("\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                          "-n", "--cores", "1"], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert f"config file config/config.yaml, line {lines}, column 9" in out.stdout + out.stderr

@@ -20,6 +20,24 @@ def test_digits_shapes_cache_and_checksum(tmp_path):
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
 
 
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_corrupt_cache_is_moved_aside_and_rebuilt_naming_the_file(tmp_path, damage):
+    clean = DATASETS.build("digits", tmp_path, tmp_path / "cache")
+    (path,) = (tmp_path / "cache").glob("digits-*.pt")
+    raw = bytearray(path.read_bytes())
+    if damage == "flip":   # 2,560 bytes in the middle of the tensors: still a loadable file
+        mid = len(raw) // 2
+        raw[mid:mid + 2560] = bytes(b ^ 0xFF for b in raw[mid:mid + 2560])
+    else:
+        raw = raw[: len(raw) // 3]
+    path.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=str(path).replace("\\", "\\\\") + " is corrupt"):
+        again = DATASETS.build("digits", tmp_path, tmp_path / "cache")
+    assert again.sha256 == clean.sha256 and torch.equal(again.train_x, clean.train_x)
+    assert (tmp_path / "cache" / (path.name + ".corrupt")).exists()
+    assert DATASETS.build("digits", tmp_path, tmp_path / "cache").sha256 == clean.sha256  # the rebuilt cache is trusted
+
+
 def test_split_is_fixed_disjoint_and_subsettable():
     tr, va = split(100, 0.2, None)
     tr2, va2 = split(100, 0.2, None)

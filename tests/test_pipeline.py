@@ -111,3 +111,26 @@ def test_committed_results_of_another_tier_survive_and_are_shown(workdir):
     assert after == before
     data = json.loads((workdir / "report" / "build" / "data.json").read_text())
     assert {"smoke", "full"} <= {r["tier"] for r in data["summary"]}
+
+
+def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(workdir):
+    """Without Snakemake's metadata (a fresh clone), a committed runs/<arm>.jsonl whose recipe
+    hash is no longer the arm's, or a deleted claim folder, is retrained: not "Nothing to be done"."""
+    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    quiet = snakemake(workdir, "-n", config=[ONE])
+    assert quiet.returncode == 0 and "rule train" not in quiet.stdout, quiet.stdout[-3000:]
+    runs = workdir / "results" / "smoke" / "amsgrad_synthetic" / "runs"
+    arm = sorted(runs.glob("*.jsonl"))[0]
+    recs = [json.loads(line) for line in arm.read_text().splitlines()]
+    arm.write_text("".join(json.dumps({**r, "config_hash": "0" * 12}) + "\n" for r in recs))  # an old recipe
+    dry = snakemake(workdir, "-n", config=[ONE])
+    assert dry.returncode == 0 and f"arm={arm.stem}" in dry.stdout, dry.stdout[-3000:]
+    assert dry.stdout.count("rule train:") == 1
+    fixed = snakemake(workdir, config=[ONE])   # retrains that arm's runs under the current hash
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert {json.loads(line)["config_hash"] for line in arm.read_text().splitlines()} != {"0" * 12}
+    again = snakemake(workdir, "-n", config=[ONE])
+    assert again.returncode == 0 and "rule train" not in again.stdout, again.stdout[-3000:]
+    shutil.rmtree(workdir / "results" / "smoke" / "amsgrad_synthetic")
+    gone = snakemake(workdir, "-n", config=[ONE])
+    assert gone.returncode == 0 and gone.stdout.count("rule train:") == len(SYN.families()), gone.stdout[-3000:]

@@ -31,6 +31,24 @@ def test_resumed_run_ends_identical_to_uninterrupted(tmp_path, ctx):
     assert not (tmp_path / "resumed" / "ckpt.pt").exists()  # a finished run removes its checkpoint
 
 
+@pytest.mark.parametrize("both", [False, True])
+def test_a_truncated_checkpoint_is_moved_aside_and_the_run_resumes_from_the_one_before(tmp_path, ctx, both):
+    recipe = dict(BASE)   # 3 epochs
+    full = train.run(recipe, 3, tmp_path / "full", ctx, META)
+    run = tmp_path / "r"
+    train.run(recipe, 3, run, ctx, META, stop_after_epoch=2)
+    ckpt, prev = run / "ckpt.pt", run / "ckpt.prev.pt"
+    assert ckpt.exists() and prev.exists()   # epochs 2 and 1
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])   # a kill or a full disk during a copy
+    if both:
+        prev.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match=f"checkpoint {ckpt} is unreadable"):
+        out = train.run(recipe, 3, run, ctx, META)
+    assert (run / "ckpt.pt.corrupt").exists() and (both == (run / "ckpt.prev.pt.corrupt").exists())
+    assert out["outcome"] == "ok" and train.learned(out["metrics"]) == train.learned(full["metrics"])
+    assert not ckpt.exists() and not prev.exists()
+
+
 def test_resume_with_dropout_and_flip_restores_every_rng(tmp_path, ctx):
     recipe = dict(BASE, model_args={"depth": 2, "width": 32, "dropout": 0.3}, augment="flip_crop", epochs=3)
     full = train.run(recipe, 0, tmp_path / "a", ctx, META)

@@ -91,6 +91,7 @@ def cmd_validate(args):
             print(f"{cid} @ {args.tier}: no settings for this tier; left out")
             continue
         cat = config.resolve(claim, args.tier, args.seeds)
+        config.check_model_args(cat)
         runs = sum(len(cat.seeds_of(a)) for a in cat.arms)
         print(f"{cid} @ {args.tier}: {len(cat.arms)} arms, {runs} runs")
 

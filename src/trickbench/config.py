@@ -6,8 +6,10 @@ Everything that can be wrong with a config is reported here, before any job runs
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +249,41 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
                     raise ConfigError(f"{where}: arms.{name}.grid.{key} value {v!r}: {errors[0].message}")
 
 
+def _non_finite(recipe: dict, prefix: str = "") -> tuple[str, float] | None:
+    """The first (dotted key, value) in a recipe that is a NaN or an infinity."""
+    for k, v in recipe.items():
+        if isinstance(v, dict):
+            found = _non_finite(v, f"{prefix}{k}.")
+            if found:
+                return found
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, float) and not math.isfinite(x):
+                return f"{prefix}{k}", x
+    return None
+
+
+def check_model_args(cat: "ClaimAtTier") -> None:
+    """Every arm's model_args are parameters its model builder accepts (imports the model
+    modules, hence torch: called by `trickbench validate` and the Snakefile before any job)."""
+    import inspect
+
+    from trickbench.models import MODELS
+    for arm in cat.arms.values():
+        if cat.claim["task"] != "classify" or "model" not in arm.recipe:
+            continue
+        builder = MODELS.get(arm.recipe["model"])
+        target = getattr(builder, "forwards_to", builder)
+        params = inspect.signature(target).parameters
+        accepted = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", "in_shape", "num_classes"}
+        unknown = sorted(set(arm.recipe.get("model_args") or {}) - accepted)
+        if unknown:
+            close = {u: difflib.get_close_matches(u, accepted, 1) for u in unknown}
+            hint = "; ".join(f"did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
+            raise ConfigError(f"claim {cat.id!r}, arm {arm.name!r}, tier {cat.tier!r}: model_args {unknown} are not "
+                              f"parameters of model {arm.recipe['model']!r} (it takes: {', '.join(sorted(accepted))})"
+                              + (f"; {hint}" if hint else ""))
+
+
 def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimAtTier:
     """The arms of `claim` at `tier`, each with its full recipe (task defaults filled) and hash."""
     if tier not in TIERS:
@@ -268,6 +305,9 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
                 task.check(recipe, where)
             except (KeyError, ValueError) as e:
                 raise ConfigError(e.args[0]) from None
+            bad = _non_finite(recipe)
+            if bad:
+                raise ConfigError(f"{where}: {bad[0]} = {bad[1]!r} is not a finite number (a grid or set value of .nan or .inf?)")
             out.arms[name] = Arm(name, label, tags, recipe, config_hash(recipe), family, arm.get("deterministic", False))
     return out
 

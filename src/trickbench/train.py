@@ -18,6 +18,7 @@ import io as _io
 import math
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -172,10 +173,38 @@ def final_metrics(history: list[dict], best: dict) -> dict:
     return metrics
 
 
+def _previous(path: Path) -> Path:
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically, keeping the one before as ckpt.prev.pt: a checkpoint damaged after its
+    write (a full disk, a bad copy) still leaves the epoch before it to resume from."""
     buf = _io.BytesIO()
     torch.save(state, buf)
+    if path.exists():
+        path.replace(_previous(path))
     io.atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, device) -> dict | None:
+    """The newest readable checkpoint of a run: ckpt.pt, else ckpt.prev.pt, else None (start from
+    scratch). An unreadable one is moved aside to <name>.corrupt with a warning that names it."""
+    for candidate in (path, _previous(path)):
+        if not candidate.exists():
+            continue
+        try:
+            ck = torch.load(candidate, weights_only=True, map_location=device)
+            if not {"config_hash", "epoch", "model", "optimizer", "schedule", "rng", "history"} <= set(ck):
+                raise KeyError("missing keys")
+            return ck
+        except Exception as e:  # noqa: BLE001 (truncated zip, not a torch file, an old layout)
+            bad = candidate.with_name(candidate.name + ".corrupt")
+            candidate.replace(bad)
+            fallback = "the checkpoint before it" if candidate == path and _previous(path).exists() else "scratch"
+            warnings.warn(f"checkpoint {candidate} is unreadable ({type(e).__name__}: {e}); moved to {bad}, "
+                          f"resuming from {fallback}", stacklevel=2)
+    return None
 
 
 def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
@@ -213,8 +242,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     history, epoch0, spent, first_loss = [], 0, 0.0, None
     best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True, map_location=device)
+    ck = _load_checkpoint(ckpt_path, device)
+    if ck is not None:
         if ck["config_hash"] != (meta or {}).get("config_hash"):
             raise RuntimeError(f"{ckpt_path} belongs to another recipe ({ck['config_hash']}); remove it to restart")
         if ck.get("precision", engine.precision) != engine.precision:  # a run never mixes precisions
@@ -312,4 +341,5 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record
+    _previous(ckpt_path).unlink(missing_ok=True)
     return summary

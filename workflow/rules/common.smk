@@ -1,5 +1,6 @@
 # Validation and input wrangling. Everything that can be wrong with the config or a claim file
 # fails here, before any job runs, with a message that names the key.
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ try:
         for cid, claim in _loaded.items()
         if cid not in _skip
     }
+    for _cat in CLAIMS.values():  # a misspelt model argument fails here, not in a job
+        tbconfig.check_model_args(_cat)
 except tbconfig.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 
@@ -65,3 +68,68 @@ def arm_hash(wildcards):
     # the points whose recipe changed actually train: the others find their finished runs)
     cat = CLAIMS[wildcards.claim]
     return ",".join(cat.arms[a].hash for a in cat.families()[wildcards.arm])
+
+
+def missing_runs(claim_id, arm, tier=TIER):
+    """How many of the (recipe hash, seed) runs the config asks of a claim-file arm are not in
+    its runs/<arm>.jsonl (all of them when it does not exist)."""
+    import json
+
+    cat = CLAIMS[claim_id]
+    want = {(cat.arms[a].hash, s) for a in cat.families()[arm] for s in cat.seeds_of(a)}
+    path = Path(f"{RESULTS}/{tier}/{claim_id}/runs/{arm}.jsonl")
+    have = set()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                try:
+                    r = json.loads(line)
+                    have.add((r["config_hash"], r["seed"]))
+                except (ValueError, KeyError, TypeError):
+                    break  # an unreadable record: retrain what is missing
+    return len(want - have), len(want)
+
+
+def stale_marker(wildcards):
+    """[] when runs/<arm>.jsonl holds a run for every (recipe hash, seed) the config asks for of
+    this arm; otherwise a marker file, touched now, so that it is newer than the jsonl and the
+    train job reruns (its finished runs are found and kept; only what is missing trains).
+    Snakemake's own params trigger (arm_hash) needs its .snakemake metadata, which a fresh clone
+    does not have, and a missing input does not rerun a job whose output exists: without this, a
+    changed recipe or a raised seed count would silently keep the committed runs."""
+    path = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/runs/{wildcards.arm}.jsonl")
+    if not path.exists():
+        return []
+    lacking, wanted = missing_runs(wildcards.claim, wildcards.arm, wildcards.tier)
+    if not lacking:
+        return []
+    marker = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.flag")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{path} lacks {lacking} of the {wanted} runs the config asks for\n")
+    return [str(marker)]
+
+
+def _check_data():
+    """Every dataset that an arm still to train reads is there, before any job starts."""
+    from trickbench.data.sources import missing_message
+
+    cache = config["cache_dir"] or str(Path(config["data_root"]) / "cache")
+    seen = set()
+    for cid, cat in CLAIMS.items():
+        for family in cat.families():
+            if not missing_runs(cid, family)[0]:
+                continue
+            for a in cat.families()[family]:
+                r = cat.arms[a].recipe
+                if "dataset" not in r:
+                    continue
+                key = (r["dataset"], json.dumps(r.get("dataset_args") or {}, sort_keys=True))
+                if key in seen:
+                    continue
+                seen.add(key)
+                msg = missing_message(r["dataset"], config["data_root"], cache, **(r.get("dataset_args") or {}))
+                if msg:
+                    raise WorkflowError(f"claim {cid!r}, arm {a!r} (tier {TIER}) cannot train: {msg}")
+
+
+_check_data()

@@ -5,6 +5,8 @@ import shlex
 # Python + torch costs seconds, a small run less.
 # A killed job resumes: finished seeds are skipped and a partial one continues from its checkpoint.
 rule train:
+    input:
+        stale_marker,  # only when runs/<arm>.jsonl lacks runs the config asks for (common.smk)
     output:
         f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl",
     params:

@@ -179,6 +179,34 @@ def tiny_imagenet(data_root, cache_dir, classes: int | None = None):
     return cached(Path(cache_dir) / f"tiny_imagenet-{k}classes.pt", make)
 
 
+_STANDARD = {  # name -> (torchvision folder, ImageFolder stems)
+    "mnist": ("MNIST/raw", ["mnist"]), "fashion_mnist": ("FashionMNIST/raw", ["fashion-mnist", "fashion_mnist"]),
+    "cifar10": ("cifar-10-batches-py", ["cifar10"]), "cifar100": ("cifar-100-python", ["cifar100"]),
+}
+
+
+def missing_message(name: str, data_root, cache_dir, **dataset_args) -> str | None:
+    """None when dataset `name` can be loaded (its source or its decoded cache is there, or a
+    download was asked for), else the message `load` would raise: checked for every dataset of a
+    tier before its first job (the Snakefile), so a missing dataset is not found hours in."""
+    data_root, cache_dir = Path(data_root), Path(cache_dir)
+    if name in _STANDARD:
+        tv_dir, stems = _STANDARD[name]
+        if (data_root / tv_dir).exists() or dataset_args.get("download") or _candidates(data_root, stems) \
+                or list(cache_dir.glob(f"{name}-*.pt")):
+            return None
+        return str(_missing(name, data_root, [str(data_root / tv_dir)] + [str(data_root / f"{s}/ or {s}*.tar.gz") for s in stems]))
+    if name == "tiny_imagenet":
+        k = dataset_args.get("classes") or 200
+        if _candidates(data_root, ["tiny-imagenet-200", "tiny-imagenet"]) or (cache_dir / f"tiny_imagenet-{k}classes.pt").exists():
+            return None
+        return str(_missing(name, data_root, [str(data_root / "tiny-imagenet-200/ or tiny-imagenet-200*.tar.gz")]))
+    if name == "imagefolder" and dataset_args.get("path"):
+        src = Path(dataset_args["path"]) if Path(dataset_args["path"]).is_absolute() else data_root / dataset_args["path"]
+        return None if src.exists() else f"imagefolder path {src} does not exist (relative paths are taken under data_root={data_root})"
+    return None   # digits (bundled with scikit-learn), random
+
+
 def random_images(data_root, cache_dir, n_train=10_000, n_test=2_000, shape=(1, 28, 28), classes=10, seed=0):
     """Uniform random uint8 images with random labels, for speed benchmarks (nothing to learn)."""
     g = torch.Generator().manual_seed(seed)

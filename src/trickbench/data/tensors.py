@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io as _io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +42,28 @@ def sha256_of(*tensors: torch.Tensor) -> str:
 
 
 def cached(cache_file: Path, make) -> Tensors:
-    """Load the decoded tensors from `cache_file`, or decode with `make()` and cache atomically."""
+    """Load the decoded tensors from `cache_file`, or decode with `make()` and cache atomically.
+
+    A cache is trusted only if it loads and its tensors hash to the SHA-256 stored with them (a
+    flipped byte or a truncated file would otherwise train every run on altered data while the
+    provenance recorded the clean hash): otherwise it is moved aside to `<file>.corrupt`, a warning
+    names it, and it is rebuilt from the source. The recorded hash is always that of the tensors
+    actually used."""
+    cache_file = Path(cache_file)
     if cache_file.exists():
-        return Tensors(**torch.load(cache_file, weights_only=True))
+        problem = None
+        try:
+            t = Tensors(**torch.load(cache_file, weights_only=True))
+            actual = sha256_of(t.train_x, t.train_y, t.test_x, t.test_y)
+            if actual == t.sha256:
+                return t
+            problem = f"its tensors hash to {actual[:12]}…, not the {t.sha256[:12]}… stored with them"
+        except Exception as e:  # noqa: BLE001 (any unreadable file: truncated, not a torch file, wrong keys)
+            problem = f"it cannot be read ({type(e).__name__}: {e})"
+        bad = cache_file.with_name(cache_file.name + ".corrupt")
+        cache_file.replace(bad)
+        warnings.warn(f"data cache {cache_file} is corrupt: {problem}; moved to {bad} and rebuilt from the source",
+                      stacklevel=2)
     t = make()
     t.sha256 = sha256_of(t.train_x, t.train_y, t.test_x, t.test_y)
     buf = _io.BytesIO()

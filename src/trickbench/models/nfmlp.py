@@ -88,3 +88,7 @@ def NFMLP(in_shape, num_classes, **kw):
 
 def BNPreActMLP(in_shape, num_classes, **kw):
     return PreActMLP(in_shape, num_classes, **{"norm": "bn", **kw})
+
+
+NFMLP.forwards_to = PreActMLP  # its model_args are PreActMLP's (config.check_model_args)
+BNPreActMLP.forwards_to = PreActMLP  # its model_args are PreActMLP's (config.check_model_args)

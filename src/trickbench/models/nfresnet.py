@@ -120,3 +120,7 @@ def NFResNet(in_shape, num_classes, **kw):
 
 def BNPreActResNet(in_shape, num_classes, **kw):
     return PreActResNet(in_shape, num_classes, **{"norm": "bn", **kw})
+
+
+NFResNet.forwards_to = PreActResNet  # its model_args are PreActResNet's (config.check_model_args)
+BNPreActResNet.forwards_to = PreActResNet  # its model_args are PreActResNet's (config.check_model_args)
