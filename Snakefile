@@ -6,22 +6,7 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-def _parse_or_explain(path):
-    """Snakemake says only "Config file is not valid JSON or YAML": name the line and column."""
-    import yaml
-
-    try:
-        with open(path) as f:
-            yaml.safe_load(f)
-    except FileNotFoundError:
-        return
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else path
-        raise WorkflowError(f"config file {where}: {getattr(e, 'problem', None) or e}")
-
-
-_parse_or_explain("config/config.yaml")
+include: "workflow/rules/configfile.smk"  # a YAML error in config.yaml, named by line and column
 
 
 configfile: "config/config.yaml"
@@ -40,6 +25,7 @@ include: "workflow/rules/report.smk"
 localrules:
     all,
     analyse,
+    reproduction,
     figure,
     report,
 

@@ -133,3 +133,10 @@ def test_a_yaml_error_in_config_yaml_names_line_and_column(tmp_path):
                           "-n", "--cores", "1"], capture_output=True, text=True)
     assert out.returncode != 0
     assert f"config file config/config.yaml, line {lines}, column 9" in out.stdout + out.stderr
+
+
+def test_a_metric_no_run_writes_is_rejected(tmp_path):
+    def mutate(c):
+        c["metrics"]["final_train_acc"] = "train accuracy (no task writes it)"
+    with pytest.raises(config.ConfigError, match="metrics.final_train_acc: no online run writes this metric"):
+        config.load_claim(write_claim(tmp_path, mutate))

@@ -134,3 +134,18 @@ def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(wor
     shutil.rmtree(workdir / "results" / "smoke" / "amsgrad_synthetic")
     gone = snakemake(workdir, "-n", config=[ONE])
     assert gone.returncode == 0 and gone.stdout.count("rule train:") == len(SYN.families()), gone.stdout[-3000:]
+
+
+def test_reproduce_retrains_into_its_own_folder_and_compares_verdicts(workdir):
+    assert snakemake(workdir, config=[ONE]).returncode == 0   # the "committed" results
+    committed = {p: p.read_bytes() for p in (workdir / "results").rglob("*") if p.is_file() and "logs" not in p.parts}
+    out = snakemake(workdir, config=[ONE, "results_dir=reproduce/results", "report_dir=reproduce/report",
+                                     "compare_with=results"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    after = {p: p.read_bytes() for p in (workdir / "results").rglob("*") if p.is_file() and "logs" not in p.parts}
+    assert after == committed   # byte-identical
+    table = (workdir / "reproduce" / "results" / "smoke" / "reproduction.csv").read_text().splitlines()
+    assert table[0].startswith("# tier smoke") and len(table) - 2 == len(SYN.claim["subclaims"])
+    assert all(",True,True," in row for row in table[2:] if ",amsgrad_synthetic,online_" in row)  # deterministic: exact
+    data = json.loads((workdir / "reproduce" / "report" / "build" / "data.json").read_text())
+    assert len(data["reproduction"]["rows"]) == len(SYN.claim["subclaims"])

@@ -35,6 +35,8 @@ def test_verdict_words_a_reader_sees():
     note = report._verdict_note(few)
     assert "from 3 seeds" in note and "0.125" in note and "2 diverged or timed-out run(s) left out" in note
     assert report._p_holm({"p_holm": 0.0, "no_spread": True}) == "– (no spread)"
+    shaky = {"verdict": "replicated", "n": 8, "stability": 0.62, "rule": {"type": "compare"}}
+    assert "fragile: the same verdict in only 62% of seed resamples" in report._verdict_note(shaky)
 
 
 def test_recipes_read_as_text_not_python_dicts():

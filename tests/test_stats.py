@@ -328,3 +328,13 @@ def test_non_inferiority_margin_on_a_compare_rule():
     assert verdict.RULES.get("compare")(slightly_below, rule)["verdict"] == verdict.REPLICATED
     far_below = _runs("a", [b - 0.05 for b in base]) + _runs("b", base)
     assert verdict.RULES.get("compare")(far_below, rule)["verdict"] == verdict.NOT_REPLICATED
+
+
+def test_stability_is_the_share_of_seed_resamples_with_the_same_verdict():
+    rule = {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}
+    clear = _runs("a", [1.1, 1.3, 1.2, 1.25, 1.15]) + _runs("b", [1.0] * 5)
+    assert verdict.RULES.get("compare")(clear, rule)["stability"] == 1.0
+    # 3 seeds, one against: replicated? no, inconclusive, and a resample often says otherwise
+    shaky = _runs("a", [1.1, 0.9, 1.2]) + _runs("b", [1.0] * 3)
+    out = verdict.RULES.get("compare")(shaky, rule)
+    assert out["verdict"] == verdict.INCONCLUSIVE and 0.5 < out["stability"] < 0.95

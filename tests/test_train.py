@@ -112,3 +112,20 @@ def test_test_subset_is_strided_over_a_class_sorted_set():
     assert len(keep) == 2000 and len(set(keep.tolist())) == 2000
     assert torch.bincount(labels[keep], minlength=10).tolist() == [200] * 10
     assert test_subset(10_000, None) == slice(None) and test_subset(100, 500) == slice(None)
+
+
+def test_progress_line_per_epoch_with_the_run_and_job_eta(tmp_path):
+    row = {"epoch": 2, "train_loss": 0.51234, "val_acc": 0.9, "test_acc": 0.88, "wall_s": 120.0}
+    line = train.progress_line(tmp_path / "runs" / "nf_large" / "abc123" / "seed1", row, 5,
+                               {"job": {"runs": 3, "index": 2}})
+    # 60 s/epoch: 3 epochs left of this run (3 min), one more run of 5 epochs (5 min)
+    assert line == ("nf_large/seed1 run 2/3 epoch 2/5: train_loss 0.5123 val_acc 0.9000 test_acc 0.8800 · "
+                    "60 s/epoch · ETA run 3 min, job ≈ 8 min")
+
+
+def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, ctx):
+    from trickbench.tasks import TASKS
+    recipe = dict(BASE, val_fraction=0.2, stochastic_depth=None)
+    written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
+    declared = TASKS.get("classify").metrics
+    assert written <= declared and declared - written == {"branch_share"}   # only with stochastic depth

@@ -1,7 +1,14 @@
-"""Which verdicts changed between two analyses of the same runs (a new statistic, a new rule):
-results/*/*/verdicts.json at a git revision against the working tree, as the report showed them.
+"""Verdicts compared between two sets of results.
 
-    python -m trickbench.cli verdict-changes --before 3165685 --out results/verdict-changes.csv
+- verdict-changes: the same runs analysed twice (a new statistic, a new rule): results/*/*/
+  verdicts.json at a git revision against the working tree, as the report showed them.
+
+      python -m trickbench.cli verdict-changes --before 3165685 --out results/verdict-changes.csv
+
+- reproduction: a tier retrained into another results folder (README, "Reproduce") against the
+  committed one: does each verdict hold, and how far did its effect move?
+
+      python -m trickbench.cli reproduction --committed results --results reproduce/results --tier quick
 
 "As the report showed them": before 2026-11-28 verdicts.json held pre-Holm verdicts and the report
 applied Holm across every sub-claim of a tier; files of that era are read that way. Newer files
@@ -67,15 +74,56 @@ def _ci(s: dict) -> str:
 
 
 def write(rows: list[dict], out: Path, before_rev: str) -> None:
-    buf = _io.StringIO()
-    buf.write(f"# verdicts at git {before_rev} (as its report showed them) against the current analysis\n")
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["tier"])
-    w.writeheader()
-    w.writerows(rows)
-    Path(out).write_text(buf.getvalue())
+    write_rows(rows, out, f"verdicts at git {before_rev} (as its report showed them) against the current analysis")
 
 
 def read(path: Path) -> tuple[str, list[dict]]:
     text = Path(path).read_text().splitlines()
     head = text[0].lstrip("# ") if text and text[0].startswith("#") else ""
     return head, list(csv.DictReader(text[1:] if head else text))
+
+
+def _tier_files(results: Path, tier: str) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(Path(results).glob(f"{tier}/*/verdicts.json"))}
+
+
+def _setup(v: dict) -> str:
+    versions = v.get("provenance", {}).get("versions", {})
+    return (f"{', '.join(v.get('cost', {}).get('devices', []))}; "
+            + ", ".join(f"{k} {versions[k]}" for k in ("torch", "numpy") if k in versions))
+
+
+def reproduction(committed: Path, new: Path, tier: str) -> list[dict]:
+    """Per sub-claim of every claim present in both: the committed and the new verdict and
+    effect, whether they agree, whether the effect is exactly the same, and how far it moved in
+    units of the committed interval's half-width (|new - committed| / half-width; above 1 the new
+    effect lies outside the committed interval)."""
+    old, fresh = _tier_files(committed, tier), _tier_files(new, tier)
+    rows = []
+    for cid in sorted(set(old) & set(fresh)):
+        subs_old = {s["id"]: s for s in old[cid]["subclaims"]}
+        for s in fresh[cid]["subclaims"]:
+            o = subs_old.get(s["id"])
+            if o is None:
+                continue
+            e0, e1 = o.get("effect"), s.get("effect")
+            half = (o["ci_high"] - o["ci_low"]) / 2 if o.get("ci_low") is not None else None
+            moved = abs(e1 - e0) / half if None not in (e0, e1, half) and half > 0 else None
+            rows.append({"tier": tier, "claim": cid, "subclaim": s["id"],
+                         "verdict_committed": o["verdict"], "verdict_new": s["verdict"],
+                         "agree": o["verdict"] == s["verdict"],
+                         "exact": e0 is not None and e1 is not None and abs(e1 - e0) <= 1e-12 * max(1.0, abs(e0)),
+                         "effect_committed": e0, "effect_new": e1, "ci_committed": _ci(o), "ci_new": _ci(s),
+                         "moved_in_half_widths": moved,
+                         "setup_committed": _setup(old[cid]), "setup_new": _setup(fresh[cid])})
+    return rows
+
+
+def write_rows(rows: list[dict], out: Path, head: str) -> None:
+    buf = _io.StringIO()
+    buf.write(f"# {head}\n")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["tier"])
+    w.writeheader()
+    w.writerows(rows)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(buf.getvalue())

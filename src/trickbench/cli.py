@@ -57,6 +57,9 @@ def _run_arm(args):
            "stack": args.stack, "precision": args.precision, "compile": args.compile}
     root = Path(args.results) / args.tier / args.claim / "runs"
     task = TASKS.get(cat.claim["task"])
+    from trickbench.tasks import run_dir
+    ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[m], s) / "summary.json").exists()
+                                          for m in families[args.arm] for s in cat.seeds_of(m))}
     summaries = []
     for name in families[args.arm]:  # a grid arm: every member, one process
         summaries += task.run_arm(args.claim, args.tier, cat.arms[name], cat.seeds_of(name), root, ctx)
@@ -128,6 +131,15 @@ def cmd_verdict_changes(args):
         print(f"  {r['tier']}/{r['claim']}.{r['subclaim']}: {r['verdict_before']} -> {r['verdict_after']}")
 
 
+def cmd_reproduction(args):
+    """A retrained tier's verdicts against the committed ones (README, "Reproduce")."""
+    from trickbench import changes
+    rows = changes.reproduction(Path(args.committed), Path(args.results), args.tier)
+    changes.write_rows(rows, Path(args.out), f"tier {args.tier}: {args.results} (retrained) against {args.committed} (committed)")
+    agree = sum(r["agree"] for r in rows)
+    print(f"{agree} of {len(rows)} sub-claim verdicts agree with the committed ones; written to {args.out}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -167,6 +179,12 @@ def main(argv=None):
     p.add_argument("--results", default="results")
     p.add_argument("--out", default="results/verdict-changes.csv")
     p.set_defaults(fn=cmd_verdict_changes)
+    p = sub.add_parser("reproduction", help="a retrained tier's verdicts against the committed ones")
+    p.add_argument("--committed", required=True, help="the committed results folder (results)")
+    p.add_argument("--results", required=True, help="the retrained results folder")
+    p.add_argument("--tier", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_reproduction)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)

@@ -185,6 +185,12 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
     members = {name for arm, spec in claim["arms"].items() for name, *_ in expand_grid(arm, spec)}
+    produced = TASKS.get(claim["task"]).metrics
+    for m in claim["metrics"]:
+        if m not in produced:
+            close = difflib.get_close_matches(m, produced, 1)
+            raise ConfigError(f"{where}: metrics.{m}: no {claim['task']} run writes this metric"
+                              + (f"; did you mean {close[0]!r}?" if close else f" (they write: {', '.join(sorted(produced))})"))
     for i, sub in enumerate(claim["subclaims"]):
         rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
         metric = rule.get("metric") or rule.get("success", {}).get("metric")

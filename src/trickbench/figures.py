@@ -13,16 +13,20 @@ import seaborn as sns  # noqa: E402
 
 from trickbench.analyse import claim_dir  # noqa: E402
 
-STYLE = {"context": "paper", "style": "whitegrid", "palette": "colorblind", "font_scale": 1.0}
+# Okabe & Ito's colour-blind-safe colours, ordered so that any first few differ strongly (seaborn's
+# "colorblind" puts orange #de8f05 and vermillion #d55e00 second and fourth: two arms looked alike)
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442", "#999999"]
+STYLE = {"context": "paper", "style": "whitegrid", "palette": PALETTE, "font_scale": 1.0}
 LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
-          "final_test_acc": "final test accuracy", "train_s_per_epoch": "training s / epoch (CPU: process CPU s)",
-          "branch_share": "expected share of residual branches computed",
+          "final_test_acc": "final test accuracy", "train_s_per_epoch": "s per epoch (CPU s)",
+          "branch_share": "share of branches computed",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$"}
 
 
 def use_style():
-    sns.set_theme(**STYLE, rc={"svg.fonttype": "path", "axes.titlesize": 9, "legend.fontsize": 8})
+    sns.set_theme(**STYLE, rc={"svg.fonttype": "path", "axes.titlesize": 9, "legend.fontsize": 8,
+                               "axes.labelpad": 5.0, "axes.labelsize": 9})
 
 
 def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
@@ -53,6 +57,8 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
                 ax.set_xscale("log")
             if y in spec.get("symlogy", []):  # long early transients: log scale that allows <= 0
                 ax.set_yscale("symlog", linthresh=0.1)
+            elif "loss" in y and (df[y].dropna() > 0).all() and df[y].max() > 5 * df[y].median():
+                ax.set_yscale("log")  # an early spike (epoch 1, a divergence) would flatten every curve
             ax.set_xlabel(LABELS.get(x, x) if i == len(ys) - 1 else "")
             ax.set_ylabel(LABELS.get(y, y) if j == 0 else "")
             if i == 0 and f is not None:
@@ -76,8 +82,8 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     for j, f in enumerate(facets):
         ax = axes[0, j]
         df = runs if f is None else runs[runs[spec["facet"]] == f]
-        sns.stripplot(data=df, x=metric, y=by, hue=spec.get("hue"), order=order, dodge=True, size=2.5,
-                      alpha=0.7, jitter=0.25, ax=ax, legend=(j == len(facets) - 1))
+        sns.stripplot(data=df, x=metric, y=by, hue=spec.get("hue"), order=order, dodge=True, size=4,
+                      alpha=0.85, jitter=0.25, linewidth=0.4, edgecolor="white", ax=ax, legend=(j == len(facets) - 1))
         ax.set_xlabel(LABELS.get(metric, metric))
         ax.set_ylabel("")
         if f is not None:
@@ -131,12 +137,13 @@ def heatmap_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     div = (runs.assign(d=runs.outcome == "diverged").pivot_table(index=by, columns=x, values="d", aggfunc="mean")
            .reindex(index=rows, columns=cols))
     n = runs.pivot_table(index=by, columns=x, values="seed", aggfunc="count").reindex(index=rows, columns=cols)
-    fig, axes = plt.subplots(1, 2, figsize=(1.0 * len(cols) * 2 + 2.5, 0.55 * len(rows) + 1.3))
-    sns.heatmap(mean.astype(float), annot=True, fmt=".3f", cmap="viridis", ax=axes[0], cbar=False,
-                annot_kws={"fontsize": 7})
+    # printed at most at the text width (~17 cm): keep cells large enough for 8-pt numbers
+    fig, axes = plt.subplots(1, 2, figsize=(0.75 * len(cols) * 2 + 2.0, 0.5 * len(rows) + 1.3))
+    sns.heatmap(mean.astype(float), annot=True, fmt=".2f", cmap="viridis", ax=axes[0], cbar=False,
+                annot_kws={"fontsize": 8})
     labels = div.astype(float).map(lambda v: "" if pd.isna(v) else f"{v:.0%}") + n.map(lambda v: "" if pd.isna(v) else f"\nn={int(v)}")
     sns.heatmap(div.astype(float), annot=labels, fmt="", cmap="rocket_r", vmin=0, vmax=1, ax=axes[1], cbar=False,
-                annot_kws={"fontsize": 7})
+                annot_kws={"fontsize": 8})
     axes[0].set_title(f"mean {LABELS.get(metric, metric)} (finished runs)")
     axes[1].set_title("share of runs diverged")
     for ax in axes:

@@ -17,6 +17,7 @@ from trickbench.config import TIERS, figure_paths
 
 TEMPLATE = provenance.REPO / "report" / "report.typ"
 VERDICT_ORDER = {"replicated": 0, "reversed": 1, "not replicated": 1, "inconclusive": 2, "no data": 3}
+FRAGILE = 0.8   # a decided verdict that fewer seed resamples than this reproduce is labelled fragile
 FEW_SEEDS = 5   # below this, a positive verdict says it rests on the t interval's normality
 
 
@@ -114,6 +115,8 @@ def _verdict_note(s: dict) -> str:
     if s["verdict"] in ("replicated", "equivalent", "reversed") and not s.get("no_spread") \
             and s["rule"]["type"] in ("compare", "equivalence", "threshold") and s.get("n", 0) < FEW_SEEDS:
         notes.append(f"from {s['n']} seeds: rests on normal per-seed differences (exact sign-flip p = {fmt(s.get('p_signflip'), 3)})")
+    if s.get("stability") is not None and s["stability"] < FRAGILE and s["verdict"] != "inconclusive":
+        notes.append(f"fragile: the same verdict in only {s['stability']:.0%} of seed resamples")
     failed = s.get("failed_arm", 0) + s.get("failed_baseline", 0)
     if failed:
         how = "left out with their seeds" if s.get("failed_as", "exclude") == "exclude" else f"counted as {fmt(s['failed_as'])}"
@@ -289,6 +292,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "figures": figs,
             "has_grid": any(len(f["grid"]) for f in families),
             "has_ours": any(f["ours"] for f in families),
+            "has_paper": any(f["paper"] for f in families),
             "paper_metric": claim.get("paper_metric") or "",
         })
         spec = claim.get("tiers", {}).get(tier, {})
@@ -405,6 +409,31 @@ def verdict_changes(results: Path) -> dict:
     return {"head": head, "rows": moved, "total": len(rows)}
 
 
+def reproduction(results: Path) -> dict:
+    """results/<tier>/reproduction.csv (a retrained tier against the committed one) as report rows."""
+    from trickbench import changes
+    rows, head, setups = [], "", set()
+    for path in sorted(Path(results).glob("*/reproduction.csv")):
+        head, found = changes.read(path)
+        for r in found:
+            moved = r["moved_in_half_widths"]
+            rows.append({"where": f"{r['claim']} · {r['tier']}", "subclaim": r["subclaim"],
+                         "committed": r["verdict_committed"], "new": r["verdict_new"],
+                         "agree": "exact" if r["exact"] == "True" else "yes" if r["agree"] == "True" else "no",
+                         "effect": f"{fmt(_num(r['effect_committed']))} → {fmt(_num(r['effect_new']))}",
+                         "moved": fmt(_num(moved), 2) if moved else "–"})
+            setups.add(f"committed: {r['setup_committed']}; retrained: {r['setup_new']}")
+    agree = sum(r["agree"] != "no" for r in rows)
+    return {"head": head, "rows": rows, "agree": agree, "setups": sorted(setups)}
+
+
+def _num(v: str):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     import typst
 
@@ -413,6 +442,7 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     data = gather(results, claims_dir, fig_dir, Path("figures"))
     data["speed"] = speed(results)
     data["changes"] = verdict_changes(results)
+    data["reproduction"] = reproduction(results)
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"

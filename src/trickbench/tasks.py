@@ -31,6 +31,7 @@ class OnlineTask:
     defaults = {"lr_schedule": "inv_sqrt", "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "x0": 0.0,
                 "domain": [-1.0, 1.0], "log_points": 200, "problem_args": {}}
     required = ("problem", "optimizer", "lr", "steps")
+    metrics = frozenset({"final_x", "final_avg_regret"})   # what online.run_online's "final" holds
 
     def check(self, recipe: dict, where: str) -> None:
         from trickbench import online
@@ -76,6 +77,11 @@ class ClassifyTask:
                 "model_args": {}, "eval_batch_size": 1024, "augment": "none", "val_fraction": 0.0,
                 "train_subset": None, "clip_grad_norm": None, "diverge_factor": 1e3, "max_seconds": None}
     required = ("dataset", "model", "optimizer", "lr", "epochs", "batch_size")
+    # what train.final_metrics writes (tests/test_train.py checks it): the *_val_* ones and
+    # test_acc_at_best_val need val_fraction > 0, branch_share a stochastic_depth recipe
+    metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss", "min_train_loss",
+                         "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
+                         "best_val_epoch", "test_acc_at_best_val", "branch_share"})
 
     def check(self, recipe: dict, where: str) -> None:
         from trickbench.data import DATASETS
@@ -94,7 +100,12 @@ class ClassifyTask:
         if ctx.get("stack") and len(todo) > 1 and stacked.supports(arm.recipe):
             # all pending seeds in one stacked model (same metrics to float tolerance, far fewer ops)
             stacked.run_stacked(arm.recipe, todo, [run_dir(root, arm, s) for s in todo], ctx, meta)
-        return [train.run(arm.recipe, seed, run_dir(root, arm, seed), ctx, meta) for seed in seeds]
+        out = []
+        for seed in seeds:
+            if "job" in ctx and not (run_dir(root, arm, seed) / "summary.json").exists():
+                ctx["job"]["index"] += 1   # for the per-epoch progress line's job ETA
+            out.append(train.run(arm.recipe, seed, run_dir(root, arm, seed), ctx, meta))
+        return out
 
 
 TASKS.register("online")(OnlineTask())

@@ -173,6 +173,24 @@ def final_metrics(history: list[dict], best: dict) -> dict:
     return metrics
 
 
+def _eta(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def progress_line(run_dir: Path, row: dict, epochs: int, ctx: dict) -> str:
+    """One line per epoch for the job's log: where the run is, its numbers, and how long it and
+    the job's remaining runs (ctx["job"]: {"runs": N, "index": k}, kept by run-arm) should take."""
+    per_epoch = row["wall_s"] / row["epoch"]
+    left = (epochs - row["epoch"]) * per_epoch
+    job = ctx.get("job") or {}
+    later = max(0, job.get("runs", 0) - job.get("index", 0)) * epochs * per_epoch
+    acc = " ".join(f"{k} {row[k]:.4f}" for k in ("val_acc", "test_acc") if k in row)
+    where = f"run {job['index']}/{job['runs']} " if job else ""
+    return (f"{run_dir.parent.parent.name}/{run_dir.name} {where}epoch {row['epoch']}/{epochs}: "
+            f"train_loss {row['train_loss']:.4f} {acc} · {per_epoch:.0f} s/epoch · "
+            f"ETA run {_eta(left)}" + (f", job ≈ {_eta(left + later)}" if job else ""))
+
+
 def _previous(path: Path) -> Path:
     return path.with_name(path.stem + ".prev" + path.suffix)
 
@@ -316,6 +334,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}
         history.append(row)
         io.write_jsonl(run_dir / "metrics.jsonl", history)
+        print(progress_line(run_dir, row, recipe["epochs"], ctx), flush=True)
         _save_checkpoint(ckpt_path, {
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),

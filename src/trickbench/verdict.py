@@ -27,6 +27,10 @@ rate      : a success rate over all runs of an arm (diverged and timed-out runs 
             failures unless `success` is an outcome), e = sign * (rate[arm] - rate[baseline]) with
             Newcombe's interval, or sign * (rate[arm] - value) with Wilson's.
 
+Paired and threshold rules also carry `stability`: the share of 2,000 resamples of the seeds
+(with replacement) whose t interval gives the same verdict: "replicated on 3 seeds" that a rerun
+would likely flip shows as a low stability. (Order rules carry their bootstrap support instead.)
+
 Each result also carries a one-sided p-value of "no effect beyond min_effect" (a t-test, which
 agrees with the interval; TOST: the larger of its two one-sided p-values; paired rules add the
 exact sign-flip p-value, which assumes no distribution), which `apply_holm` corrects across the
@@ -99,9 +103,11 @@ def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
     mean, lo, hi = stats.mean_ci(effects, conf)
     m = rule.get("min_effect", 0.0)
     verdict = _verdict(lo, hi, m, "baseline" in rule)
+    los, his = stats.resample_intervals(effects, conf)
+    stability = float(np.mean([_verdict(a, b, m, "baseline" in rule) == verdict for a, b in zip(los, his)]))
     sd = float(np.std(effects, ddof=1)) if len(effects) > 1 else float("nan")
     return {"verdict": verdict, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(effects),
-            "n_total": n_total, "no_spread": len(set(effects)) == 1,  # every seed gave the same effect (or n = 1)
+            "n_total": n_total, "stability": stability, "no_spread": len(set(effects)) == 1,  # every seed gave the same effect (or n = 1)
             "p_value": stats.p_greater(effects, m), "p_signflip": stats.signflip_p_greater(effects, m),
             "p_reverse": stats.p_greater([-x for x in effects]) if verdict == REVERSED else None,
             "n_needed": stats.n_needed(sd, mean - m, (1 - conf) / 2) if verdict == INCONCLUSIVE else None,
@@ -158,7 +164,10 @@ def equivalence(runs: list[dict], rule: dict) -> dict:
     conf = rule.get("confidence", 0.90)
     mean, lo, hi = stats.mean_ci(d, conf)
     m = rule["margin"]
-    v = EQUIVALENT if -m < lo and hi < m else NOT_EQUIVALENT if lo >= m or hi <= -m else INCONCLUSIVE
+    def tost(lo, hi):
+        return EQUIVALENT if -m < lo and hi < m else NOT_EQUIVALENT if lo >= m or hi <= -m else INCONCLUSIVE
+    v = tost(lo, hi)
+    stability = float(np.mean([tost(a, b) == v for a, b in zip(*stats.resample_intervals(d, conf))]))
     # TOST: reject d <= -m and d >= m; its p-value is the larger of the two one-sided ones
     neg = [-x for x in d]
     p = max(stats.p_greater(d, -m), stats.p_greater(neg, -m))
@@ -166,7 +175,7 @@ def equivalence(runs: list[dict], rule: dict) -> dict:
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else float("nan")
     need = stats.n_needed(sd, m - abs(mean), (1 - conf) / 2) if v == INCONCLUSIVE else None
     return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1,
-            "p_value": p, "p_signflip": p_sf, "n_needed": need, **extra}
+            "stability": stability, "p_value": p, "p_signflip": p_sf, "n_needed": need, **extra}
 
 
 def _successes(runs, arm, success) -> tuple[int, int]:

@@ -15,6 +15,7 @@ TIER = config["tier"]
 RESULTS = config["results_dir"]
 REPORT_DIR = config["report_dir"]
 REPORT_PDF = f"{REPORT_DIR}/report.pdf"
+REPRODUCTION = [f"{RESULTS}/{TIER}/reproduction.csv"] if config.get("compare_with") else []
 SRC = str(Path(workflow.basedir) / "src")
 
 try:

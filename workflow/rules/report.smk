@@ -5,6 +5,7 @@ rule report:
         figures=[f for c in CLAIMS for f in figure_outputs(c)],
         claims=[claim_file(c) for c in CLAIMS],
         template=str(Path(workflow.basedir) / "report" / "report.typ"),
+        reproduction=REPRODUCTION,  # [] unless compare_with is set
     output:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
     params:
@@ -20,3 +21,23 @@ rule report:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
         " --claims-dir {params.claims_dir:q} --results {params.results:q}"
         " --report-dir {params.report_dir:q} --out {output:q} > {log:q} 2>&1"
+
+
+# A retrained tier against the committed one (config compare_with; README, "Reproduce").
+rule reproduction:
+    input:
+        verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
+    output:
+        f"{RESULTS}/{TIER}/reproduction.csv",
+    params:
+        src=SRC,
+        committed=config["compare_with"] or "",
+        tier=TIER,
+        results=lambda w, input: results_root(input.verdicts[0], 3),
+    log:
+        f"{RESULTS}/{TIER}/logs/reproduction.log",
+    conda:
+        "../envs/trickbench.yaml"
+    shell:
+        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli reproduction"
+        " --committed {params.committed:q} --results {params.results:q} --tier {params.tier} --out {output:q} > {log:q} 2>&1"
