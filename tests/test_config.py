@@ -140,3 +140,17 @@ def test_a_metric_no_run_writes_is_rejected(tmp_path):
         c["metrics"]["final_train_acc"] = "train accuracy (no task writes it)"
     with pytest.raises(config.ConfigError, match="metrics.final_train_acc: no online run writes this metric"):
         config.load_claim(write_claim(tmp_path, mutate))
+
+
+@pytest.mark.parametrize("override, says", [
+    ("tier_=smoke", "unknown key(s) 'tier_' (did you mean 'tier'?)"),
+    ("tier=fast", "tier: 'fast' is not one of smoke, quick, cpu, full, paper"),
+    ("threads=two", "threads: 'two' is not of type 'integer'"),
+    ("claims=amsgrad_synthetic", "claims=amsgrad_synthetic must be `all` or a list: --config 'claims=[amsgrad_synthetic]'"),
+])
+def test_config_messages_are_short_and_name_the_key(tmp_path, override, says):
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", override,
+                          f"results_dir={tmp_path}/r"], capture_output=True, text=True, cwd=REPO)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and says in text
+    assert len(text.splitlines()) < 12   # not the whole schema and config (139 lines before)

@@ -64,7 +64,16 @@ def validate(instance: dict, schema_name: str, what: str) -> dict:
         lines = []
         for e in errors[:5]:
             key = ".".join(str(p) for p in e.absolute_path) or "<top level>"
-            lines.append(f"  {key}: {e.message}")
+            msg = e.message
+            if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+                known = list(e.schema.get("properties", {}))
+                extra = [k for k in e.instance if k not in known]
+                hints = [f"{k!r} (did you mean {difflib.get_close_matches(k, known, 1)[0]!r}?)"
+                         if difflib.get_close_matches(k, known, 1) else repr(k) for k in extra]
+                msg = f"unknown key(s) {', '.join(hints)}; known: {', '.join(known)}"
+            elif e.validator in ("enum",):
+                msg = f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}"
+            lines.append(f"  {key}: {msg}")
         raise ConfigError(f"{what} is invalid:\n" + "\n".join(lines))
     return instance
 

@@ -4,12 +4,18 @@ import json
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from trickbench import config as tbconfig  # noqa: E402
 
-validate(config, "../schemas/config.schema.yaml")
+# our own messages (one line per key, "did you mean"), not the schema dump snakemake.utils.validate prints
+if isinstance(config.get("claims"), str) and config["claims"] != "all":
+    raise WorkflowError(f"config error: claims={config['claims']} must be `all` or a list: "
+                        f"--config 'claims=[{config['claims']}]'")
+try:
+    tbconfig.validate(config, "config.schema.yaml", "the config (config/config.yaml and --config)")
+except tbconfig.ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
 
 TIER = config["tier"]
 RESULTS = config["results_dir"]
