@@ -129,3 +129,13 @@ def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, c
     written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
     declared = TASKS.get("classify").metrics
     assert written <= declared and declared - written == {"branch_share"}   # only with stochastic depth
+
+
+def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):
+    # heavy dropout lowers the running train-mode accuracy; the eval-mode one sees the whole net
+    recipe = dict(BASE, model_args={"depth": 1, "width": 128, "dropout": 0.6}, optimizer="adam", lr=3e-3,
+                  lr_schedule="constant", augment="none", epochs=5)
+    m = train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"]
+    last = io.read_jsonl(tmp_path / "r" / "metrics.jsonl")[-1]
+    assert 0 <= m["final_train_acc"] <= 1 and m["final_train_loss_eval"] > 0
+    assert m["final_train_acc"] > last["train_acc"]   # dropout off at evaluation

@@ -27,7 +27,7 @@ from trickbench import io, provenance, tricks
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import data_generator, final_metrics, load_data, resolve_device
+from trickbench.train import data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
 
 
 def supports(recipe: dict) -> bool:
@@ -181,10 +181,14 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             break
 
     prov = provenance.record(str(device))
+    xs, ys = train_accuracy_set(x_train, y_train)   # final_train_acc, eval mode, as train.run measures it
+    train_loss_eval, train_acc = _evaluate(weights, biases, xs, ys, mean, std, recipe["eval_batch_size"])
     summaries = []
     for s, seed in enumerate(seeds):
         hist = histories[s]
         metrics = final_metrics(hist, best[s])
+        if outcome[s] == "ok" and hist:
+            metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],

@@ -133,6 +133,18 @@ def test_subset(n: int, k: int | None) -> torch.Tensor | slice:
     return torch.div(torch.arange(k) * n, k, rounding_mode="floor")
 
 
+TRAIN_EVAL_IMAGES = 10_000  # final_train_acc: at most this many training images, strided
+
+
+def train_accuracy_set(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images final_train_acc is measured on (eval mode: no dropout, BN running
+    statistics, no augmentation): all of them, or TRAIN_EVAL_IMAGES strided over the split. The
+    logged per-epoch train_acc is the running accuracy of the training batches in train mode,
+    which dropout and augmentation lower: it gives no honest train-test gap."""
+    idx = test_subset(len(y), TRAIN_EVAL_IMAGES)
+    return x[idx], y[idx]
+
+
 def data_generator(seed: int) -> torch.Generator:
     """Epoch order and augmentation stream of a run (independent of the init stream)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + 1)
@@ -351,6 +363,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     if outcome == "diverged":
         io.write_jsonl(run_dir / "metrics.jsonl", history)
     metrics = final_metrics(history, best)
+    if outcome == "ok" and history:
+        xs, ys = train_accuracy_set(x_train, y_train)
+        metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
+            model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)
