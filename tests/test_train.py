@@ -1,4 +1,6 @@
 """The training engine: resume equivalence, diverged and timed-out runs are results."""
+import math
+
 import pytest
 import torch
 
@@ -139,3 +141,17 @@ def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):
     last = io.read_jsonl(tmp_path / "r" / "metrics.jsonl")[-1]
     assert 0 <= m["final_train_acc"] <= 1 and m["final_train_loss_eval"] > 0
     assert m["final_train_acc"] > last["train_acc"]   # dropout off at evaluation
+
+
+def test_label_smoothing_changes_the_training_loss_only(tmp_path, ctx):
+    recipe = dict(BASE, model_args={"depth": 1, "width": 128}, optimizer="adam", lr=3e-3, lr_schedule="constant",
+                  augment="none", epochs=8)
+    # eps = 0.2, 10 classes: the smoothed target (0.82 on the label, 0.02 elsewhere) has entropy
+    # -(0.82 ln 0.82 + 9 * 0.02 ln 0.02) = 0.8669, the floor of the smoothed training loss
+    floor = -(0.82 * math.log(0.82) + 9 * 0.02 * math.log(0.02))
+    plain = train.run(recipe, 0, tmp_path / "a", ctx, META)["metrics"]
+    smooth_dir = tmp_path / "b"
+    smooth = train.run(dict(recipe, label_smoothing=0.2), 0, smooth_dir, ctx, META)["metrics"]
+    assert plain["final_train_loss"] < floor <= smooth["final_train_loss"] + 1e-6
+    # evaluation is plain cross-entropy: a well-trained smoothed net scores below the floor there
+    assert io.read_jsonl(smooth_dir / "metrics.jsonl")[-1]["test_loss"] < floor

@@ -125,7 +125,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             xb = normalize(x_train[idx.reshape(-1)], mean, std).view(S, bs, -1)  # [S, B, D]
             yb = y_train[idx]                                                     # [S, B]
             out = _forward(weights, biases, xb, dropout, drop_gens)
-            losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none").mean(1)  # [S]
+            losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none",
+                                     label_smoothing=recipe.get("label_smoothing", 0.0)).mean(1)  # [S]
             lv = losses.detach().double().cpu()
             step = epoch * steps_per_epoch + b
             for s in range(S):

@@ -306,7 +306,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             y = y_train[idx]
             with engine.autocast():
                 out = fwd(x)
-            loss = F.cross_entropy(out.float(), y)
+            loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.get("label_smoothing", 0.0))
             step = epoch * steps_per_epoch + b
             if first_loss is None:
                 first_loss = loss.item()
