@@ -149,3 +149,19 @@ def test_reproduce_retrains_into_its_own_folder_and_compares_verdicts(workdir):
     assert all(",True,True," in row for row in table[2:] if ",amsgrad_synthetic,online_" in row)  # deterministic: exact
     data = json.loads((workdir / "reproduce" / "report" / "build" / "data.json").read_text())
     assert len(data["reproduction"]["rows"]) == len(SYN.claim["subclaims"])
+
+
+def test_usable_as_a_snakemake_module_from_another_folder(tmp_path):
+    """Another workflow imports this one (`module ... snakefile:`): every path comes from the
+    module's own files, not from the importing workflow's folder."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(
+        f"tier: smoke\nclaims: [amsgrad_synthetic]\nclaims_dir: {REPO / 'config' / 'claims'}\n")
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
+        f'module trickbench:\n    snakefile:\n        "{REPO / "Snakefile"}"\n    config:\n        config\n\n\n'
+        'use rule * from trickbench as tb_*\n')
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.count("rule tb_train:") == len(SYN.families()) and "rule tb_report:" in out.stdout

@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# the repository, from this file's own location (<repo>/workflow/rules/common.smk): workflow.basedir
+# is the *importing* workflow's folder when trickbench is used as a Snakemake module
+REPO = Path(str(workflow.current_basedir)).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
 from trickbench import config as tbconfig  # noqa: E402
 
 # our own messages (one line per key, "did you mean"), not the schema dump snakemake.utils.validate prints
@@ -22,7 +25,7 @@ RESULTS = config["results_dir"]
 REPORT_DIR = config["report_dir"]
 REPORT_PDF = f"{REPORT_DIR}/report.pdf"
 REPRODUCTION = [f"{RESULTS}/{TIER}/reproduction.csv"] if config.get("compare_with") else []
-SRC = str(Path(workflow.basedir) / "src")
+SRC = str(REPO / "src")
 
 try:
     _loaded = tbconfig.load_claims(config["claims_dir"], config["claims"])

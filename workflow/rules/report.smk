@@ -4,7 +4,7 @@ rule report:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
         figures=[f for c in CLAIMS for f in figure_outputs(c)],
         claims=[claim_file(c) for c in CLAIMS],
-        template=str(Path(workflow.basedir) / "report" / "report.typ"),
+        template=str(REPO / "report" / "report.typ"),
         reproduction=REPRODUCTION,  # [] unless compare_with is set
     output:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
