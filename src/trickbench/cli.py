@@ -2,7 +2,7 @@
 
     python -m trickbench.cli run-arm  --claim amsgrad_synthetic --tier quick --arm adam_online --out results/quick/amsgrad_synthetic/runs/adam_online.jsonl
     python -m trickbench.cli analyse  --claim amsgrad_synthetic --tier quick
-    python -m trickbench.cli figure   --claim amsgrad_synthetic --tier quick --out report/figures/quick/amsgrad_synthetic.svg
+    python -m trickbench.cli figure   --claim amsgrad_synthetic --tier quick --out report/figures/quick/amsgrad_synthetic_0.svg
     python -m trickbench.cli report   --out report/report.pdf
     python -m trickbench.cli validate --tier smoke
     python -m trickbench.cli verdict-changes --before <git rev>
@@ -88,6 +88,8 @@ def cmd_report(args):
 
 def cmd_validate(args):
     from trickbench import config
+    if args.tier not in config.TIERS:
+        raise config.ConfigError(f"unknown tier {args.tier!r}; known: {', '.join(config.TIERS)}")
     claims = config.load_claims(args.claims_dir)
     for cid, claim in claims.items():
         if args.tier not in claim["tiers"]:
@@ -142,6 +144,8 @@ def cmd_reproduction(args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from trickbench import __version__
+    ap.add_argument("--version", action="version", version=f"trickbench {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run-arm", help="train every seed of one arm, every grid point of a grid arm (resumes)")
     _common(p)

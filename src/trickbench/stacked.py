@@ -1,7 +1,7 @@
 """Many seeds of one MLP arm in one model: weights stacked [S, out, in], one batched matmul per layer.
 
-A 20x50 MLP step on CPU is mostly per-operation overhead (DESIGN.md: ~6.6 ms a step where the
-arithmetic is ~1 ms), so S seeds in one stack pay that overhead once. Each seed keeps everything
+A 20x50 MLP step on CPU is mostly per-operation overhead (measured on the development machines:
+~6.6 ms a step where the arithmetic is ~1 ms; results/bench/ keeps the stacked-vs-sequential ratio), so S seeds in one stack pay that overhead once. Each seed keeps everything
 that makes it that seed: its own initialisation (the same `torch.manual_seed(seed)` build as a
 single run), its own data order (its own generator), its own gradient-norm clipping, divergence
 check and outcome. The optimizers of torch.optim are element-wise, so one optimizer over the

@@ -1,7 +1,8 @@
 """Whole datasets as uint8 tensors: cache, splits, batched augmentation, batches by index slicing.
 
 On small models the DataLoader's per-sample Python work dominates a step; holding the set as one
-tensor (on the GPU when there is one) and slicing it is faster on CPU and GPU alike (DESIGN.md).
+tensor (on the GPU when there is one) and slicing it is faster on CPU and GPU alike (the models
+benchmark, `python -m trickbench.bench --suite models`, prints our engine against a DataLoader loop).
 """
 from __future__ import annotations
 
