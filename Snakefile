@@ -34,7 +34,7 @@ localrules:
 # intermediate file when the report that was made from it is newer, so deleting results/<tier>/
 # (or a claim's folder) would otherwise leave a report of runs no longer on disk.
 rule all:
+    default_target: True
     input:
         REPORT_PDF,
         [f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
-    default_target: True

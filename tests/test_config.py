@@ -154,3 +154,9 @@ def test_config_messages_are_short_and_name_the_key(tmp_path, override, says):
     text = out.stdout + out.stderr
     assert out.returncode != 0 and says in text
     assert len(text.splitlines()) < 12   # not the whole schema and config (139 lines before)
+
+
+def test_workflow_files_are_snakefmt_clean():
+    files = [REPO / "Snakefile", REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *map(str, files)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

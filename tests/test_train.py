@@ -155,3 +155,12 @@ def test_label_smoothing_changes_the_training_loss_only(tmp_path, ctx):
     assert plain["final_train_loss"] < floor <= smooth["final_train_loss"] + 1e-6
     # evaluation is plain cross-entropy: a well-trained smoothed net scores below the floor there
     assert io.read_jsonl(smooth_dir / "metrics.jsonl")[-1]["test_loss"] < floor
+
+
+def test_a_progress_bar_only_on_a_terminal(monkeypatch):
+    from tqdm import tqdm
+    monkeypatch.setattr(train.sys.stderr, "isatty", lambda: False)
+    assert train._steps(3, "epoch 1/1") == range(3)
+    monkeypatch.setattr(train.sys.stderr, "isatty", lambda: True)
+    bar = train._steps(3, "epoch 1/1")
+    assert isinstance(bar, tqdm) and list(bar) == [0, 1, 2]

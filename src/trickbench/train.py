@@ -17,6 +17,7 @@ import contextlib
 import io as _io
 import math
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -185,6 +186,15 @@ def final_metrics(history: list[dict], best: dict) -> dict:
     return metrics
 
 
+def _steps(n: int, desc: str):
+    """range(n), with a tqdm progress bar when the process writes to a terminal (a job's log gets
+    the one line per epoch of progress_line instead)."""
+    if not sys.stderr.isatty():
+        return range(n)
+    from tqdm import tqdm
+    return tqdm(range(n), desc=desc, leave=False, unit="step")
+
+
 def _eta(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
@@ -298,7 +308,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for b in range(steps_per_epoch):
+        for b in _steps(steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
             idx = order[b * bs:(b + 1) * bs]
             x = normalize(augment(x_train[idx], recipe["augment"], gen), mean, std)
             if engine.channels_last:

@@ -12,15 +12,15 @@ rule analyse:
         ),
         curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
         verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",
+    log:
+        f"{RESULTS}/{{tier}}/{{claim}}/logs/analyse.log",
+    conda:
+        "../envs/trickbench.yaml"
     params:
         src=SRC,
         claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, output: results_root(output.verdicts, 3),
         seeds=SEEDS_ARG,
-    log:
-        f"{RESULTS}/{{tier}}/{{claim}}/logs/analyse.log",
-    conda:
-        "../envs/trickbench.yaml"
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli analyse"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
@@ -40,14 +40,14 @@ rule figure:
             category="{claim}",
             subcategory="{tier}",
         ),
-    params:
-        src=SRC,
-        claims_dir=lambda w, input: str(Path(input.claim).parent),
-        results=lambda w, input: results_root(input.curves, 3),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/figure_{{i}}.log",
     conda:
         "../envs/trickbench.yaml"
+    params:
+        src=SRC,
+        claims_dir=lambda w, input: str(Path(input.claim).parent),
+        results=lambda w, input: results_root(input.curves, 3),
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli figure"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"

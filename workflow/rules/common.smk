@@ -4,7 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-
 # the repository, from this file's own location (<repo>/workflow/rules/common.smk): workflow.basedir
 # is the *importing* workflow's folder when trickbench is used as a Snakemake module
 REPO = Path(str(workflow.current_basedir)).resolve().parents[1]
@@ -13,10 +12,14 @@ from trickbench import config as tbconfig  # noqa: E402
 
 # our own messages (one line per key, "did you mean"), not the schema dump snakemake.utils.validate prints
 if isinstance(config.get("claims"), str) and config["claims"] != "all":
-    raise WorkflowError(f"config error: claims={config['claims']} must be `all` or a list: "
-                        f"--config 'claims=[{config['claims']}]'")
+    raise WorkflowError(
+        f"config error: claims={config['claims']} must be `all` or a list: "
+        f"--config 'claims=[{config['claims']}]'"
+    )
 try:
-    tbconfig.validate(config, "config.schema.yaml", "the config (config/config.yaml and --config)")
+    tbconfig.validate(
+        config, "config.schema.yaml", "the config (config/config.yaml and --config)"
+    )
 except tbconfig.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 
@@ -24,16 +27,24 @@ TIER = config["tier"]
 RESULTS = config["results_dir"]
 REPORT_DIR = config["report_dir"]
 REPORT_PDF = f"{REPORT_DIR}/report.pdf"
-REPRODUCTION = [f"{RESULTS}/{TIER}/reproduction.csv"] if config.get("compare_with") else []
+REPRODUCTION = (
+    [f"{RESULTS}/{TIER}/reproduction.csv"] if config.get("compare_with") else []
+)
 SRC = str(REPO / "src")
 
 try:
     _loaded = tbconfig.load_claims(config["claims_dir"], config["claims"])
     # with claims=all, a claim that has no settings for this tier is left out (and said so);
     # a claim named explicitly must have them
-    _skip = [c for c, claim in _loaded.items() if TIER not in claim["tiers"] and config["claims"] == "all"]
+    _skip = [
+        c
+        for c, claim in _loaded.items()
+        if TIER not in claim["tiers"] and config["claims"] == "all"
+    ]
     if _skip:
-        logger.info(f"tier {TIER}: no settings in claim(s) {', '.join(_skip)}; left out")
+        logger.info(
+            f"tier {TIER}: no settings in claim(s) {', '.join(_skip)}; left out"
+        )
     CLAIMS = {
         cid: tbconfig.resolve(claim, TIER, config["seeds"])
         for cid, claim in _loaded.items()
@@ -54,7 +65,10 @@ wildcard_constraints:
 
 def arm_outputs(claim_id):
     # one training job per claim-file arm: all its seeds, and every point of its grid
-    return [f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl" for arm in CLAIMS[claim_id].families()]
+    return [
+        f"{RESULTS}/{TIER}/{claim_id}/runs/{arm}.jsonl"
+        for arm in CLAIMS[claim_id].families()
+    ]
 
 
 def claim_file(claim_id):
@@ -62,7 +76,12 @@ def claim_file(claim_id):
 
 
 def figure_outputs(claim_id):
-    return [str(p) for p in tbconfig.figure_paths(CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER)]
+    return [
+        str(p)
+        for p in tbconfig.figure_paths(
+            CLAIMS[claim_id].claim, Path(REPORT_DIR) / "figures", TIER
+        )
+    ]
 
 
 SEEDS_ARG = f"--seeds {config['seeds']}" if config["seeds"] else ""
@@ -107,15 +126,21 @@ def stale_marker(wildcards):
     Snakemake's own params trigger (arm_hash) needs its .snakemake metadata, which a fresh clone
     does not have, and a missing input does not rerun a job whose output exists: without this, a
     changed recipe or a raised seed count would silently keep the committed runs."""
-    path = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/runs/{wildcards.arm}.jsonl")
+    path = Path(
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/runs/{wildcards.arm}.jsonl"
+    )
     if not path.exists():
         return []
     lacking, wanted = missing_runs(wildcards.claim, wildcards.arm, wildcards.tier)
     if not lacking:
         return []
-    marker = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.flag")
+    marker = Path(
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.flag"
+    )
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{path} lacks {lacking} of the {wanted} runs the config asks for\n")
+    marker.write_text(
+        f"{path} lacks {lacking} of the {wanted} runs the config asks for\n"
+    )
     return [str(marker)]
 
 
@@ -133,13 +158,23 @@ def _check_data():
                 r = cat.arms[a].recipe
                 if "dataset" not in r:
                     continue
-                key = (r["dataset"], json.dumps(r.get("dataset_args") or {}, sort_keys=True))
+                key = (
+                    r["dataset"],
+                    json.dumps(r.get("dataset_args") or {}, sort_keys=True),
+                )
                 if key in seen:
                     continue
                 seen.add(key)
-                msg = missing_message(r["dataset"], config["data_root"], cache, **(r.get("dataset_args") or {}))
+                msg = missing_message(
+                    r["dataset"],
+                    config["data_root"],
+                    cache,
+                    **(r.get("dataset_args") or {}),
+                )
                 if msg:
-                    raise WorkflowError(f"claim {cid!r}, arm {a!r} (tier {TIER}) cannot train: {msg}")
+                    raise WorkflowError(
+                        f"claim {cid!r}, arm {a!r} (tier {TIER}) cannot train: {msg}"
+                    )
 
 
 _check_data()

@@ -12,7 +12,9 @@ def _parse_or_explain(path):
         return
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else path
+        where = (
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else path
+        )
         raise WorkflowError(f"config file {where}: {getattr(e, 'problem', None) or e}")
 
 

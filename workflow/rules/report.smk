@@ -8,15 +8,15 @@ rule report:
         reproduction=REPRODUCTION,  # [] unless compare_with is set
     output:
         report(REPORT_PDF, caption="../report/report.rst", category="Report"),
+    log:
+        f"{RESULTS}/{TIER}/logs/report.log",
+    conda:
+        "../envs/trickbench.yaml"
     params:
         src=SRC,
         claims_dir=lambda w, input: str(Path(input.claims[0]).parent),
         results=lambda w, input: results_root(input.verdicts[0], 3),
         report_dir=lambda w, output: str(Path(output[0]).parent),
-    log:
-        f"{RESULTS}/{TIER}/logs/report.log",
-    conda:
-        "../envs/trickbench.yaml"
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
         " --claims-dir {params.claims_dir:q} --results {params.results:q}"
@@ -29,15 +29,15 @@ rule reproduction:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
     output:
         f"{RESULTS}/{TIER}/reproduction.csv",
+    log:
+        f"{RESULTS}/{TIER}/logs/reproduction.log",
+    conda:
+        "../envs/trickbench.yaml"
     params:
         src=SRC,
         committed=config["compare_with"] or "",
         tier=TIER,
         results=lambda w, input: results_root(input.verdicts[0], 3),
-    log:
-        f"{RESULTS}/{TIER}/logs/reproduction.log",
-    conda:
-        "../envs/trickbench.yaml"
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli reproduction"
         " --committed {params.committed:q} --results {params.results:q} --tier {params.tier} --out {output:q} > {log:q} 2>&1"

@@ -9,20 +9,10 @@ rule train:
         stale_marker,  # only when runs/<arm>.jsonl lacks runs the config asks for (common.smk)
     output:
         f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl",
-    params:
-        config_hash=arm_hash,
-        src=SRC,
-        claims_dir=config["claims_dir"],
-        results=lambda w, output: results_root(output[0], 4),
-        data_root=config["data_root"],
-        cache_dir=f"--cache-dir {shlex.quote(config['cache_dir'])}" if config["cache_dir"] else "",
-        device=config["device"],
-        seeds=SEEDS_ARG,
-        gpu_slots=config["gpu_slots"],
-        stack="--stack" if config["stack_seeds"] else "",
-        engine=f"--precision {config['precision']}" + (" --compile" if config["compile"] else ""),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
+    conda:
+        "../envs/trickbench.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
@@ -31,8 +21,23 @@ rule train:
         # and becomes --gpus=1 under the SLURM executor; tasks=1 explicitly (plugin issues #316, #459)
         gpu=1 if config["device"] == "cuda" or config["gpu_slots"] else 0,
         tasks=1,
-    conda:
-        "../envs/trickbench.yaml"
+    params:
+        config_hash=arm_hash,
+        src=SRC,
+        claims_dir=config["claims_dir"],
+        results=lambda w, output: results_root(output[0], 4),
+        data_root=config["data_root"],
+        cache_dir=(
+            f"--cache-dir {shlex.quote(config['cache_dir'])}"
+            if config["cache_dir"]
+            else ""
+        ),
+        device=config["device"],
+        seeds=SEEDS_ARG,
+        gpu_slots=config["gpu_slots"],
+        stack="--stack" if config["stack_seeds"] else "",
+        engine=f"--precision {config['precision']}"
+        + (" --compile" if config["compile"] else ""),
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
