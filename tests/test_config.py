@@ -160,3 +160,25 @@ def test_workflow_files_are_snakefmt_clean():
     files = [REPO / "Snakefile", REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
     out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *map(str, files)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_environment_files_parse_and_agree_with_pyproject():
+    import tomllib
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    conda_name = {"torch": "pytorch"}
+
+    def names(env):
+        out = {}
+        for d in env["dependencies"]:
+            for item in (d["pip"] if isinstance(d, dict) else [d]):
+                name, _, version = item.partition(">=")
+                out[name.split("=")[0]] = version
+        return out
+    full = names(yaml.safe_load((REPO / "environment.yml").read_text()))
+    for dep in deps:
+        name, _, version = dep.partition(">=")
+        assert full.get(conda_name.get(name, name)) == version, f"environment.yml lacks {dep}"
+    small = names(yaml.safe_load((REPO / "workflow" / "envs" / "analysis.yaml").read_text()))
+    assert "pytorch" not in small and "torchvision" not in small
+    for name, version in small.items():
+        assert full.get(name) == version, f"workflow/envs/analysis.yaml: {name} {version} differs from environment.yml"

@@ -15,7 +15,7 @@ rule analyse:
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/analyse.log",
     conda:
-        "../envs/trickbench.yaml"
+        "../envs/analysis.yaml"
     params:
         src=SRC,
         claims_dir=lambda w, input: str(Path(input.claim).parent),
@@ -43,7 +43,7 @@ rule figure:
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/figure_{{i}}.log",
     conda:
-        "../envs/trickbench.yaml"
+        "../envs/analysis.yaml"
     params:
         src=SRC,
         claims_dir=lambda w, input: str(Path(input.claim).parent),

@@ -11,7 +11,7 @@ rule report:
     log:
         f"{RESULTS}/{TIER}/logs/report.log",
     conda:
-        "../envs/trickbench.yaml"
+        "../envs/analysis.yaml"
     params:
         src=SRC,
         claims_dir=lambda w, input: str(Path(input.claims[0]).parent),
@@ -32,7 +32,7 @@ rule reproduction:
     log:
         f"{RESULTS}/{TIER}/logs/reproduction.log",
     conda:
-        "../envs/trickbench.yaml"
+        "../envs/analysis.yaml"
     params:
         src=SRC,
         committed=config["compare_with"] or "",
