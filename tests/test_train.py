@@ -164,3 +164,36 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(train.sys.stderr, "isatty", lambda: True)
     bar = train._steps(3, "epoch 1/1")
     assert isinstance(bar, tqdm) and list(bar) == [0, 1, 2]
+
+
+def test_a_full_disk_during_a_checkpoint_write_loses_nothing_and_names_the_file(tmp_path, ctx, monkeypatch):
+    import errno
+    import os
+    full = train.run(BASE, 1, tmp_path / "full", ctx, META)
+    real_fsync, calls = os.fsync, {"n": 0}
+
+    def fsync_until_the_disk_fills(fd):
+        calls["n"] += 1
+        if calls["n"] > 3:   # metrics.jsonl + ckpt.pt of epoch 1, metrics.jsonl of epoch 2, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync_until_the_disk_fills)
+    run = tmp_path / "r"
+    with pytest.raises(OSError, match=f"could not write {run / 'ckpt.pt'}: No space left on device"):
+        train.run(BASE, 1, run, ctx, META)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert not list(run.glob(".*.tmp"))   # no half-written file left behind
+    resumed = train.run(BASE, 1, run, ctx, META)   # from the epoch-1 checkpoint (kept as ckpt.prev.pt)
+    assert train.learned(resumed["metrics"]) == train.learned(full["metrics"])
+
+
+def test_a_kill_during_a_checkpoint_write_resumes_from_the_one_before(tmp_path, ctx):
+    full = train.run(BASE, 2, tmp_path / "full", ctx, META)
+    run = tmp_path / "r"
+    train.run(BASE, 2, run, ctx, META, stop_after_epoch=2)
+    # kill -9 between "ckpt.pt -> ckpt.prev.pt" and the rename of the new file: what is left is the
+    # epoch-1 checkpoint and a half-written temporary file (atomic writes never leave a torn ckpt.pt)
+    (run / "ckpt.pt").rename(run / ".ckpt.pt.abc123.tmp")
+    (run / ".ckpt.pt.abc123.tmp").write_bytes((run / ".ckpt.pt.abc123.tmp").read_bytes()[:500])
+    resumed = train.run(BASE, 2, run, ctx, META)
+    assert train.learned(resumed["metrics"]) == train.learned(full["metrics"])

@@ -17,9 +17,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk or a lost mount: say which file could not be written
+            raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
         raise
 
 
