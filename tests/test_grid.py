@@ -96,3 +96,21 @@ def test_a_partial_tier_is_analysed_with_missing_arms_as_no_data(tmp_path):
     v = analyse.analyse_claim(cat, tmp_path, partial=True)
     assert set(v["missing_arms"]) == set(cat.families()) - {fam}
     assert {s["verdict"] for s in v["subclaims"] if fam not in (s["rule"].get("arm"), s["rule"].get("baseline"))} == {"no data"}
+
+
+def test_a_partial_tier_reads_the_finished_runs_of_a_job_still_running(tmp_path):
+    from trickbench.tasks import TASKS
+    claim = config.load_claim(REPO / "config" / "claims" / "amsgrad_synthetic.yaml")
+    cat = config.resolve(claim, "smoke")
+    root = tmp_path / "smoke" / cat.id / "runs"
+    fams = cat.families()
+    done, running = [f for f in fams if len(cat.seeds_of(fams[f][0])) > 1][:2]
+    for name in fams[done]:   # a finished job: its jsonl; and a job killed after its first seed
+        from trickbench import io
+        io.write_jsonl(root / f"{done}.jsonl",
+                       TASKS.get("online").run_arm(cat.id, "smoke", cat.arms[name], cat.seeds_of(name), root, {}))
+    first = fams[running][0]
+    TASKS.get("online").run_arm(cat.id, "smoke", cat.arms[first], cat.seeds_of(first)[:1], root, {})
+    runs, missing = analyse.load_runs(cat, tmp_path, partial=True)
+    assert {(r["arm"], r["seed"]) for r in runs if r["arm"] == first} == {(first, cat.seeds_of(first)[0])}
+    assert running in missing and done not in missing

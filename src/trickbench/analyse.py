@@ -27,14 +27,21 @@ def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
 
 
 def load_runs(cat, results: Path, partial: bool = False) -> tuple[list[dict], list[str]]:
-    """Every run of the claim at its tier, and the claim-file arms with no results yet (allowed
-    only with `partial`: a tier still being run, e.g. over several sessions or GPU slots)."""
+    """Every run of the claim at its tier, and the claim-file arms not complete yet (allowed only
+    with `partial`: a tier still being run, e.g. over several sessions or GPU slots; there the
+    finished runs of an arm whose job has not ended are read from their summary.json)."""
     runs, missing = [], []
-    for name in cat.families():
-        path = claim_dir(results, cat.tier, cat.id) / "runs" / f"{name}.jsonl"
+    root = claim_dir(results, cat.tier, cat.id) / "runs"
+    for name, members in cat.families().items():
+        path = root / f"{name}.jsonl"
         if not path.exists():
             if partial:
-                missing.append(name)
+                # a job still running: its finished runs (summary.json is written last, atomically)
+                done = [io.read_json(p) for m in members for seed in cat.seeds_of(m)
+                        if (p := run_dir(root, cat.arms[m], seed) / "summary.json").exists()]
+                runs += done
+                if len(done) < sum(len(cat.seeds_of(m)) for m in members):
+                    missing.append(name)
                 continue
             raise FileNotFoundError(f"{path} is missing: run `snakemake` (or `trickbench run-arm`) for arm {name!r} first")
         runs += io.read_jsonl(path)
