@@ -264,7 +264,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                              "caption": claim["figures"][i].get("caption", "")})
         entry["tiers"].append({
             "tier": tier, "data": v["data"], "seeds": v["seeds"],
-            "note": v.get("note", "") + (f" Partial: not run yet: {', '.join(v['missing_arms'])} (their sub-claims show no data)."
+            "note": v.get("note", "") + (f" Partial: not complete yet: {', '.join(v['missing_arms'])} (sub-claims on them use the runs finished so far, or show no data; a tuned grid arm is tuned over the points run so far)."
                                          if v.get("missing_arms") else ""),
             "used": ", ".join(v.get("datasets_used", [])),
             "devices": ", ".join(v["cost"]["devices"]),
