@@ -115,7 +115,8 @@ def test_committed_results_of_another_tier_survive_and_are_shown(workdir):
 
 def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(workdir):
     """Without Snakemake's metadata (a fresh clone), a committed runs/<arm>.jsonl whose recipe
-    hash is no longer the arm's, or a deleted claim folder, is retrained: not "Nothing to be done"."""
+    hash is no longer the arm's, an arm without runs/<arm>.jsonl, or a deleted claim folder, is
+    retrained: not "Nothing to be done"."""
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
     quiet = snakemake(workdir, "-n", config=[ONE])
     assert quiet.returncode == 0 and "rule train" not in quiet.stdout, quiet.stdout[-3000:]
@@ -131,6 +132,10 @@ def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(wor
     assert {json.loads(line)["config_hash"] for line in arm.read_text().splitlines()} != {"0" * 12}
     again = snakemake(workdir, "-n", config=[ONE])
     assert again.returncode == 0 and "rule train" not in again.stdout, again.stdout[-3000:]
+    arm.unlink()   # an arm never started, beside a verdicts.json analysed from the others (--partial)
+    partial = snakemake(workdir, "-n", config=[ONE])
+    assert partial.returncode == 0 and f"arm={arm.stem}" in partial.stdout, partial.stdout[-3000:]
+    assert partial.stdout.count("rule train:") == 1
     shutil.rmtree(workdir / "results" / "smoke" / "amsgrad_synthetic")
     gone = snakemake(workdir, "-n", config=[ONE])
     assert gone.returncode == 0 and gone.stdout.count("rule train:") == len(SYN.families()), gone.stdout[-3000:]

@@ -3,6 +3,7 @@ rule analyse:
     input:
         runs=lambda w: arm_outputs(w.claim),
         claim=lambda w: claim_file(w.claim),  # edits of rules or labels re-analyse, never retrain
+        missing=missing_arms_marker,  # only when an arm has no runs/<arm>.jsonl yet (common.smk)
     output:
         runs=report(
             f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",

@@ -144,6 +144,26 @@ def stale_marker(wildcards):
     return [str(marker)]
 
 
+def missing_arms_marker(wildcards):
+    """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a marker file, touched
+    now, so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
+    missing input whose consumer is up to date: a verdicts.json committed from a partial grid
+    (`trickbench analyse --partial`) would otherwise leave its unstarted arms untrained."""
+    lacking = [
+        arm
+        for arm in CLAIMS[wildcards.claim].families()
+        if not Path(
+            f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/runs/{arm}.jsonl"
+        ).exists()
+    ]
+    if not lacking:
+        return []
+    marker = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.flag")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"no runs yet of arms {', '.join(lacking)}\n")
+    return [str(marker)]
+
+
 def _check_data():
     """Every dataset that an arm still to train reads is there, before any job starts."""
     from trickbench.data.sources import missing_message
