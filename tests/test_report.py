@@ -58,3 +58,28 @@ def test_first_page_groups_claim_files_by_trick_strongest_evidence_first():
     assert [r["level"] for r in t["rows"]] == ["reduced", "stand-in"]
     assert t["rows"][1]["tally"] == "1 replicated · 1 inconclusive" and t["rows"][0]["tally"] == "1 reversed"
     assert t["pending"] == [{"text": "paper scale: 500 epochs (8 GPU-h)", "command": "snakemake --config tier=full claims=[b]"}]
+
+
+def test_every_verdict_shows_its_stability_and_whether_a_rerun_held():
+    s = {"verdict": "replicated", "n": 8, "stability": 0.974, "rule": {"type": "compare"}}
+    assert report._stability(s) == "97%"
+    assert report._stability({"verdict": "replicated", "no_spread": True, "rule": {"type": "compare"}}) == "no spread"
+    assert report._stability({"verdict": "no data", "rule": {"type": "compare"}}) == "–"
+    held = {"verdict_committed": "replicated", "verdict_new": "replicated", "exact": "False", "setup_new": "x"}
+    assert report._stability(s, held) == "97% · rerun: held"
+    assert report._stability(s, {**held, "exact": "True"}) == "97% · rerun: exact"
+    flipped = {**held, "verdict_new": "inconclusive", "setup_new": "Intel Xeon; torch 2.14.1"}
+    assert report._stability(s, flipped) == "97% · rerun: flipped"
+    assert "flipped on a rerun from scratch: inconclusive (Intel Xeon; torch 2.14.1)" in report._verdict_note(s, flipped)
+    assert "flipped" not in report._verdict_note(s, held)
+    # a rerun of older verdicts says nothing about a verdict that has since changed
+    assert report._stability({**s, "verdict": "inconclusive"}, flipped) == "97%"
+
+
+def test_reruns_are_read_from_a_committed_reproduction_table(tmp_path):
+    from trickbench import changes
+    row = {"tier": "quick", "claim": "c", "subclaim": "s", "verdict_committed": "replicated",
+           "verdict_new": "inconclusive", "agree": False, "exact": False}
+    changes.write_rows([row], tmp_path / "quick" / "reproduction.csv", "tier quick")
+    got = report._reruns(tmp_path)
+    assert got[("quick", "c", "s")]["verdict_new"] == "inconclusive"

@@ -338,3 +338,18 @@ def test_stability_is_the_share_of_seed_resamples_with_the_same_verdict():
     shaky = _runs("a", [1.1, 0.9, 1.2]) + _runs("b", [1.0] * 3)
     out = verdict.RULES.get("compare")(shaky, rule)
     assert out["verdict"] == verdict.INCONCLUSIVE and 0.5 < out["stability"] < 0.95
+
+
+def test_rate_verdicts_carry_their_stability_over_resampled_runs():
+    def runs(arm, k, n):
+        return [{"arm": arm, "seed": i, "outcome": "diverged" if i < k else "ok", "metrics": {}} for i in range(n)]
+    rule = {"type": "rate", "arm": "agc", "baseline": "nf", "success": {"outcome": "diverged"}, "direction": "less"}
+    clear = verdict.RULES.get("rate")(runs("agc", 0, 10) + runs("nf", 9, 10), rule)
+    assert clear["verdict"] == verdict.REPLICATED and clear["stability"] > 0.95
+    # 1/20 vs 6/20: Newcombe's interval barely excludes 0, so about half the resamples do not
+    edge = verdict.RULES.get("rate")(runs("agc", 1, 20) + runs("nf", 7, 20), rule)
+    assert 0.2 < edge["stability"] < 0.9, edge
+    one = {"type": "rate", "arm": "agc", "value": 0.5, "direction": "less", "success": {"outcome": "diverged"}}
+    out = verdict.RULES.get("rate")(runs("agc", 0, 10), one)
+    assert out["verdict"] == verdict.REPLICATED and out["stability"] == 1.0   # 0 of 10 resamples to 0 of 10
+    assert list(stats.resample_counts(3, 10, draws=5)) == list(stats.resample_counts(3, 10, draws=5))  # fixed generator

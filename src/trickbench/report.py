@@ -96,8 +96,10 @@ def _shown(s: dict) -> str:
     return s["verdict"]
 
 
-def _verdict_note(s: dict) -> str:
+def _verdict_note(s: dict, rerun: dict | None = None) -> str:
     notes = []
+    if rerun and rerun["verdict_new"] != rerun["verdict_committed"] and s["verdict"] == rerun["verdict_committed"]:
+        notes.append(f"flipped on a rerun from scratch: {rerun['verdict_new']} ({rerun['setup_new']})")
     if s.get("mixed_setups"):
         notes.append(f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared")
     if s.get("control") and s["verdict"] in ("not replicated", "reversed"):
@@ -122,6 +124,33 @@ def _verdict_note(s: dict) -> str:
         how = "left out with their seeds" if s.get("failed_as", "exclude") == "exclude" else f"counted as {fmt(s['failed_as'])}"
         notes.append(f"{failed} diverged or timed-out run(s) {how}")
     return "; ".join(notes)
+
+
+def _stability(s: dict, rerun: dict | None = None) -> str:
+    """How robust a verdict is, for every row: the share of seed resamples that give the same
+    verdict (analyse), 'exact' where there is no spread (deterministic runs), and, where the tier
+    was retrained from scratch (results/<tier>/reproduction.csv), whether the verdict held."""
+    if s["verdict"] == "no data":
+        return "–"
+    parts = []
+    if s.get("no_spread"):
+        parts.append("no spread")
+    elif s.get("stability") is not None:
+        parts.append(f"{s['stability']:.0%}")
+    if rerun and s["verdict"] == rerun["verdict_committed"]:
+        held = rerun["verdict_new"] == rerun["verdict_committed"]
+        parts.append("rerun: " + ("exact" if held and rerun["exact"] == "True" else "held" if held else "flipped"))
+    return " · ".join(parts) or "–"
+
+
+def _reruns(results: Path) -> dict:
+    """(tier, claim, sub-claim) -> its row of results/<tier>/reproduction.csv (a retrained tier)."""
+    from trickbench import changes
+    out = {}
+    for path in sorted(Path(results).glob("*/reproduction.csv")):
+        for r in changes.read(path)[1]:
+            out[(r["tier"], r["claim"], r["subclaim"])] = r
+    return out
 
 
 def _p_holm(s: dict) -> str:
@@ -245,6 +274,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
     claims, summary, cost, prov, claim_files = {}, [], [], {}, {}
     loaded = [io.read_json(vf) for vf in verdict_files]  # (verdicts after Holm's correction per claim: analyse)
+    reruns = _reruns(results)
     for v in loaded:
         tier, cid = v["tier"], v["claim"]
         cf = Path(claims_dir) / f"{cid}.yaml"
@@ -283,7 +313,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                      for a in v["arms"]],
             "metrics": [{"name": m, "desc": d} for m, d in v["metrics"].items()],
             "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": _shown(s),
-                           "verdict_note": _verdict_note(s),
+                           "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
+                           "stability": _stability(s, reruns.get((tier, cid, s["id"]))),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
                            "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
@@ -303,7 +334,9 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                             "data": ", ".join(v.get("datasets_used", [])) or v["data"],
                             "paper": fmt((s.get("paper") or {}).get("value")), "ours": _ours(s),
                             "effect": _interval(s),
-                            "n": _n_text(s), "verdict": _shown(s), "verdict_note": _verdict_note(s)})
+                            "n": _n_text(s), "verdict": _shown(s),
+                            "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
+                            "stability": _stability(s, reruns.get((tier, cid, s["id"])))})
         cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
                      "wall": _duration(v["cost"]["wall_s"], "GPU" if v["cost"].get("gpu") else "CPU"),
                      "devices": ", ".join(v["cost"]["devices"])})

@@ -54,6 +54,12 @@ def resample_intervals(values, confidence: float = 0.95, draws: int = 2000, seed
     return mean - half, mean + half
 
 
+def resample_counts(k: int, n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
+    """Success counts of `draws` resamples of n runs with replacement, k of which succeeded (a
+    resample of Bernoulli outcomes is a binomial draw): a rate verdict's stability."""
+    return np.random.default_rng(seed).binomial(n, k / n if n else 0.0, size=draws)
+
+
 def p_greater(values, threshold: float = 0.0) -> float:
     """One-sided t-test p-value of H0: mean <= threshold (scipy.stats.ttest_1samp). It agrees with
     `mean_ci`: the 95% interval's lower end exceeds the threshold exactly when p < 0.025. No

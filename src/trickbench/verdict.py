@@ -27,9 +27,9 @@ rate      : a success rate over all runs of an arm (diverged and timed-out runs 
             failures unless `success` is an outcome), e = sign * (rate[arm] - rate[baseline]) with
             Newcombe's interval, or sign * (rate[arm] - value) with Wilson's.
 
-Paired and threshold rules also carry `stability`: the share of 2,000 resamples of the seeds
-(with replacement) whose t interval gives the same verdict: "replicated on 3 seeds" that a rerun
-would likely flip shows as a low stability. (Order rules carry their bootstrap support instead.)
+Paired, threshold and rate rules also carry `stability`: the share of 2,000 resamples of the
+seeds (with replacement; for a rate, of each arm's runs) whose interval gives the same verdict:
+"replicated on 3 seeds" that a rerun would likely flip shows as a low stability. (Order rules carry their bootstrap support instead.)
 
 Each result also carries a one-sided p-value of "no effect beyond min_effect" (a t-test, which
 agrees with the interval; TOST: the larger of its two one-sided p-values; paired rules add the
@@ -202,6 +202,8 @@ def rate(runs: list[dict], rule: dict) -> dict:
         if not n2:
             return {"verdict": NO_DATA, **extra}
         lo, hi = stats.newcombe_interval(k1, n1, k2, n2, conf)
+        resampled = [stats.newcombe_interval(int(a), n1, int(b), n2, conf) for a, b in
+                     zip(stats.resample_counts(k1, n1), stats.resample_counts(k2, n2, seed=1))]
         d = k1 / n1 - k2 / n2
         p = (stats.two_proportion_p_greater(k1, n1, k2, n2, m) if s > 0
              else stats.two_proportion_p_greater(k2, n2, k1, n1, m))
@@ -210,6 +212,8 @@ def rate(runs: list[dict], rule: dict) -> dict:
         extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "baseline_n": n2, "n": min(n1, n2)}
     else:
         lo, hi = (x - rule["value"] for x in stats.wilson_interval(k1, n1, conf))
+        resampled = [tuple(x - rule["value"] for x in stats.wilson_interval(int(a), n1, conf))
+                     for a in stats.resample_counts(k1, n1)]
         d = k1 / n1 - rule["value"]
         p = (stats.proportion_p_greater(k1, n1, rule["value"] + m) if s > 0
              else stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"] + m))
@@ -217,7 +221,9 @@ def rate(runs: list[dict], rule: dict) -> dict:
                  else stats.proportion_p_greater(k1, n1, rule["value"]))
     e, lo, hi = (s * d, lo, hi) if s > 0 else (-d, -hi, -lo)
     verdict = _verdict(lo, hi, m, "baseline" in rule)
-    return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False,
+    stability = float(np.mean([_verdict(*((a, b) if s > 0 else (-b, -a)), m, "baseline" in rule) == verdict
+                               for a, b in resampled]))
+    return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False, "stability": stability,
             "p_value": p, "p_reverse": p_rev if verdict == REVERSED else None, "n_needed": None, **extra}
 
 
