@@ -26,6 +26,8 @@ def _curves(d):
     dict(BASE, optimizer="sgd", lr=0.1, lr_schedule="constant", clip_grad_norm=10.0,
          grad_noise={"eta": 0.3, "gamma": 0.55}, model_args={"depth": 5, "width": 16, "init": "zero"}),
     dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant", model_args={"depth": 3, "width": 24, "dropout": 0.3}),
+    dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant",
+         model_args={"depth": 2, "width": 24, "dropout": 0.5, "input_dropout": 0.2}),
     dict(BASE, label_smoothing=0.1),
 ])
 def test_stacked_equals_alone(tmp_path, ctx, recipe):

@@ -141,6 +141,22 @@ def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):
     last = io.read_jsonl(tmp_path / "r" / "metrics.jsonl")[-1]
     assert 0 <= m["final_train_acc"] <= 1 and m["final_train_loss_eval"] > 0
     assert m["final_train_acc"] > last["train_acc"]   # dropout off at evaluation
+    assert m["generalization_gap"] == pytest.approx(m["final_train_acc"] - m["final_test_acc"])
+
+
+def test_input_dropout_drops_pixels_in_training_only():
+    import torch
+    from trickbench.models import MODELS
+    torch.manual_seed(0)
+    net = MODELS.build("mlp", (1, 8, 8), 10, depth=1, width=16, input_dropout=0.5)
+    drop = net.net[1]
+    assert isinstance(drop, torch.nn.Dropout) and drop.p == 0.5   # right after Flatten, before the first Linear
+    x = torch.ones(4, 1, 8, 8)
+    net.train()
+    seen = drop(x.flatten(1))
+    assert set(seen.unique().tolist()) == {0.0, 2.0}              # dropped, or kept and divided by 1 - p
+    net.eval()
+    assert torch.equal(drop(x.flatten(1)), x.flatten(1))          # the whole input at test time
 
 
 def test_label_smoothing_changes_the_training_loss_only(tmp_path, ctx):

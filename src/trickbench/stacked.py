@@ -35,19 +35,26 @@ def supports(recipe: dict) -> bool:
     return recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
 
 
-def _forward(weights, biases, x, dropout: float = 0.0, drop_gens=None):
+def _drop(x, p: float, drop_gens):
+    mask = torch.empty_like(x)
+    for s, g in enumerate(drop_gens):
+        mask[s].bernoulli_(1 - p, generator=g)
+    return x * mask.div_(1 - p)
+
+
+def _forward(weights, biases, x, dropout: float = 0.0, drop_gens=None, input_dropout: float = 0.0):
     """x: [S, B, D] -> logits [S, B, K]; ReLU between layers, none after the last. With `drop_gens`
-    (training), each hidden ReLU output is dropped with probability `dropout`, seed s's mask from
-    drop_gens[s], as torch's CPU dropout does it: bernoulli(1 - p) mask / (1 - p)."""
+    (training), each input is dropped with probability `input_dropout` and each hidden ReLU output
+    with probability `dropout`, seed s's masks from drop_gens[s] in the single run's order (input
+    first), as torch's CPU dropout does it: bernoulli(1 - p) mask / (1 - p)."""
+    if input_dropout and drop_gens:
+        x = _drop(x, input_dropout, drop_gens)
     for i, (w, b) in enumerate(zip(weights, biases)):
         x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
         if i < len(weights) - 1:
             x = F.relu(x)
             if dropout and drop_gens:
-                mask = torch.empty_like(x)
-                for s, g in enumerate(drop_gens):
-                    mask[s].bernoulli_(1 - dropout, generator=g)
-                x = x * mask.div_(1 - dropout)
+                x = _drop(x, dropout, drop_gens)
     return x
 
 
@@ -72,10 +79,11 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     S = len(seeds)
     models, drop_gens = [], []
     dropout = float(recipe["model_args"].get("dropout") or 0.0)
+    input_dropout = float(recipe["model_args"].get("input_dropout") or 0.0)
     for seed in seeds:  # the single run's initialisation, seed by seed
         torch.manual_seed(seed)
         models.append(MODELS.build("mlp", data.shape, data.num_classes, **recipe["model_args"]))
-        if dropout:  # the global RNG as the single run's dropout finds it
+        if dropout or input_dropout:  # the global RNG as the single run's dropout finds it
             drop_gens.append(torch.Generator())
             drop_gens[-1].set_state(torch.get_rng_state())
     linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
@@ -124,7 +132,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             idx = orders[:, b * bs:(b + 1) * bs]                                  # [S, B]
             xb = normalize(x_train[idx.reshape(-1)], mean, std).view(S, bs, -1)  # [S, B, D]
             yb = y_train[idx]                                                     # [S, B]
-            out = _forward(weights, biases, xb, dropout, drop_gens)
+            out = _forward(weights, biases, xb, dropout, drop_gens, input_dropout)
             losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none",
                                      label_smoothing=recipe.get("label_smoothing", 0.0)).mean(1)  # [S]
             lv = losses.detach().double().cpu()
@@ -190,6 +198,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         metrics = final_metrics(hist, best[s])
         if outcome[s] == "ok" and hist:
             metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
+            metrics["generalization_gap"] = train_acc[s] - metrics["final_test_acc"]
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],

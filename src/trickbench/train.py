@@ -377,6 +377,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         xs, ys = train_accuracy_set(x_train, y_train)
         metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
             model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
+        metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)

@@ -47,13 +47,21 @@ def torch_default(w: torch.Tensor, std=None):
 
 
 class DeepMLP(nn.Module):
-    """depth hidden layers of `width` units with ReLU; biases start at 0; input flattened."""
+    """depth hidden layers of `width` units with ReLU; biases start at 0; input flattened.
+    dropout: each hidden unit's output is dropped with this probability while training;
+    input_dropout: each input pixel (Srivastava et al. 2014 drop inputs with 0.2, hidden units
+    with 0.5). Torch's inverted form: kept outputs are divided by the retain probability in
+    training and the test-time network is used as is, the lecture's second, equivalent form of
+    "multiply each output by p at test time"."""
 
     def __init__(self, in_shape, num_classes, depth: int = 20, width: int = 50, init: str = "he",
-                 init_std: float = 0.1, batchnorm: bool = False, dropout: float = 0.0):
+                 init_std: float = 0.1, batchnorm: bool = False, dropout: float = 0.0,
+                 input_dropout: float = 0.0):
         super().__init__()
         d_in = math.prod(in_shape)
         layers: list[nn.Module] = [nn.Flatten()]
+        if input_dropout:
+            layers.append(nn.Dropout(input_dropout))
         for i in range(depth):
             layers.append(nn.Linear(d_in if i == 0 else width, width))
             if batchnorm:
