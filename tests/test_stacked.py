@@ -28,7 +28,7 @@ def _curves(d):
     dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant", model_args={"depth": 3, "width": 24, "dropout": 0.3}),
     dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant",
          model_args={"depth": 2, "width": 24, "dropout": 0.5, "input_dropout": 0.2}),
-    dict(BASE, label_smoothing=0.1),
+    dict(BASE, label_smoothing=0.1, early_stopping={"patience": 1}),
 ])
 def test_stacked_equals_alone(tmp_path, ctx, recipe):
     seeds = [0, 3, 5]

@@ -195,7 +195,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     summaries = []
     for s, seed in enumerate(seeds):
         hist = histories[s]
-        metrics = final_metrics(hist, best[s])
+        metrics = final_metrics(hist, best[s], recipe.get("early_stopping"))
         if outcome[s] == "ok" and hist:
             metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
             metrics["generalization_gap"] = train_acc[s] - metrics["final_test_acc"]

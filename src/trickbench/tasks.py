@@ -82,7 +82,8 @@ class ClassifyTask:
     metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss", "min_train_loss",
                          "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
                          "best_val_epoch", "test_acc_at_best_val", "branch_share",
-                         "final_train_acc", "final_train_loss_eval", "generalization_gap"})
+                         "final_train_acc", "final_train_loss_eval", "generalization_gap",
+                         "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
 
     def check(self, recipe: dict, where: str) -> None:
         from trickbench.data import DATASETS
@@ -93,6 +94,12 @@ class ClassifyTask:
         MODELS.check(recipe["model"], f"{where}: model")
         OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
+        es = recipe.get("early_stopping")
+        if es is not None:
+            if not isinstance(es, dict) or not isinstance(es.get("patience"), int) or es["patience"] < 1:
+                raise ValueError(f"{where}: early_stopping must be {{patience: <whole number of epochs >= 1>}}, not {es!r}")
+            if not recipe.get("val_fraction"):
+                raise ValueError(f"{where}: early_stopping needs a validation split (val_fraction > 0)")
 
     def run_arm(self, claim_id, tier, arm, seeds, root, ctx) -> list[dict]:
         from trickbench import stacked, train

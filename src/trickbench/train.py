@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from trickbench import io, provenance, tricks
 from trickbench.tricks import agc as agc_trick
 from trickbench.tricks import stochastic_depth
+from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split
 from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
@@ -168,8 +169,9 @@ def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
     return statistics.median(per[1:] or per)
 
 
-def final_metrics(history: list[dict], best: dict) -> dict:
-    """A run's summary metrics from its per-epoch history (empty if it never finished an epoch)."""
+def final_metrics(history: list[dict], best: dict, early_stopping: dict | None = None) -> dict:
+    """A run's summary metrics from its per-epoch history (empty if it never finished an epoch);
+    with an `early_stopping` spec, also what its patience rule would have kept."""
     if not history:
         return {}
     last = history[-1]
@@ -183,7 +185,7 @@ def final_metrics(history: list[dict], best: dict) -> dict:
         metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
                     "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
                     "test_acc_at_best_val": best["test_acc"]}
-    return metrics
+    return metrics | early_stopping_metrics(history, early_stopping)
 
 
 def _steps(n: int, desc: str):
@@ -372,7 +374,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     if outcome == "diverged":
         io.write_jsonl(run_dir / "metrics.jsonl", history)
-    metrics = final_metrics(history, best)
+    metrics = final_metrics(history, best, recipe.get("early_stopping"))
     if outcome == "ok" and history:
         xs, ys = train_accuracy_set(x_train, y_train)
         metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(

@@ -1,0 +1,41 @@
+"""Early stopping with a patience rule, evaluated on a run's per-epoch history.
+
+The rule (Prechelt 1998, the "UP"-style patience criterion most libraries ship): training stops
+after epoch e when the validation accuracy has not beaten its best for `patience` epochs in a
+row; the model kept is the one of the best-validation epoch up to e. The run itself trains every
+epoch (so that the last epoch, the contrast, is measured on the same run); the rule is applied to
+its history afterwards, which gives exactly what stopping would have given, since a stopped run's
+epochs up to e are the same epochs.
+
+recipe key: early_stopping: {patience: 5}   (absent: off)
+metrics:    test_acc_early_stop   test accuracy of the kept model
+            early_stop_epoch      the epoch training would have stopped after (the last, if never)
+            early_stop_gain       test_acc_early_stop - final_test_acc
+            early_stop_regret     best_test_acc - test_acc_early_stop (what hindsight would add)
+"""
+from __future__ import annotations
+
+
+def stop(val_accs: list[float], patience: int) -> tuple[int, int]:
+    """(stop epoch, kept epoch), 1-based: the first epoch after which validation accuracy has not
+    improved on its best for `patience` epochs, and that best epoch (ties keep the earlier)."""
+    if patience < 1:
+        raise ValueError(f"early_stopping.patience must be at least 1, not {patience}")
+    best, kept = float("-inf"), 0
+    for e, v in enumerate(val_accs, start=1):
+        if v > best:
+            best, kept = v, e
+        elif e - kept >= patience:
+            return e, kept
+    return len(val_accs), kept
+
+
+def metrics(history: list[dict], spec: dict | None) -> dict:
+    """The early-stopping metrics of a finished history (rows with val_acc and test_acc)."""
+    if not spec or not history or "val_acc" not in history[0]:
+        return {}
+    stopped, kept = stop([h["val_acc"] for h in history], int(spec["patience"]))
+    acc = history[kept - 1]["test_acc"]
+    return {"test_acc_early_stop": acc, "early_stop_epoch": stopped,
+            "early_stop_gain": acc - history[-1]["test_acc"],
+            "early_stop_regret": max(h["test_acc"] for h in history) - acc}
