@@ -187,6 +187,8 @@ def claim_figure(cat, results: Path, out: Path) -> None:
             runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
         if kind != "heatmap":
             runs = runs[runs.outcome == "ok"]
+        if spec.get("tuned"):  # of each grid arm only its tuned member
+            runs = runs[runs.arm.isin(set(json.loads((cdir / "verdicts.json").read_text())["selected"].values()))]
         for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
             if spec.get(tag):
                 runs[spec[tag]] = runs[spec[tag]].astype(str)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
+from trickbench.tricks import penalty as penalty_trick
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
@@ -94,6 +95,10 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     params = [p for pair in zip(weights, biases) for p in pair]
     gens = [data_generator(seed) for seed in seeds]
     noise_spec = recipe.get("grad_noise")
+    penalty_spec = recipe.get("penalty")
+    if penalty_spec:
+        for key in ("l1", "l2"):
+            penalty_trick.coefficients(penalty_spec, key, len(weights))
     noise_gens = [tricks.noise_generator(seed) for seed in seeds] if noise_spec else []
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)
@@ -145,7 +150,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                 if not math.isfinite(lv[s]) or lv[s] > recipe["diverge_factor"] * first[s]:
                     outcome[s], diverged_at[s] = "diverged", step
             optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # seeds share no weights: each gets its own gradient
+            (losses + penalty_trick.penalty(weights, penalty_spec, stacked=True)).sum().backward()  # seeds share no weights: each gets its own gradient
             if recipe["clip_grad_norm"]:  # per seed, as torch.nn.utils.clip_grad_norm_ on one run
                 norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in params))
                 coef = (recipe["clip_grad_norm"] / (norms + 1e-6)).clamp(max=1.0)
@@ -199,6 +204,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         if outcome[s] == "ok" and hist:
             metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
             metrics["generalization_gap"] = train_acc[s] - metrics["final_test_acc"]
+            metrics["weight_sparsity"] = penalty_trick.sparsity([w[s] for w in weights])
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
 from trickbench.tricks import agc as agc_trick
+from trickbench.tricks import penalty as penalty_trick
 from trickbench.tricks import stochastic_depth
 from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
@@ -275,6 +276,11 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     fwd = engine.compiled(model)
     gen = data_generator(seed)
     noise_spec = recipe.get("grad_noise")
+    penalty_spec = recipe.get("penalty")
+    penalized = penalty_trick.weight_matrices(model)
+    if penalty_spec:  # a per-layer list that does not fit the model fails here, before any step
+        for key in ("l1", "l2"):
+            penalty_trick.coefficients(penalty_spec, key, len(penalized))
     noise_gen = tricks.noise_generator(seed) if noise_spec else None
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
@@ -330,7 +336,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             # zeros, not None: a block skipped by stochastic depth still gets weight decay and
             # momentum, as in the paper's Torch7 code (identical for every other model)
             optimizer.zero_grad(set_to_none=False)
-            loss.backward()
+            (loss + penalty_trick.penalty(penalized, penalty_spec)).backward()
             if recipe["clip_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"])
             if agc_spec:
@@ -380,6 +386,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
             model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
         metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
+        metrics["weight_sparsity"] = penalty_trick.sparsity(penalized)
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)
