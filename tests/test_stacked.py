@@ -84,3 +84,8 @@ def test_supports_only_what_it_implements():
     assert not stacked.supports(dict(BASE, augment="crop"))
     assert stacked.supports(dict(BASE, model_args={"depth": 2, "dropout": 0.2}))
     assert not stacked.supports(dict(BASE, model="cifarnet"))
+
+
+def test_sigmoid_mlps_train_one_at_a_time():
+    assert not stacked.supports(dict(BASE, model_args={"depth": 2, "activation": "sigmoid"}))
+    assert stacked.supports(dict(BASE, model_args={"depth": 2, "activation": "relu"}))

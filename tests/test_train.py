@@ -216,3 +216,12 @@ def test_a_kill_during_a_checkpoint_write_resumes_from_the_one_before(tmp_path, 
     (run / ".ckpt.pt.abc123.tmp").write_bytes((run / ".ckpt.pt.abc123.tmp").read_bytes()[:500])
     resumed = train.run(BASE, 2, run, ctx, META)
     assert train.learned(resumed["metrics"]) == train.learned(full["metrics"])
+
+
+def test_mlp_activation_is_a_model_argument_and_a_typo_is_named():
+    from trickbench.models import MODELS
+    net = MODELS.build("mlp", (1, 8, 8), 10, depth=2, width=8, activation="sigmoid", batchnorm=True)
+    kinds = [type(m).__name__ for m in net.net]
+    assert kinds == ["Flatten", "Linear", "BatchNorm1d", "Sigmoid", "Linear", "BatchNorm1d", "Sigmoid", "Linear"]
+    with pytest.raises(ValueError, match="activation 'tanhh' is not one of relu, sigmoid"):
+        MODELS.build("mlp", (1, 8, 8), 10, activation="tanhh")

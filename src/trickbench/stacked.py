@@ -10,7 +10,7 @@ metrics to float tolerance (tests/test_stacked.py); `stacked_runs` in its summar
 Dropout masks come seed by seed from a generator holding the global RNG state that seed's single run
 has once its model is built (what its `nn.Dropout` draws from), drawn in the same order and shape.
 
-Supported: model `mlp` without batchnorm, augment `none` (what the MLP claims use);
+Supported: model `mlp` with ReLU and without batchnorm, augment `none` (what the MLP claims use);
 `supports(recipe)` says so, and trickbench.tasks falls back to one run at a time otherwise.
 """
 from __future__ import annotations
@@ -33,7 +33,8 @@ from trickbench.train import data_generator, final_metrics, load_data, resolve_d
 
 def supports(recipe: dict) -> bool:
     args = recipe.get("model_args", {})
-    return recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
+    return (recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
+            and args.get("activation", "relu") == "relu")
 
 
 def _drop(x, p: float, drop_gens):

@@ -179,7 +179,7 @@ def final_metrics(history: list[dict], best: dict, early_stopping: dict | None =
     metrics = {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"],
                "best_test_acc": max(h["test_acc"] for h in history),
                "final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
-               "first_epoch_train_loss": history[0]["train_loss"],
+               "first_epoch_train_loss": history[0]["train_loss"], "first_epoch_test_acc": history[0]["test_acc"],
                "epochs_done": len(history), "train_s_per_epoch": _median_epoch_s(history)}
     if "cpu_s" in last:  # recorded on CPU devices only
         metrics["train_s_per_epoch"] = _median_epoch_s(history, "cpu_s")

@@ -46,8 +46,12 @@ def torch_default(w: torch.Tensor, std=None):
     nn.init.kaiming_uniform_(w, a=math.sqrt(5))  # what nn.Linear does
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}  # sigmoid: Ioffe & Szegedy's MNIST network
+
+
 class DeepMLP(nn.Module):
-    """depth hidden layers of `width` units with ReLU; biases start at 0; input flattened.
+    """depth hidden layers of `width` units with ReLU (or `activation: sigmoid`), BatchNorm before
+    the activation if asked; biases start at 0; input flattened.
     dropout: each hidden unit's output is dropped with this probability while training;
     input_dropout: each input pixel (Srivastava et al. 2014 drop inputs with 0.2, hidden units
     with 0.5). Torch's inverted form: kept outputs are divided by the retain probability in
@@ -56,8 +60,10 @@ class DeepMLP(nn.Module):
 
     def __init__(self, in_shape, num_classes, depth: int = 20, width: int = 50, init: str = "he",
                  init_std: float = 0.1, batchnorm: bool = False, dropout: float = 0.0,
-                 input_dropout: float = 0.0):
+                 input_dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model_args.activation {activation!r} is not one of {', '.join(ACTIVATIONS)}")
         d_in = math.prod(in_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout:
@@ -66,7 +72,7 @@ class DeepMLP(nn.Module):
             layers.append(nn.Linear(d_in if i == 0 else width, width))
             if batchnorm:
                 layers.append(nn.BatchNorm1d(width))
-            layers.append(nn.ReLU())
+            layers.append(ACTIVATIONS[activation]())
             if dropout:
                 layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(width if depth else d_in, num_classes))
