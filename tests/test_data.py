@@ -121,3 +121,20 @@ def test_tiny_imagenet_class_subset_keeps_the_first_classes(tmp_path):
     assert t.train_x[:, 0, 0, 0].tolist() == [0, 40, 80]  # "ant", the first class by name
     with pytest.raises(sources.DataMissing, match="tiny_imagenet"):
         DATASETS.build("tiny_imagenet", tmp_path / "none", tmp_path / "cache2")
+
+
+def test_color_jitter_scales_brightness_and_contrast_within_its_range():
+    from trickbench.data.tensors import color_jitter
+    flat = torch.full((200, 1, 4, 4), 100, dtype=torch.uint8)
+    out = color_jitter(flat, torch.Generator().manual_seed(0))
+    # a flat image has no contrast to change: only brightness, a factor in [0.8, 1.2]
+    assert out.dtype == torch.uint8 and 80 <= int(out.min()) and int(out.max()) <= 120
+    assert len(out.view(200, -1).float().mean(1).unique()) > 30   # one factor per image: most of the 41 levels 80..120
+    two = torch.tensor([[[[50, 150]]]], dtype=torch.uint8).repeat(300, 1, 1, 1)
+    spread = color_jitter(two, torch.Generator().manual_seed(1)).float()
+    gap = spread[..., 1] - spread[..., 0]                                        # 100 * fb * fc
+    assert 100 * 0.8 * 0.8 - 1 <= float(gap.min()) and float(gap.max()) <= 100 * 1.2 * 1.2 + 1
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(augment(two, "crop_color", g1, pad=1), augment(two, "crop_color", g2, pad=1))
+    with pytest.raises(ValueError, match="augment 'flip' is not one of"):
+        augment(two, "flip", g1)

@@ -319,7 +319,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         seen = 0
         for b in _steps(steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
             idx = order[b * bs:(b + 1) * bs]
-            x = normalize(augment(x_train[idx], recipe["augment"], gen), mean, std)
+            x = normalize(augment(x_train[idx], recipe["augment"], gen, recipe.get("augment_pad", 4)), mean, std)
             if engine.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[idx]

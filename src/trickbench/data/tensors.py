@@ -96,15 +96,23 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return (x.float().div_(255) - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 
+AUGMENTS = ("none", "crop", "flip_crop", "crop_color", "flip_crop_color")
+
+
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Batched random crop with zero padding (translation by up to ±pad px) and horizontal flip.
+    """Batched random crop with zero padding (translation by up to ±pad px), horizontal flip, and
+    (`*_color`) brightness and contrast jitter.
 
     One gather for the whole batch instead of a Python loop over images. uint8 in, uint8 out.
     """
     if kind == "none":
         return x
+    if kind not in AUGMENTS:
+        raise ValueError(f"augment {kind!r} is not one of {', '.join(AUGMENTS)}")
     b, c, h, w = x.shape
     dev = x.device
+    color = kind.endswith("_color")
+    kind = kind.removesuffix("_color")
     if kind in ("flip_crop", "crop"):
         xp = F.pad(x, (pad, pad, pad, pad))
         oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
@@ -115,4 +123,21 @@ def augment(x: torch.Tensor, kind: str, generator: torch.Generator, pad: int = 4
     if kind == "flip_crop":
         flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if color:
+        x = color_jitter(x, generator)
     return x
+
+
+def color_jitter(x: torch.Tensor, generator: torch.Generator, strength: float = 0.2) -> torch.Tensor:
+    """Brightness then contrast, each by a factor drawn per image from U(1 - s, 1 + s) (s = 0.2),
+    as torchvision's ColorJitter(brightness=s, contrast=s) does them (it also draws their order
+    at random; here brightness comes first): brightness scales the pixels, contrast blends each
+    image with the mean of its grey levels. uint8 in, uint8 out (rounded, clamped to 0..255)."""
+    b = x.shape[0]
+    fb = (1 - strength + 2 * strength * torch.rand(b, generator=generator)).to(x.device)[:, None, None, None]
+    fc = (1 - strength + 2 * strength * torch.rand(b, generator=generator)).to(x.device)[:, None, None, None]
+    y = (x.float() * fb).clamp_(0, 255)
+    grey = y.mean(dim=1, keepdim=True) if y.shape[1] == 1 else \
+        (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+    m = grey.mean(dim=(1, 2, 3), keepdim=True)
+    return ((y - m) * fc + m).clamp_(0, 255).round_().to(torch.uint8)
