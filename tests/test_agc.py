@@ -44,6 +44,9 @@ def test_classifier_weight_is_excluded_by_name_and_its_bias_is_clipped():
     assert len(agc.clipped_parameters(m, [])) == len(list(m.parameters()))
     with pytest.raises(ValueError, match="matches no parameter"):
         agc.clipped_parameters(m, ["classifier"])
+    # a glob names every block's SkipInit gain (the gain-free arm of agc_nfresnet_cifar)
+    gains = {n for n in names.values() if n.endswith(".skip_gain")}
+    assert gains and {names[id(p)] for p in agc.clipped_parameters(m, ["head.weight", "*.skip_gain"])} == kept - gains
 
 
 def test_squeezed_vectors_are_one_unit_as_in_the_reference():

@@ -19,6 +19,8 @@ exactly or as a dotted prefix ("head" would exempt the bias too).
 """
 from __future__ import annotations
 
+import fnmatch
+
 import torch
 from torch import nn
 
@@ -26,6 +28,10 @@ DEFAULT_EXCLUDE = ("head.weight",)
 
 
 def _matches(name: str, entry: str) -> bool:
+    """A parameter is named by an exclude entry: exactly, as a dotted prefix (`head` covers
+    head.weight and head.bias), or by a glob (`*.skip_gain`: every block's SkipInit gain)."""
+    if any(ch in entry for ch in "*?["):
+        return fnmatch.fnmatchcase(name, entry)
     return name == entry or name.startswith(entry.rstrip(".") + ".")
 
 
