@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
 from trickbench.tricks import agc as agc_trick
+from trickbench.tricks import curriculum
 from trickbench.tricks import penalty as penalty_trick
 from trickbench.tricks import stochastic_depth
 from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
@@ -278,6 +279,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     gen = data_generator(seed)
     noise_spec = recipe.get("grad_noise")
     penalty_spec = recipe.get("penalty")
+    cur_spec = recipe.get("curriculum")
+    cur_score = curriculum.scores(x_train, y_train, cur_spec.get("score", "prototype")) if cur_spec else None
     penalized = penalty_trick.weight_matrices(model)
     if penalty_spec:  # a per-layer list that does not fit the model fails here, before any step
         for key in ("l1", "l2"):
@@ -313,7 +316,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     check = 1 if device.type == "cpu" else int(ctx.get("check_every", 25))
     for epoch in range(epoch0, recipe["epochs"]):
         t0, c0 = time.perf_counter(), time.process_time()
-        order = torch.randperm(n, generator=gen).to(device)
+        order = (curriculum.epoch_order(cur_score, epoch, recipe["epochs"], cur_spec, gen) if cur_spec
+                 else torch.randperm(n, generator=gen)).to(device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0

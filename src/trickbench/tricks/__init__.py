@@ -5,6 +5,7 @@ stochastic_depth  per-mini-batch block dropping with test-time scaling (Huang et
                   the per-sample "drop path" of timm/torchvision as a contrast
 agc               adaptive gradient clipping, unit-wise (Brock et al. 2021)
 penalty           L1 / L2 penalties on the weight matrices, per layer if asked
+curriculum        easy examples first, by a declared score and pacing (Bengio et al. 2009)
 early_stopping    a patience rule applied to a run's validation history (Prechelt 1998)
 """
 from trickbench.tricks.noise import add_grad_noise, add_grad_noise_stacked, noise_generator, noise_std
