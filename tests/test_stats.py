@@ -353,3 +353,14 @@ def test_rate_verdicts_carry_their_stability_over_resampled_runs():
     out = verdict.RULES.get("rate")(runs("agc", 0, 10), one)
     assert out["verdict"] == verdict.REPLICATED and out["stability"] == 1.0   # 0 of 10 resamples to 0 of 10
     assert list(stats.resample_counts(3, 10, draws=5)) == list(stats.resample_counts(3, 10, draws=5))  # fixed generator
+
+
+def test_compare_rule_can_pair_an_arm_metric_with_another_baseline_metric():
+    # an ensemble's accuracy against the same runs' single-model accuracy
+    runs = [{"arm": "se", "seed": i, "outcome": "ok", "metrics": {"ens": 0.90 + 0.01 * i, "single": 0.88 + 0.01 * i}}
+            for i in range(5)]
+    rule = {"type": "compare", "metric": "ens", "baseline_metric": "single", "arm": "se", "baseline": "se",
+            "direction": "greater"}
+    out = verdict.RULES.get("compare")(runs, rule)
+    assert out["effect"] == pytest.approx(0.02) and out["verdict"] == verdict.REPLICATED
+    assert out["arm_mean"] == pytest.approx(0.92) and out["baseline_mean"] == pytest.approx(0.90)

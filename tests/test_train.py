@@ -130,10 +130,11 @@ def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, c
     recipe = dict(BASE, val_fraction=0.2, stochastic_depth=None)
     written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
     declared = TASKS.get("classify").metrics
-    early = {"test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"}
-    assert written <= declared and declared - written == {"branch_share"} | early   # with their tricks only
-    with_es = set(train.run(dict(recipe, early_stopping={"patience": 1}), 0, tmp_path / "e", ctx, META)["metrics"])
-    assert declared - with_es == {"branch_share"}
+    tricks = {"test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret",
+              "ensemble_test_acc", "ensemble_gain"}
+    assert written <= declared and declared - written == {"branch_share"} | tricks   # with their tricks only
+    with_both = dict(recipe, early_stopping={"patience": 1}, snapshots={"count": 1})
+    assert declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"]) == {"branch_share"}
 
 
 def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):

@@ -205,6 +205,9 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         metric = rule.get("metric") or rule.get("success", {}).get("metric")
         if metric is not None and metric not in claim["metrics"]:
             raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
+        if "baseline_metric" in rule and rule["baseline_metric"] not in claim["metrics"]:
+            raise ConfigError(f"{key}.baseline_metric {rule['baseline_metric']!r} is not declared in metrics "
+                              f"({', '.join(claim['metrics'])})")
         needed = {"compare": ("arm", "baseline", "direction", "metric"), "threshold": ("arm", "direction", "value", "metric"),
                   "equivalence": ("arm", "baseline", "margin", "metric"), "rate": ("arm", "direction", "success"),
                   "order": ("arms", "key", "direction", "metric")}[rule["type"]]

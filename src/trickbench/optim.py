@@ -88,6 +88,15 @@ def cosine(step, total, warmup=0.0):
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
+@SCHEDULES.register("cyclic_cosine")
+def cyclic_cosine(step, total, cycles=5):
+    """Snapshot Ensembles' schedule (Huang et al. 2017, Eq. 2): `cycles` cosine annealings from
+    the base LR towards 0, restarting at the base LR: 0.5 * (cos(pi * (step mod c) / c) + 1),
+    c = ceil(total / cycles)."""
+    c = math.ceil(total / cycles)
+    return 0.5 * (1 + math.cos(math.pi * (step % c) / c))
+
+
 def build_schedule(optimizer, recipe: dict, total_steps: int):
     import functools
     import torch

@@ -69,6 +69,9 @@ def _rule_text(rule: dict, names: dict | None = None) -> str:
         return f"share of {rule['arm']} runs with {what} {rel} {other} ({pct}% Wilson/Newcombe interval{pooled})"
     m = rule.get("min_effect", 0)
     margin = f" by > {fmt(m)}" if m else ""
+    if rule["type"] == "compare" and "baseline_metric" in rule:
+        return (f"{rule['metric']} of {rule['arm']} {rel} {rule['baseline_metric']} of {rule['baseline']}{margin} "
+                "(paired over seeds)")
     if rule["type"] == "compare":
         return f"{rule['metric']}: {rule['arm']} {rel} {rule['baseline']}{margin} (paired over seeds)"
     return f"{rule['metric']}: mean of {rule['arm']} {rel} {fmt(rule['value'])}{margin}"

@@ -34,7 +34,8 @@ from trickbench.train import data_generator, final_metrics, load_data, resolve_d
 def supports(recipe: dict) -> bool:
     args = recipe.get("model_args", {})
     return (recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
-            and args.get("activation", "relu") == "relu" and not recipe.get("curriculum"))
+            and args.get("activation", "relu") == "relu" and not recipe.get("curriculum")
+            and not recipe.get("snapshots"))
 
 
 def _drop(x, p: float, drop_gens):

@@ -82,7 +82,7 @@ class ClassifyTask:
     metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss", "min_train_loss",
                          "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
                          "best_val_epoch", "test_acc_at_best_val", "branch_share",
-                         "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc",
+                         "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain",
                          "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
 
     def check(self, recipe: dict, where: str) -> None:
@@ -94,6 +94,16 @@ class ClassifyTask:
         MODELS.check(recipe["model"], f"{where}: model")
         OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
+        snap = recipe.get("snapshots")
+        if snap is not None:
+            count = snap.get("count") if isinstance(snap, dict) else None
+            if not isinstance(count, int) or count < 1 or recipe["epochs"] % count:
+                raise ValueError(f"{where}: snapshots.count must be a whole number >= 1 that divides epochs "
+                                 f"({recipe['epochs']}), not {count!r}")
+            cycles = recipe.get("schedule_args", {}).get("cycles")
+            if recipe["lr_schedule"] == "cyclic_cosine" and cycles != count:
+                raise ValueError(f"{where}: schedule_args.cycles ({cycles}) must equal snapshots.count ({count}): "
+                                 "one snapshot at the end of each cycle")
         es = recipe.get("early_stopping")
         if es is not None:
             if not isinstance(es, dict) or not isinstance(es.get("patience"), int) or es["patience"] < 1:

@@ -29,6 +29,7 @@ from trickbench import io, provenance, tricks
 from trickbench.tricks import agc as agc_trick
 from trickbench.tricks import curriculum
 from trickbench.tricks import penalty as penalty_trick
+from trickbench.tricks import snapshots
 from trickbench.tricks import stochastic_depth
 from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
@@ -294,6 +295,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     history, epoch0, spent, first_loss = [], 0, 0.0, None
     best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
+    snap_spec, snaps = recipe.get("snapshots"), []
+    snap_at = snapshots.save_epochs(recipe["epochs"], snap_spec["count"]) if snap_spec else set()
     ck = _load_checkpoint(ckpt_path, device)
     if ck is not None:
         if ck["config_hash"] != (meta or {}).get("config_hash"):
@@ -308,6 +311,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         _set_rng_state(gen, ck["rng"], noise_gen)
         history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
         best = ck["best"]
+        snaps = ck.get("snapshots", [])
 
     outcome, diverged_at = "ok", None
     model.train()
@@ -368,13 +372,15 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}
         history.append(row)
+        if epoch + 1 in snap_at:
+            snaps.append(snapshots.copy_state(model))
         io.write_jsonl(run_dir / "metrics.jsonl", history)
         print(progress_line(run_dir, row, recipe["epochs"], ctx), flush=True)
         _save_checkpoint(ckpt_path, {
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
-            "precision": engine.precision})
+            "precision": engine.precision, "snapshots": snaps})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
         if ctx.get("deadline") and time.time() > ctx["deadline"] and epoch + 1 < recipe["epochs"]:
@@ -392,6 +398,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
         metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
         metrics["weight_sparsity"] = penalty_trick.sparsity(penalized)
+        if snaps:
+            metrics["ensemble_test_acc"] = snapshots.ensemble_accuracy(
+                model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
+            metrics["ensemble_gain"] = metrics["ensemble_test_acc"] - metrics["final_test_acc"]
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)

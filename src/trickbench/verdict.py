@@ -117,7 +117,7 @@ def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
 def _paired(runs, rule):
     failed = rule.get("failed", "exclude")
     a = _values(runs, rule["arm"], rule["metric"], failed)
-    b = _values(runs, rule["baseline"], rule["metric"], failed)
+    b = _values(runs, rule["baseline"], rule.get("baseline_metric", rule["metric"]), failed)
     seeds = sorted(set(a) & set(b))
     n_total = len({r["seed"] for r in runs if r["arm"] in (rule["arm"], rule["baseline"])})
     return a, b, seeds, n_total

@@ -1,0 +1,51 @@
+"""Snapshot ensembles (Huang, Li, Pleiss, Liu, Hopcroft, Weinberger, ICLR 2017): "train 1, get M
+for free". The model is saved at the end of each of M equal parts of training, and the saved
+models are combined by averaging their softmax outputs (the paper's ensemble). With the cyclic
+cosine schedule (`lr_schedule: cyclic_cosine`, `schedule_args: {cycles: M}`) each part is one
+cycle and each snapshot a model at the end of an annealing phase, the paper's Snapshot Ensemble;
+with a non-cyclic schedule the same saves give the paper's NoCycle control.
+
+recipe key: snapshots: {count: M}   (absent: off; epochs must be a multiple of M)
+metrics:    ensemble_test_acc   test accuracy of the ensemble of the M snapshots
+            ensemble_gain       ensemble_test_acc - final_test_acc (the last snapshot alone)
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from trickbench.data.tensors import normalize
+
+
+def save_epochs(epochs: int, count: int) -> set[int]:
+    """The epochs (1-based) after which a snapshot is taken: the ends of the M equal parts."""
+    return {epochs * k // count for k in range(1, count + 1)}
+
+
+def copy_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def ensemble_accuracy(model, states: list[dict], x, y, mean, std, batch_size: int, engine=None) -> float:
+    """Accuracy of the mean softmax of `model` loaded with each state in turn (BatchNorm running
+    statistics included, as each snapshot had them); the model's own state is restored after."""
+    own = copy_state(model)
+    probs = None
+    for st in states:
+        model.load_state_dict(st)
+        model.eval()
+        outs = []
+        for i in range(0, len(y), batch_size):
+            xb = normalize(x[i:i + batch_size], mean, std)
+            if engine is not None and engine.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with engine.autocast() if engine is not None else contextlib.nullcontext():
+                outs.append(F.softmax(model(xb).float(), dim=1))
+        p = torch.cat(outs)
+        probs = p if probs is None else probs + p
+    model.load_state_dict(own)
+    model.train()
+    return (probs.argmax(1) == y).float().mean().item()
