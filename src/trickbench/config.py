@@ -251,6 +251,11 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         for name in drawn:
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: figures[{i}].arms names unknown arm {name!r}")
+        if fig.get("kind") == "sweep":  # hue/style/x name the pattern's placeholders, not arm tags
+            for name in sweep_metrics(fig):
+                if name not in claim["metrics"]:
+                    raise ConfigError(f"{where}: figures[{i}] draws {name!r}, which is not declared in metrics")
+            continue
         for k in ("facet", "hue", "style", "by"):
             keys = lambda a: {**a.get("tags", {}), **{short_key(g): 1 for g in a.get("grid", {})}}  # noqa: E731
             if k in fig and not all(fig[k] in keys(claim["arms"][a]) for a in drawn):
@@ -328,6 +333,14 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
                 raise ConfigError(f"{where}: {bad[0]} = {bad[1]!r} is not a finite number (a grid or set value of .nan or .inf?)")
             out.arms[name] = Arm(name, label, tags, recipe, config_hash(recipe), family, arm.get("deterministic", False))
     return out
+
+
+def sweep_metrics(fig: dict) -> list[str]:
+    """The run metrics a `sweep` figure draws: its pattern y[0] with every combination of `values`."""
+    import itertools
+    names = list(fig.get("values", {}))
+    choices = [list(fig["values"][n]) for n in names]
+    return [fig["y"][0].format(**dict(zip(names, combo))) for combo in itertools.product(*choices)]
 
 
 def figure_paths(claim: dict, fig_dir: str | Path, tier: str) -> list[Path]:

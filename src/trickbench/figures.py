@@ -153,6 +153,35 @@ def heatmap_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     _save(fig, out)
 
 
+def sweep_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
+    """Run metrics named by a pattern (y[0], e.g. prune_{method}_{sparsity}{finetune}) as curves:
+    the placeholder `x` on the x axis, `hue` and `style` as lines; `values` lists each
+    placeholder's values, or maps them to the labels shown. Mean over runs, 95% intervals."""
+    import itertools
+    use_style()
+    names = list(spec["values"])
+    labels = {n: (v if isinstance(v, dict) else {k: k for k in v}) for n, v in spec["values"].items()}
+    rows = []
+    for combo in itertools.product(*[list(labels[n]) for n in names]):
+        col = spec["y"][0].format(**dict(zip(names, combo)))
+        if col not in runs:
+            continue
+        tags = {n: labels[n][c] for n, c in zip(names, combo)}
+        rows += [{**tags, "value": v} for v in runs[col].dropna()]
+    long = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    if len(long):
+        long[spec["x"]] = pd.to_numeric(long[spec["x"]])
+        sns.lineplot(data=long, x=spec["x"], y="value", hue=spec.get("hue"), style=spec.get("style"),
+                     estimator="mean", errorbar=("ci", 95), marker="o", ax=ax)
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    ax.set_xlabel(spec.get("xlabel", spec["x"]))
+    ax.set_ylabel(spec.get("ylabel", "value"))
+    fig.tight_layout()
+    _save(fig, out)
+
+
 def _is_number(v) -> bool:
     try:
         float(v)
@@ -181,6 +210,10 @@ def claim_figure(cat, results: Path, out: Path) -> None:
     spec = cat.claim["figures"][index]
     cdir = claim_dir(results, cat.tier, cat.id)
     kind = spec.get("kind", "curves")
+    if kind == "sweep":
+        runs = pd.read_csv(cdir / "runs.csv")
+        sweep_figure(runs[runs.outcome == "ok"], spec, Path(out))
+        return
     if kind in ("runs", "points", "heatmap"):
         runs = pd.read_csv(cdir / "runs.csv")
         if spec.get("arms"):

@@ -12,6 +12,10 @@ from pathlib import Path
 from trickbench import io, provenance
 from trickbench.registry import Registry
 
+# what trickbench.tricks.pruning writes (kept torch-free here; tests/test_pruning.py checks they agree)
+PRUNE_METRICS = [f"prune_{m}_{pct}{ft}" for m in ("magnitude", "obd", "neuron_weight", "neuron_activation")
+                 for pct in (50, 80, 90, 95) for ft in ("", "_ft")]
+
 TASKS = Registry("task")
 
 
@@ -83,6 +87,7 @@ class ClassifyTask:
                          "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
                          "best_val_epoch", "test_acc_at_best_val", "branch_share",
                          "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain",
+                         *PRUNE_METRICS,
                          "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
 
     def check(self, recipe: dict, where: str) -> None:
@@ -94,6 +99,14 @@ class ClassifyTask:
         MODELS.check(recipe["model"], f"{where}: model")
         OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
+        pr = recipe.get("prune")
+        if pr is not None:
+            args = recipe.get("model_args", {})
+            if recipe["model"] != "mlp" or args.get("batchnorm") or args.get("dropout") or args.get("input_dropout") \
+                    or args.get("activation", "relu") != "relu":
+                raise ValueError(f"{where}: prune works on a plain ReLU MLP (model mlp without batchnorm or dropout)")
+            if not isinstance(pr, dict) or not isinstance(pr.get("finetune_epochs", 1), int) or pr.get("finetune_epochs", 1) < 0:
+                raise ValueError(f"{where}: prune must be {{finetune_epochs: <whole number >= 0>}}, not {pr!r}")
         snap = recipe.get("snapshots")
         if snap is not None:
             count = snap.get("count") if isinstance(snap, dict) else None

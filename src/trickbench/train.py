@@ -29,7 +29,7 @@ from trickbench import io, provenance, tricks
 from trickbench.tricks import agc as agc_trick
 from trickbench.tricks import curriculum
 from trickbench.tricks import penalty as penalty_trick
-from trickbench.tricks import snapshots
+from trickbench.tricks import pruning, snapshots
 from trickbench.tricks import stochastic_depth
 from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
@@ -398,6 +398,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
         metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
         metrics["weight_sparsity"] = penalty_trick.sparsity(penalized)
+        if recipe.get("prune"):
+            metrics |= pruning.evaluate_all(
+                model, recipe["prune"], x_train, y_train, x_test, y_test, mean, std, recipe,
+                lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1], seed)
         if snaps:
             metrics["ensemble_test_acc"] = snapshots.ensemble_accuracy(
                 model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)

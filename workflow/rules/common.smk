@@ -148,7 +148,8 @@ def missing_arms_marker(wildcards):
     """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a marker file, touched
     now, so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
     missing input whose consumer is up to date: a verdicts.json committed from a partial grid
-    (`trickbench analyse --partial`) would otherwise leave its unstarted arms untrained."""
+    (`trickbench analyse --partial`) would otherwise leave its unstarted arms untrained.
+    """
     lacking = [
         arm
         for arm in CLAIMS[wildcards.claim].families()
@@ -158,7 +159,9 @@ def missing_arms_marker(wildcards):
     ]
     if not lacking:
         return []
-    marker = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.flag")
+    marker = Path(
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.flag"
+    )
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"no runs yet of arms {', '.join(lacking)}\n")
     return [str(marker)]

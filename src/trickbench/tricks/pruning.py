@@ -1,0 +1,165 @@
+"""Pruning a trained MLP, the lecture's four ways, evaluated after training (issue 18, item 5).
+
+  magnitude          connections with the smallest |w| (one threshold over all weight matrices)
+  obd                connections with the smallest Optimal Brain Damage saliency s_k = h_kk w_k^2 / 2
+                     (LeCun, Denker & Solla, NIPS 1989): h_kk from the paper's backpropagation of
+                     diagonal second derivatives with the Gauss-Newton (Levenberg-Marquardt)
+                     approximation, summed over training images; softmax cross-entropy at the output
+  neuron_weight      hidden neurons with the smallest norm of their incoming weights
+  neuron_activation  hidden neurons with the smallest mean |activation| over training images
+
+Connection methods zero the chosen share of all weight-matrix entries; neuron methods remove the
+chosen share of each hidden layer's neurons (their row, bias and outgoing column), which removes
+about that share of the weights too. Each pruned network is evaluated as is and after a short
+fine-tuning with the pruned weights held at zero.
+
+recipe key: prune: {finetune_epochs: 1}   (absent: off; model mlp with ReLU, no batchnorm or dropout)
+metrics:    prune_<method>_<pct> and prune_<method>_<pct>_ft: test accuracy after pruning pct %
+            (pct from SPARSITIES), without and with fine-tuning
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trickbench.data.tensors import normalize
+
+METHODS = ("magnitude", "obd", "neuron_weight", "neuron_activation")
+SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+
+
+def metric_names() -> list[str]:
+    return [f"prune_{m}_{round(100 * s)}{ft}" for m in METHODS for s in SPARSITIES for ft in ("", "_ft")]
+
+
+def linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+@torch.no_grad()
+def _forward_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(inputs of each Linear, pre-activations of each Linear) for a plain MLP (Linear-ReLU-...)."""
+    ins, pre = [], []
+    h = x.flatten(1)
+    layers = linears(model)
+    for i, lin in enumerate(layers):
+        ins.append(h)
+        a = lin(h)
+        pre.append(a)
+        h = F.relu(a) if i < len(layers) - 1 else a
+    return ins, pre
+
+
+@torch.no_grad()
+def obd_hessian_diagonal(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """h_kk of every weight, per Linear layer (same shapes as the weights), summed over the
+    images x (already normalised): LeCun et al.'s backpropagation of diagonal second
+    derivatives, d2E/da_i^2 at the output = p_i (1 - p_i), then
+    d2E/da_j^2 = f'(a_j)^2 sum_i w_ij^2 d2E/da_i^2 (off-diagonal terms dropped), h_ij = sum_n d2E/da_i^2 x_j^2."""
+    ins, pre = _forward_layers(model, x)
+    layers = linears(model)
+    p = F.softmax(pre[-1], dim=1)
+    d2 = p * (1 - p)                                   # [N, out]
+    hs = [None] * len(layers)
+    for i in range(len(layers) - 1, -1, -1):
+        hs[i] = d2.t() @ ins[i].pow(2)                 # [out, in]
+        if i:
+            fprime = (pre[i - 1] > 0).float()         # ReLU
+            d2 = fprime.pow(2) * (d2 @ layers[i].weight.pow(2))
+    return hs
+
+
+def _masks_connections(scores: list[torch.Tensor], sparsity: float) -> list[torch.Tensor]:
+    flat = torch.cat([s.flatten() for s in scores])
+    k = int(round(sparsity * flat.numel()))
+    if k == 0:
+        return [torch.ones_like(s, dtype=torch.bool) for s in scores]
+    cut = flat.kthvalue(k).values
+    return [s > cut for s in scores]
+
+
+def _masks_neurons(layers, neuron_scores: list[torch.Tensor], sparsity: float) -> list[torch.Tensor]:
+    """Masks over weights removing the lowest-scoring share of each hidden layer's neurons."""
+    masks = [torch.ones_like(lin.weight, dtype=torch.bool) for lin in layers]
+    for i, sc in enumerate(neuron_scores):        # hidden layer i: rows of layers[i], columns of layers[i+1]
+        k = int(round(sparsity * len(sc)))
+        if k:
+            gone = sc.argsort()[:k]
+            masks[i][gone, :] = False
+            masks[i + 1][:, gone] = False
+    return masks
+
+
+@torch.no_grad()
+def masks_for(model: nn.Module, method: str, sparsity: float, x: torch.Tensor) -> list[torch.Tensor]:
+    layers = linears(model)
+    if method == "magnitude":
+        return _masks_connections([lin.weight.abs() for lin in layers], sparsity)
+    if method == "obd":
+        hs = obd_hessian_diagonal(model, x)
+        return _masks_connections([h * lin.weight.pow(2) / 2 for h, lin in zip(hs, layers)], sparsity)
+    if method == "neuron_weight":
+        return _masks_neurons(layers, [lin.weight.norm(dim=1) for lin in layers[:-1]], sparsity)
+    if method == "neuron_activation":
+        _, pre = _forward_layers(model, x)
+        return _masks_neurons(layers, [F.relu(a).abs().mean(0) for a in pre[:-1]], sparsity)
+    raise ValueError(f"prune method {method!r} is not one of {', '.join(METHODS)}")
+
+
+@torch.no_grad()
+def apply(model: nn.Module, masks: list[torch.Tensor]) -> nn.Module:
+    """A pruned copy: masked weights zeroed, and a removed neuron's bias too."""
+    out = copy.deepcopy(model)
+    for lin, m in zip(linears(out), masks):
+        lin.weight.mul_(m)
+        dead = ~m.any(dim=1)
+        if lin.bias is not None and dead.any() and lin is not linears(out)[-1]:
+            lin.bias[dead] = 0.0
+    return out
+
+
+def finetune(model: nn.Module, masks, x, y, mean, std, recipe: dict, epochs: int, generator) -> None:
+    """A short fine-tuning at a tenth of the base learning rate, SGD with momentum 0.9; pruned
+    weights (and removed neurons' biases) stay zero."""
+    layers = linears(model)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"] * 0.1, momentum=0.9)
+    bs = recipe["batch_size"]
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for b in range(len(y) // bs):
+            idx = order[b * bs:(b + 1) * bs]
+            loss = F.cross_entropy(model(normalize(x[idx], mean, std)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for i, (lin, m) in enumerate(zip(layers, masks)):
+                    lin.weight.mul_(m)
+                    if i < len(layers) - 1:
+                        lin.bias[~m.any(dim=1)] = 0.0
+    model.eval()
+
+
+def evaluate_all(model, spec: dict, x_train, y_train, x_test, y_test, mean, std, recipe: dict, evaluate,
+                 seed: int) -> dict:
+    """Every method at every sparsity, without and with fine-tuning: {metric name: test accuracy}."""
+    if not isinstance(model, nn.Module) or any(not isinstance(m, (nn.Linear, nn.ReLU, nn.Flatten))
+                                               for m in getattr(model, "net", [None])):
+        raise ValueError("prune: only a plain ReLU MLP (model mlp, no batchnorm or dropout) can be pruned")
+    n = min(len(y_train), 10_000)
+    xs = normalize(x_train[:n], mean, std)
+    out = {}
+    for method in METHODS:
+        for s in SPARSITIES:
+            masks = masks_for(model, method, s, xs)
+            pruned = apply(model, masks)
+            name = f"prune_{method}_{round(100 * s)}"
+            out[name] = evaluate(pruned, x_test, y_test)
+            g = torch.Generator().manual_seed(seed * 7919 + 17)
+            finetune(pruned, masks, x_train, y_train, mean, std, recipe, int(spec.get("finetune_epochs", 1)), g)
+            out[name + "_ft"] = evaluate(pruned, x_test, y_test)
+    return out

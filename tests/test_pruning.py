@@ -1,0 +1,67 @@
+"""Pruning: the OBD Hessian diagonal against autograd, the masks, and a trained network pruned."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trickbench import train
+from trickbench.models import MODELS
+from trickbench.tasks import PRUNE_METRICS, TASKS
+from trickbench.tricks import pruning
+
+
+def _exact_diagonal(model, x):
+    """d2E/dw_k^2 by autograd for every weight of every Linear (E = summed cross-entropy)."""
+    y = model(x).argmax(1)                       # any labels: the Hessian of softmax CE does not depend on them
+    out = []
+    for lin in pruning.linears(model):
+        w = lin.weight
+        g = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), w, create_graph=True)[0]
+        diag = torch.zeros_like(w)
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                diag[i, j] = torch.autograd.grad(g[i, j], w, retain_graph=True)[0][i, j]
+        out.append(diag.detach())
+    return out
+
+
+def test_obd_diagonal_is_exact_for_one_layer_and_close_with_a_hidden_layer():
+    torch.manual_seed(0)
+    x = torch.randn(30, 5)
+    one = MODELS.build("mlp", (5,), 3, depth=0)
+    for got, want in zip(pruning.obd_hessian_diagonal(one, x), _exact_diagonal(one, x)):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)      # p_i (1 - p_i) x_j^2, summed: exact
+    two = MODELS.build("mlp", (5,), 3, depth=1, width=4)
+    got, want = pruning.obd_hessian_diagonal(two, x), _exact_diagonal(two, x)
+    assert torch.allclose(got[-1], want[-1], rtol=1e-4, atol=1e-6)  # the output layer: still exact
+    # the hidden layer: LeCun's approximation drops the output Hessian's off-diagonal terms
+    r = torch.corrcoef(torch.stack([got[0].flatten(), want[0].flatten()]))[0, 1]
+    assert r > 0.8 and (got[0] >= 0).all()
+
+
+def test_masks_remove_the_asked_share():
+    torch.manual_seed(1)
+    net = MODELS.build("mlp", (1, 4, 4), 3, depth=2, width=10)
+    x = torch.randn(20, 16)
+    for method in pruning.METHODS:
+        masks = pruning.masks_for(net, method, 0.5, x)
+        kept = sum(m.sum().item() for m in masks) / sum(m.numel() for m in masks)
+        assert 0.3 < kept < 0.7, (method, kept)
+    masks = pruning.masks_for(net, "neuron_weight", 0.5, x)
+    gone = ~masks[0].any(dim=1)                                    # 5 of 10 first-layer neurons
+    assert gone.sum() == 5 and not masks[1][:, gone].any()         # and their outgoing weights
+    pruned = pruning.apply(net, masks)
+    assert (pruned.net[1].bias[gone] == 0).all() and (net.net[1].weight != 0).all()  # a copy; the model untouched
+    assert pruning.metric_names() == PRUNE_METRICS
+
+
+def test_a_trained_mlp_is_pruned_every_way_and_prune_is_refused_on_other_models(tmp_path):
+    ctx = {"data_root": str(tmp_path / "d"), "cache_dir": str(tmp_path / "c"), "device": "cpu", "threads": 1}
+    recipe = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model_args={"depth": 2, "width": 64},
+                  optimizer="sgd", momentum=0.9, lr=0.05, epochs=8, batch_size=64, val_fraction=0.2,
+                  prune={"finetune_epochs": 1})
+    m = train.run(recipe, 0, tmp_path / "r", ctx, {})["metrics"]
+    assert set(PRUNE_METRICS) <= set(m)
+    assert m["prune_magnitude_50"] > m["final_test_acc"] - 0.05           # half the weights: little lost
+    assert m["prune_magnitude_95_ft"] >= m["prune_magnitude_95"] - 0.02    # fine-tuning recovers, never much worse
+    with pytest.raises(ValueError, match="plain ReLU MLP"):
+        TASKS.get("classify").check(dict(recipe, model_args={"depth": 2, "batchnorm": True}), "here")
