@@ -83,3 +83,11 @@ def test_reruns_are_read_from_a_committed_reproduction_table(tmp_path):
     changes.write_rows([row], tmp_path / "quick" / "reproduction.csv", "tier quick")
     got = report._reruns(tmp_path)
     assert got[("quick", "c", "s")]["verdict_new"] == "inconclusive"
+
+
+def test_a_claim_with_many_metrics_shows_those_its_rules_use_in_the_arms_table():
+    few = {"a": "", "b": ""}
+    assert report.table_metrics(few, []) == ["a", "b"]
+    many = {f"m{i}": "" for i in range(20)}
+    subs = [{"rule": {"metric": "m3", "baseline_metric": "m1"}}, {"rule": {"success": {"metric": "m7"}}}]
+    assert report.table_metrics(many, subs) == ["m1", "m3", "m7"]

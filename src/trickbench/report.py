@@ -156,6 +156,19 @@ def _reruns(results: Path) -> dict:
     return out
 
 
+TABLE_METRICS = 8   # more declared metrics than this: the arms table keeps those the rules use
+
+
+def table_metrics(metrics: dict, subclaims: list[dict]) -> list[str]:
+    """The metrics the arms table shows: all of them, or, for a claim that declares many (pruning's
+    32), the ones its sub-claims' rules use, in declaration order; every one stays in runs.csv."""
+    if len(metrics) <= TABLE_METRICS:
+        return list(metrics)
+    used = {s["rule"].get(k) for s in subclaims for k in ("metric", "baseline_metric")}
+    used |= {s["rule"].get("success", {}).get("metric") for s in subclaims}
+    return [m for m in metrics if m in used]
+
+
 def _p_holm(s: dict) -> str:
     if s.get("p_holm") is None:
         return "–"
@@ -289,6 +302,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         common = {k: val for k, val in v["arms"][0]["recipe"].items()
                   if all(a["recipe"].get(k) == val for a in v["arms"])}
         families = _families(claim, v["arms"], common)
+        shown = table_metrics(v["metrics"], v["subclaims"])
         names = {a["arm"]: a["label"] for a in v["arms"]} | {n: a["label"] for n, a in claim.get("arms", {}).items()}
         figs = []
         for i, path in enumerate(figure_paths(claim, fig_dir, tier)):
@@ -312,9 +326,10 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                       "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
                       "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
                       "means": [fmt(a["mean"].get(m)) + (f" ± {fmt(a['std'][m], 2)}" if m in a.get("std", {}) else "")
-                                for m in v["metrics"]]}
+                                for m in shown]}
                      for a in v["arms"]],
-            "metrics": [{"name": m, "desc": d} for m, d in v["metrics"].items()],
+            "metrics": [{"name": m, "desc": v["metrics"][m]} for m in shown],
+            "metrics_left_out": len(v["metrics"]) - len(shown),
             "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": _shown(s),
                            "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
                            "stability": _stability(s, reruns.get((tier, cid, s["id"]))),
