@@ -30,12 +30,6 @@ BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model
             optimizer="sgd", momentum=0.9, lr=0.05, epochs=4, batch_size=64, val_fraction=0.2)
 
 
-@pytest.fixture
-def ctx(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "data"
-    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
-
-
 def test_l1_training_makes_weights_sparser_and_stacked_runs_agree(tmp_path, ctx):
     plain = train.run(BASE, 0, tmp_path / "plain", ctx, {})["metrics"]
     l1 = dict(BASE, penalty={"l1": 3e-3})

@@ -36,12 +36,6 @@ BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model
             lr_schedule="cyclic_cosine", schedule_args={"cycles": 2}, snapshots={"count": 2})
 
 
-@pytest.fixture
-def ctx(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "data"
-    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
-
-
 def test_a_killed_run_resumes_with_its_snapshots(tmp_path, ctx):
     whole = train.run(BASE, 0, tmp_path / "whole", ctx, {})["metrics"]
     assert 0 < whole["ensemble_test_acc"] <= 1

@@ -9,12 +9,6 @@ BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model
 META = {"config_hash": "stack-test"}
 
 
-@pytest.fixture
-def ctx(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "data"
-    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
-
-
 def _curves(d):
     return [{k: v for k, v in r.items() if k not in ("wall_s", "cpu_s")} for r in io.read_jsonl(d / "metrics.jsonl")]
 

@@ -13,12 +13,6 @@ BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model
 META = {"config_hash": "test"}
 
 
-@pytest.fixture
-def ctx(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "data"
-    return {"data_root": str(root), "cache_dir": str(root / "cache"), "device": "cpu", "threads": 1}
-
-
 def test_resumed_run_ends_identical_to_uninterrupted(tmp_path, ctx):
     recipe = dict(BASE)
     full = train.run(recipe, 3, tmp_path / "full", ctx, META)
