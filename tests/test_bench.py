@@ -54,3 +54,15 @@ def test_report_shows_layouts_and_pipeline(tmp_path):
     assert s["pipeline"] == [{"device": "Test CPU (load 0.0–1.0)", "tier": "quick, 2 cores", "jobs": "53 train, 0 other",
                               "wall": "10.0", "train": "45", "noop": "5", "train_share": "7.5%", "analysis": "30",
                               "share": "12.5%"}]
+
+
+def test_report_shows_cpu_fp32_and_bf16_throughput_of_conv_models(tmp_path):
+    (tmp_path / "bench").mkdir()
+    row = {"engine_img_s": 359.0, "plain_img_s": 244.0, "ratio": 1.47, "flops_per_image": 2.4e8, "mfu": 1.08}
+    (tmp_path / "bench" / "m.json").write_text(json.dumps({
+        "suite": "models", "device": {"device": "cpu", "cpu": "Test CPU"}, "load_before": 0.1, "load_after": 1.0,
+        "models": {"resnet20": {**row, "engine_fp32_img_s": 220.0, "engine_bf16_img_s": 359.0, "bf16_over_fp32": 359 / 220},
+                   "mlp20x50": row}}))
+    rows = {r["model"]: r for r in report.speed(tmp_path)["models"]}
+    assert rows["resnet20"]["bf16"] == "220 / 359 (1.63×)"
+    assert rows["mlp20x50"]["bf16"] == "–"          # MLPs are not timed in bf16

@@ -430,7 +430,10 @@ def speed(results: Path) -> dict:
                 models.append({"file": f.name, "device": where, "model": name,
                                "engine": f"{r['engine_img_s']:,.0f}", "plain": f"{r['plain_img_s']:,.0f}",
                                "ratio": f"{r['ratio']:.2f}×", "mflop": fmt(r["flops_per_image"] / 1e6),
-                               "mfu": fmt(r["mfu"], 2) if r.get("mfu") is not None else "–"})
+                               "mfu": fmt(r["mfu"], 2) if r.get("mfu") is not None else "–",
+                               # CPU conv models: the engine in fp32 and under bf16 autocast, same process
+                               "bf16": (f"{r['engine_fp32_img_s']:,.0f} / {r['engine_bf16_img_s']:,.0f} "
+                                        f"({r['bf16_over_fp32']:.2f}×)") if "bf16_over_fp32" in r else "–"})
             t = b.get("time_to_accuracy")
             if t:
                 reach = ", ".join(f"{float(k):.0%} in {v:.0f} s" for k, v in t["seconds_to_test_acc"].items() if v)
