@@ -125,9 +125,10 @@ def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, c
     written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
     declared = TASKS.get("classify").metrics
     tricks = {"test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret",
-              "ensemble_test_acc", "ensemble_gain", *PRUNE_METRICS}
+              "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share", *PRUNE_METRICS}
     assert written <= declared and declared - written == {"branch_share"} | tricks   # with their tricks only
-    with_both = dict(recipe, early_stopping={"patience": 1}, snapshots={"count": 1}, prune={"finetune_epochs": 0})
+    with_both = dict(recipe, early_stopping={"patience": 1}, snapshots={"count": 1}, prune={"finetune_epochs": 0},
+                     log_grad_norm=True, clip_grad_norm=1.0)
     assert declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"]) == {"branch_share"}
 
 
@@ -220,3 +221,21 @@ def test_mlp_activation_is_a_model_argument_and_a_typo_is_named():
     assert kinds == ["Flatten", "Linear", "BatchNorm1d", "Sigmoid", "Linear", "BatchNorm1d", "Sigmoid", "Linear"]
     with pytest.raises(ValueError, match="activation 'tanhh' is not one of relu, sigmoid"):
         MODELS.build("mlp", (1, 8, 8), 10, activation="tanhh")
+
+
+def test_gradient_norms_are_measured_before_clipping_and_clipping_changes_nothing_else(tmp_path, ctx):
+    """log_grad_norm records the norm clipping sees: with a threshold above every norm the run is
+    the unclipped run exactly (clipped_share 0); with one below the median, more than half the
+    steps are rescaled and training differs."""
+    recipe = dict(BASE, augment="none", epochs=2, log_grad_norm=True)
+    free = train.run(recipe, 0, tmp_path / "free", ctx, META)
+    hist = io.read_jsonl(tmp_path / "free" / "metrics.jsonl")
+    assert free["metrics"]["grad_norm_max"] == max(h["grad_norm_max"] for h in hist) > hist[0]["grad_norm_median"] > 0
+    assert "clipped_share" not in free["metrics"]
+    high = train.run(dict(recipe, clip_grad_norm=1e6), 0, tmp_path / "high", ctx, META)
+    assert high["metrics"]["clipped_share"] == 0.0
+    assert high["metrics"]["final_train_loss"] == free["metrics"]["final_train_loss"]
+    low_clip = 0.5 * min(h["grad_norm_median"] for h in hist)
+    low = train.run(dict(recipe, clip_grad_norm=low_clip), 0, tmp_path / "low", ctx, META)
+    assert low["metrics"]["clipped_share"] > 0.5
+    assert low["metrics"]["final_train_loss"] != free["metrics"]["final_train_loss"]

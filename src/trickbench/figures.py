@@ -21,7 +21,8 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
           "final_test_acc": "final test accuracy", "train_s_per_epoch": "s per epoch (CPU s)",
           "branch_share": "share of branches computed",
-          "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$"}
+          "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$",
+          "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold"}
 
 
 def use_style():

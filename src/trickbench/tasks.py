@@ -86,7 +86,7 @@ class ClassifyTask:
     metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss", "min_train_loss",
                          "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
                          "best_val_epoch", "test_acc_at_best_val", "branch_share",
-                         "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain",
+                         "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share",
                          *PRUNE_METRICS,
                          "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
 

@@ -172,6 +172,15 @@ def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
     return statistics.median(per[1:] or per)
 
 
+def grad_norm_row(norms: torch.Tensor, clip: float | None) -> dict:
+    """An epoch's gradient norms (total L2 norm over all parameters, before clipping): the largest,
+    the median, and the share of steps that clipping rescaled (when it is on)."""
+    row = {"grad_norm_max": norms.max().item(), "grad_norm_median": norms.median().item()}
+    if clip:
+        row["clipped_share"] = (norms > clip).double().mean().item()
+    return row
+
+
 def final_metrics(history: list[dict], best: dict, early_stopping: dict | None = None) -> dict:
     """A run's summary metrics from its per-epoch history (empty if it never finished an epoch);
     with an `early_stopping` spec, also what its patience rule would have kept."""
@@ -185,6 +194,10 @@ def final_metrics(history: list[dict], best: dict, early_stopping: dict | None =
                "epochs_done": len(history), "train_s_per_epoch": _median_epoch_s(history)}
     if "cpu_s" in last:  # recorded on CPU devices only
         metrics["train_s_per_epoch"] = _median_epoch_s(history, "cpu_s")
+    if "grad_norm_max" in last:  # recipe log_grad_norm (every epoch has as many steps)
+        metrics["grad_norm_max"] = max(h["grad_norm_max"] for h in history)
+        if "clipped_share" in last:
+            metrics["clipped_share"] = statistics.fmean(h["clipped_share"] for h in history)
     if best["epoch"] is not None:
         metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
                     "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
@@ -281,6 +294,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     noise_spec = recipe.get("grad_noise")
     penalty_spec = recipe.get("penalty")
     cur_spec = recipe.get("curriculum")
+    log_norm = bool(recipe.get("log_grad_norm"))  # gradient norms per step, summarised per epoch
     cur_score = curriculum.scores(x_train, y_train, cur_spec.get("score", "prototype")) if cur_spec else None
     penalized = penalty_trick.weight_matrices(model)
     if penalty_spec:  # a per-layer list that does not fit the model fails here, before any step
@@ -324,7 +338,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                  else torch.randperm(n, generator=gen)).to(device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
+        seen, norms = 0, []
         for b in _steps(steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
             idx = order[b * bs:(b + 1) * bs]
             x = normalize(augment(x_train[idx], recipe["augment"], gen, recipe.get("augment_pad", 4)), mean, std)
@@ -346,8 +360,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             # momentum, as in the paper's Torch7 code (identical for every other model)
             optimizer.zero_grad(set_to_none=False)
             (loss + penalty_trick.penalty(penalized, penalty_spec)).backward()
-            if recipe["clip_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"])
+            if recipe["clip_grad_norm"] or log_norm:  # the norm before clipping (inf: measure only)
+                total = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"] or math.inf)
+                if log_norm:
+                    norms.append(total.detach())
             if agc_spec:
                 agc_trick.clip_(agc_params, agc_spec["clipping"], agc_spec.get("eps", 1e-3))
             if noise_spec:  # after clipping, as the paper does
@@ -366,6 +382,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
         if device.type == "cpu":
             row["cpu_s"] = cpu_spent
+        if norms:
+            row |= grad_norm_row(torch.stack(norms), recipe["clip_grad_norm"])
         row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
         if len(y_val):
             row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"], engine)

@@ -16,4 +16,5 @@ DATASETS.lazy("cifar10", "trickbench.data.sources:cifar10")
 DATASETS.lazy("cifar100", "trickbench.data.sources:cifar100")
 DATASETS.lazy("imagefolder", "trickbench.data.sources:imagefolder")
 DATASETS.lazy("tiny_imagenet", "trickbench.data.sources:tiny_imagenet")
+DATASETS.lazy("temporal_order", "trickbench.data.sources:temporal_order")  # synthetic sequences
 DATASETS.lazy("random", "trickbench.data.sources:random_images")  # benchmarks and tests only

@@ -204,7 +204,7 @@ def missing_message(name: str, data_root, cache_dir, **dataset_args) -> str | No
     if name == "imagefolder" and dataset_args.get("path"):
         src = Path(dataset_args["path"]) if Path(dataset_args["path"]).is_absolute() else data_root / dataset_args["path"]
         return None if src.exists() else f"imagefolder path {src} does not exist (relative paths are taken under data_root={data_root})"
-    return None   # digits (bundled with scikit-learn), random
+    return None   # digits (bundled with scikit-learn), temporal_order, random
 
 
 def random_images(data_root, cache_dir, n_train=10_000, n_test=2_000, shape=(1, 28, 28), classes=10, seed=0):
@@ -215,3 +215,29 @@ def random_images(data_root, cache_dir, n_train=10_000, n_test=2_000, shape=(1, 
     y = torch.randint(0, classes, (n_train + n_test,), generator=g)
     return Tensors("random", x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes,
                    f"random uint8 images {shape}, {n_train} / {n_test}")
+
+
+def temporal_order(data_root, cache_dir, length=50, n_train=10_000, n_test=2_000, seed=0):
+    """The temporal-order problem (Hochreiter & Schmidhuber 1997, experiment 6a; the long-term
+    task of Pascanu, Mikolov & Bengio 2013): a sequence of `length` symbols, each a distractor
+    from {a, b, c, d} except two, X or Y, at a uniform time in [length/10, 2·length/10) and one in
+    [5·length/10, 6·length/10); the class is the ordered pair (XX, XY, YX, YY). Stored as one-hot
+    uint8 images [N, 1, length, 6] (time down the rows, 0 or 255), so the engine's batching and
+    per-channel standardisation apply unchanged (an affine map of the one-hot code). Generated from
+    `seed`, the same for every run: the arms see the same sequences."""
+    if length < 10:
+        raise ValueError(f"dataset_args.length must be >= 10 (two marker windows of length/10), got {length}")
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_test
+    sym = torch.randint(0, 4, (n, length), generator=g)            # distractors a-d: 0..3
+    lo1, hi1, lo2, hi2 = length // 10, 2 * length // 10, 5 * length // 10, 6 * length // 10
+    t1 = lo1 + (torch.rand(n, generator=g) * (hi1 - lo1)).long()
+    t2 = lo2 + (torch.rand(n, generator=g) * (hi2 - lo2)).long()
+    first, second = torch.randint(0, 2, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
+    rows = torch.arange(n)
+    sym[rows, t1] = 4 + first                                        # X = 4, Y = 5
+    sym[rows, t2] = 4 + second
+    x = (torch.nn.functional.one_hot(sym, 6) * 255).to(torch.uint8).unsqueeze(1)
+    y = 2 * first + second
+    return Tensors("temporal_order", x[:n_train], y[:n_train], x[n_train:], y[n_train:], 4,
+                   f"temporal-order problem, length {length}, {n_train} / {n_test} sequences")
