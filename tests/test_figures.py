@@ -18,3 +18,21 @@ def test_curves_facets_wrap_into_blocks(tmp_path, monkeypatch):
     assert sorted(a.get_title() for a in axes if a.get_visible()) == [f"r{k}" for k in range(5)]
     assert sum(not a.get_visible() for a in axes) == 1  # the sixth slot stays empty
     assert (tmp_path / "c.svg").stat().st_size > 0
+
+
+def test_path_figure_draws_each_optimizer_over_the_contours_up_to_max_t(tmp_path, monkeypatch):
+    from trickbench import quadratic
+    from trickbench.tasks import TASKS
+    out = quadratic.run(dict(TASKS.get("quadratic").defaults, optimizer="sgd", lr=1.0, steps=30), [0])
+    curves = pd.DataFrame([{"optimizer": name, "seed": 0, "t": t, "w1": out["path"][t, 0, 0], "w2": out["path"][t, 0, 1]}
+                           for name in ("GD", "GD again", "GD third") for t in range(31)])
+    seen = {}
+    real = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    spec = {"x": "w1", "y": ["w2"], "hue": "optimizer", "max_t": 10, "wrap": 2}
+    figures.path_figure(curves, spec, tmp_path / "p.svg", quadratic.matrix(100.0, 30.0))
+    visible = [a for a in seen["fig"].axes if a.get_visible()]
+    assert [a.get_title() for a in visible] == ["GD", "GD again", "GD third"]
+    line = visible[0].lines[0]
+    assert len(line.get_xdata()) == 11 and line.get_xdata()[0] == -2.0    # steps 0..max_t from the start
+    assert visible[0].collections                                           # the contours

@@ -22,7 +22,8 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
           "final_test_acc": "final test accuracy", "train_s_per_epoch": "s per epoch (CPU s)",
           "branch_share": "share of branches computed",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$",
-          "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold"}
+          "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold",
+          "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$"}
 
 
 def use_style():
@@ -60,6 +61,8 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
                 ax.set_yscale("symlog", linthresh=0.1)
             elif "loss" in y and (df[y].dropna() > 0).all() and df[y].max() > 5 * df[y].median():
                 ax.set_yscale("log")  # an early spike (epoch 1, a divergence) would flatten every curve
+            if spec.get("ymin") is not None:
+                ax.set_ylim(bottom=spec["ymin"])
             ax.set_xlabel(LABELS.get(x, x) if i == len(ys) - 1 else "")
             ax.set_ylabel(LABELS.get(y, y) if j == 0 else "")
             if i == 0 and f is not None:
@@ -92,6 +95,46 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     last = axes[0, -1]
     if last.get_legend() is not None:
         sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def path_figure(curves: pd.DataFrame, spec: dict, out: Path, a, target: float | None = None) -> None:
+    """Iterates (spec.x, spec.y[0]) of one run per value of spec.hue, each in its own panel over the
+    contours of f(w) = ½ wᵀ A w (trickbench.quadratic), the first spec.max_t steps (default all)."""
+    import numpy as np
+    use_style()
+    x, y, hue = spec["x"], spec["y"][0], spec["hue"]
+    curves = curves[curves.t <= spec.get("max_t", curves.t.max())]
+    order = list(dict.fromkeys(curves[hue]))
+    ncol = min(len(order), spec.get("wrap") or 4)
+    nrow = -(-len(order) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.4 * ncol, 2.1 * nrow + 0.3), squeeze=False, sharex=True, sharey=True)
+    first = curves[curves.t == 0]
+    span = float(np.abs(first[[x, y]].to_numpy()).max()) * 1.25
+    g = np.linspace(-span, span, 161)
+    gx, gy = np.meshgrid(g, g)
+    f = 0.5 * (a[0, 0] * gx ** 2 + 2 * a[0, 1] * gx * gy + a[1, 1] * gy ** 2)
+    f0 = float(0.5 * first[[x, y]].iloc[0].to_numpy() @ a @ first[[x, y]].iloc[0].to_numpy())
+    levels = f0 * np.logspace(-4, 0.5, 10)
+    palette = sns.color_palette(n_colors=len(order))
+    for k in range(len(order), nrow * ncol):
+        axes.flat[k].set_visible(False)
+    for k, name in enumerate(order):
+        ax = axes.flat[k]
+        ax.contour(gx, gy, f, levels=levels, colors="0.75", linewidths=0.6)
+        run = curves[curves[hue] == name]
+        run = run[run.seed == run.seed.min()].sort_values("t")
+        ax.plot(run[x], run[y], color=palette[k], linewidth=0.9, marker="o", markersize=1.6)
+        ax.plot([0], [0], marker="*", color="black", markersize=6)
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+        ax.set_title(str(name))
+        ax.set_aspect("equal")
+    for ax in axes[-1]:
+        ax.set_xlabel(LABELS.get(x, x))
+    for ax in axes[:, 0]:
+        ax.set_ylabel(LABELS.get(y, y))
     fig.tight_layout()
     _save(fig, out)
 
@@ -229,6 +272,14 @@ def claim_figure(cat, results: Path, out: Path) -> None:
         {"runs": runs_figure, "points": points_figure, "heatmap": heatmap_figure}[kind](runs, spec, Path(out))
         return
     curves = pd.read_csv(cdir / "curves.csv")
+    if kind == "path":  # the quadratic task's iterates, over its contours
+        from trickbench import quadratic
+        chosen = set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())
+        curves = curves[curves.arm.isin(chosen)].copy()
+        p = quadratic.problem(cat.arms[curves.arm.iloc[0]].recipe.get("problem_args"))
+        curves[spec["hue"]] = curves[spec["hue"]].astype(str)
+        path_figure(curves, spec, Path(out), quadratic.matrix(p["kappa"], p["angle"]))
+        return
     families = set(spec.get("arms") or cat.families())
     keep = {a.name for a in cat.arms.values() if a.family in families}
     if spec.get("tuned"):

@@ -74,6 +74,52 @@ class OnlineTask:
         return [io.read_json(run_dir(root, arm, s) / "summary.json") for s in seeds]
 
 
+class QuadraticTask:
+    """Optimizers on the lecture's ill-conditioned 2-D quadratic (trickbench.quadratic): torch.optim
+    in float64, all seeds of an arm stacked in one [seeds, 2] parameter."""
+    defaults = {"lr_schedule": "constant", "schedule_args": {}, "momentum": 0.0, "beta1": 0.9, "beta2": 0.999,
+                "eps": 1e-8, "weight_decay": 0.0, "problem_args": {}}
+    required = ("optimizer", "lr", "steps")
+    metrics = frozenset({"steps_to_target", "final_loss_ratio", "log10_final_loss_ratio"})
+
+    def check(self, recipe: dict, where: str) -> None:
+        from trickbench import quadratic
+        from trickbench.optim import OPTIMIZERS, SCHEDULES
+        _require(recipe, self.required, where)
+        OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
+        SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
+        try:
+            quadratic.problem(recipe["problem_args"])
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+
+    def run_arm(self, claim_id, tier, arm, seeds, root, ctx) -> list[dict]:
+        from trickbench import quadratic
+        todo = [s for s in seeds if not (run_dir(root, arm, s) / "summary.json").exists()]
+        if todo:
+            t0 = time.perf_counter()
+            out = quadratic.run(arm.recipe, todo)
+            wall = time.perf_counter() - t0
+            prov = provenance.record("cpu")
+            path, ratio, fin = out["path"], out["ratio"], out["final"]
+            for j, seed in enumerate(todo):
+                d = run_dir(root, arm, seed)
+                io.write_jsonl(d / "metrics.jsonl", (
+                    {"t": t, "w1": float(path[t, j, 0]), "w2": float(path[t, j, 1]), "loss_ratio": float(ratio[t, j])}
+                    for t in range(len(ratio))))
+                diverged_at = fin["diverged_at"][j]
+                io.write_json(d / "summary.json", {
+                    "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
+                    "recipe": arm.recipe, "outcome": "diverged" if diverged_at is not None else "ok",
+                    "diverged_at": diverged_at,
+                    "metrics": {k: v[j] for k, v in fin.items() if k != "diverged_at"},
+                    "wall_s": wall / len(todo), "stacked_runs": len(todo),
+                    "steps_per_s": arm.recipe["steps"] * len(todo) / wall,
+                    "precision": "fp64", "provenance": prov,
+                })
+        return [io.read_json(run_dir(root, arm, s) / "summary.json") for s in seeds]
+
+
 class ClassifyTask:
     """Networks trained on datasets (trickbench.train); torch is imported only to run."""
     defaults = {"lr_schedule": "constant", "schedule_args": {}, "momentum": 0.0, "nesterov": False,
@@ -141,3 +187,4 @@ class ClassifyTask:
 
 TASKS.register("online")(OnlineTask())
 TASKS.register("classify")(ClassifyTask())
+TASKS.register("quadratic")(QuadraticTask())
