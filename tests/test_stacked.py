@@ -83,3 +83,12 @@ def test_supports_only_what_it_implements():
 def test_sigmoid_mlps_train_one_at_a_time():
     assert not stacked.supports(dict(BASE, model_args={"depth": 2, "activation": "sigmoid"}))
     assert stacked.supports(dict(BASE, model_args={"depth": 2, "activation": "relu"}))
+
+
+def test_a_stack_prints_one_progress_line_per_epoch(tmp_path, ctx, capsys):
+    seeds = [0, 1]
+    stacked.run_stacked(dict(BASE, epochs=2), seeds, [tmp_path / "arm" / "h" / f"seed{s}" for s in seeds], ctx, META)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "stacked" in ln]
+    assert [ln.split(": ")[0] for ln in lines] == ["arm/2 seeds stacked (2 live) epoch 1/2",
+                                                    "arm/2 seeds stacked (2 live) epoch 2/2"]
+    assert "mean test_acc" in lines[0] and "ETA stack 0 s" in lines[1]

@@ -28,7 +28,17 @@ from trickbench.tricks import penalty as penalty_trick
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
+from trickbench.train import _eta, data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
+
+
+def progress_line(run_dirs, rows: list[dict], epoch: int, epochs: int, spent: float) -> str:
+    """One line per epoch for the job's log (a single run prints train.progress_line): the stack,
+    its live runs' mean test accuracy, seconds per epoch of the whole stack, and its ETA."""
+    first = Path(run_dirs[0])
+    per_epoch = spent / epoch
+    acc = f"mean test_acc {sum(r['test_acc'] for r in rows) / len(rows):.4f} " if rows else ""
+    return (f"{first.parent.parent.name}/{len(run_dirs)} seeds stacked ({len(rows)} live) epoch {epoch}/{epochs}: "
+            f"{acc}· {per_epoch:.0f} s/epoch · ETA stack {_eta((epochs - epoch) * per_epoch)}")
 
 
 def supports(recipe: dict) -> bool:
@@ -185,6 +195,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                     best[s] = {"val_acc": val_acc[s], "epoch": epoch + 1, "test_acc": test_acc[s]}
             histories[s].append(row)
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", histories[s])
+        print(progress_line(run_dirs, [h[-1] for h in histories if h and h[-1]["epoch"] == epoch + 1],
+                            epoch + 1, recipe["epochs"], spent), flush=True)
         buf = _io.BytesIO()
         torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
                     "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
