@@ -31,6 +31,23 @@ def test_an_ensemble_of_identical_snapshots_equals_the_single_model():
     assert net.training and all(torch.equal(v, state[k]) for k, v in net.state_dict().items())  # restored
 
 
+def test_the_ensemble_of_the_last_m_snapshots_grows_from_the_last_one():
+    torch.manual_seed(0)
+    x = torch.randint(0, 255, (60, 1, 4, 4), dtype=torch.uint8)
+    y = torch.randint(0, 3, (60,))
+    mean, std = torch.tensor([0.5]), torch.tensor([0.25])
+    nets = [MODELS.build("mlp", (1, 4, 4), 3, depth=1, width=8) for _ in range(3)]
+    states = [snapshots.copy_state(n) for n in nets]
+    accs = snapshots.ensemble_accuracies(nets[0], states, x, y, mean, std, 16)
+    assert len(accs) == 3
+    assert accs[0] == pytest.approx(train.evaluate(nets[2], x, y, mean, std, 16)[1])     # m = 1: the last snapshot
+    assert accs[-1] == snapshots.ensemble_accuracy(nets[0], states, x, y, mean, std, 16)
+    two = snapshots.ensemble_accuracy(nets[0], states[1:], x, y, mean, std, 16)
+    assert accs[1] == two                                                                  # m = 2: the last two
+    m = snapshots.metrics(accs, accs[0])
+    assert m["ensemble_test_acc_last3"] == m["ensemble_test_acc"] and m["ensemble_gain"] == accs[2] - accs[0]
+
+
 BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model_args={"depth": 1, "width": 32},
             optimizer="sgd", momentum=0.9, lr=0.1, epochs=4, batch_size=64, val_fraction=0.2,
             lr_schedule="cyclic_cosine", schedule_args={"cycles": 2}, snapshots={"count": 2})

@@ -120,16 +120,17 @@ def test_progress_line_per_epoch_with_the_run_and_job_eta(tmp_path):
 
 
 def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, ctx):
-    from trickbench.tasks import PRUNE_METRICS, TASKS
+    from trickbench.tasks import PRUNE_METRICS, SNAPSHOT_METRICS, TASKS
     recipe = dict(BASE, val_fraction=0.2, stochastic_depth=None)
     written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
     declared = TASKS.get("classify").metrics
     tricks = {"test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret",
-              "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share", *PRUNE_METRICS}
+              "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share", *PRUNE_METRICS, *SNAPSHOT_METRICS}
     assert written <= declared and declared - written == {"branch_share"} | tricks   # with their tricks only
     with_both = dict(recipe, early_stopping={"patience": 1}, snapshots={"count": 1}, prune={"finetune_epochs": 0},
                      log_grad_norm=True, clip_grad_norm=1.0)
-    assert declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"]) == {"branch_share"}
+    unwritten = declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"])
+    assert unwritten == {"branch_share", *SNAPSHOT_METRICS[1:]}     # one snapshot: only ensemble_test_acc_last1
 
 
 def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):

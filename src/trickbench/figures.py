@@ -152,7 +152,8 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     value of spec.hue, with 95% bootstrap intervals over runs; one panel per metric."""
     use_style()
     x, ys = spec["x"], spec["y"]
-    hue_order = sorted(runs[spec["hue"]].unique()) if spec.get("hue") else None
+    # arms' order of appearance, as the curves figures colour them (sorted names swapped colours)
+    hue_order = list(dict.fromkeys(runs[spec["hue"]])) if spec.get("hue") else None
     fig, axes = plt.subplots(1, len(ys), figsize=(3.4 * len(ys) + 1.2, 2.6), squeeze=False)
     for j, y in enumerate(ys):
         ax = axes[0, j]
@@ -199,7 +200,7 @@ def heatmap_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
 
 def sweep_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     """Run metrics named by a pattern (y[0], e.g. prune_{method}_{sparsity}{finetune}) as curves:
-    the placeholder `x` on the x axis, `hue` and `style` as lines; `values` lists each
+    the placeholder `x` on the x axis, `hue` and `style` (placeholders or arm tags) as lines; `values` lists each
     placeholder's values, or maps them to the labels shown. Mean over runs, 95% intervals."""
     import itertools
     use_style()
@@ -211,11 +212,17 @@ def sweep_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         if col not in runs:
             continue
         tags = {n: labels[n][c] for n, c in zip(names, combo)}
-        rows += [{**tags, "value": v} for v in runs[col].dropna()]
+        # hue / style may also name an arm tag (a column of runs.csv) instead of a placeholder
+        carried = [spec[k] for k in ("hue", "style") if spec.get(k) and spec[k] not in names and spec[k] in runs]
+        rows += [{**tags, **{c: str(r[c]) for c in carried}, "value": r[col]}
+                 for _, r in runs[runs[col].notna()].iterrows()]
     long = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(5.6, 3.2))
     if len(long):
         long[spec["x"]] = pd.to_numeric(long[spec["x"]])
+        if (long[spec["x"]] % 1 == 0).all():   # counts (snapshots, %): whole-number ticks
+            from matplotlib.ticker import MaxNLocator
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         sns.lineplot(data=long, x=spec["x"], y="value", hue=spec.get("hue"), style=spec.get("style"),
                      estimator="mean", errorbar=("ci", 95), marker="o", ax=ax)
         if ax.get_legend() is not None:

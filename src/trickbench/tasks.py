@@ -15,6 +15,8 @@ from trickbench.registry import Registry
 # what trickbench.tricks.pruning writes (kept torch-free here; tests/test_pruning.py checks they agree)
 PRUNE_METRICS = [f"prune_{m}_{pct}{ft}" for m in ("magnitude", "obd", "neuron_weight", "neuron_activation")
                  for pct in (50, 80, 90, 95) for ft in ("", "_ft")]
+# what trickbench.tricks.snapshots writes: the ensemble of the last m snapshots, m <= its MAX_COUNT
+SNAPSHOT_METRICS = [f"ensemble_test_acc_last{m}" for m in range(1, 11)]
 
 TASKS = Registry("task")
 
@@ -133,7 +135,7 @@ class ClassifyTask:
                          "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
                          "best_val_epoch", "test_acc_at_best_val", "branch_share",
                          "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share",
-                         *PRUNE_METRICS,
+                         *PRUNE_METRICS, *SNAPSHOT_METRICS,
                          "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
 
     def check(self, recipe: dict, where: str) -> None:
@@ -156,8 +158,8 @@ class ClassifyTask:
         snap = recipe.get("snapshots")
         if snap is not None:
             count = snap.get("count") if isinstance(snap, dict) else None
-            if not isinstance(count, int) or count < 1 or recipe["epochs"] % count:
-                raise ValueError(f"{where}: snapshots.count must be a whole number >= 1 that divides epochs "
+            if not isinstance(count, int) or not 1 <= count <= 10 or recipe["epochs"] % count:  # 10: SNAPSHOT_METRICS
+                raise ValueError(f"{where}: snapshots.count must be a whole number from 1 to 10 that divides epochs "
                                  f"({recipe['epochs']}), not {count!r}")
             cycles = recipe.get("schedule_args", {}).get("cycles")
             if recipe["lr_schedule"] == "cyclic_cosine" and cycles != count:

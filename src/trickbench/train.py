@@ -421,9 +421,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                 model, recipe["prune"], x_train, y_train, x_test, y_test, mean, std, recipe,
                 lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1], seed)
         if snaps:
-            metrics["ensemble_test_acc"] = snapshots.ensemble_accuracy(
-                model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
-            metrics["ensemble_gain"] = metrics["ensemble_test_acc"] - metrics["final_test_acc"]
+            metrics |= snapshots.metrics(snapshots.ensemble_accuracies(
+                model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine), metrics["final_test_acc"])
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)

@@ -8,6 +8,7 @@ with a non-cyclic schedule the same saves give the paper's NoCycle control.
 recipe key: snapshots: {count: M}   (absent: off; epochs must be a multiple of M)
 metrics:    ensemble_test_acc   test accuracy of the ensemble of the M snapshots
             ensemble_gain       ensemble_test_acc - final_test_acc (the last snapshot alone)
+            ensemble_test_acc_last<m>   the ensemble of the last m snapshots, m = 1..M
 """
 from __future__ import annotations
 
@@ -28,13 +29,18 @@ def copy_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
 
 
+MAX_COUNT = 10   # ensemble_test_acc_last<m> is declared for m = 1..MAX_COUNT (tasks.py)
+
+
 @torch.no_grad()
-def ensemble_accuracy(model, states: list[dict], x, y, mean, std, batch_size: int, engine=None) -> float:
-    """Accuracy of the mean softmax of `model` loaded with each state in turn (BatchNorm running
-    statistics included, as each snapshot had them); the model's own state is restored after."""
+def ensemble_accuracies(model, states: list[dict], x, y, mean, std, batch_size: int, engine=None) -> list[float]:
+    """Test accuracy of the ensemble of the last m snapshots, for m = 1..len(states) (the paper's
+    Fig. 3: ensemble accuracy against the number of models): mean softmax of `model` loaded with
+    each state in turn (BatchNorm running statistics included, as each snapshot had them); the
+    model's own state is restored after."""
     own = copy_state(model)
-    probs = None
-    for st in states:
+    probs, accs = None, []
+    for st in reversed(states):
         model.load_state_dict(st)
         model.eval()
         outs = []
@@ -46,6 +52,19 @@ def ensemble_accuracy(model, states: list[dict], x, y, mean, std, batch_size: in
                 outs.append(F.softmax(model(xb).float(), dim=1))
         p = torch.cat(outs)
         probs = p if probs is None else probs + p
+        accs.append((probs.argmax(1) == y).float().mean().item())
     model.load_state_dict(own)
     model.train()
-    return (probs.argmax(1) == y).float().mean().item()
+    return accs
+
+
+def ensemble_accuracy(model, states: list[dict], x, y, mean, std, batch_size: int, engine=None) -> float:
+    """Accuracy of the ensemble of all the snapshots."""
+    return ensemble_accuracies(model, states, x, y, mean, std, batch_size, engine)[-1]
+
+
+def metrics(accs: list[float], final_test_acc: float) -> dict:
+    """The run metrics: the whole ensemble, its gain over the last snapshot alone, and the ensemble
+    of the last m snapshots for each m."""
+    return {"ensemble_test_acc": accs[-1], "ensemble_gain": accs[-1] - final_test_acc,
+            **{f"ensemble_test_acc_last{m}": a for m, a in enumerate(accs, 1)}}
