@@ -36,3 +36,13 @@ def test_path_figure_draws_each_optimizer_over_the_contours_up_to_max_t(tmp_path
     line = visible[0].lines[0]
     assert len(line.get_xdata()) == 11 and line.get_xdata()[0] == -2.0    # steps 0..max_t from the start
     assert visible[0].collections                                           # the contours
+
+
+def test_the_same_data_redrawn_gives_the_same_bytes(tmp_path):
+    curves = pd.DataFrame([{"epoch": e, "test_acc": 0.1 * e, "arm": a, "seed": s}
+                           for a in ("x", "y") for s in range(2) for e in (1, 2, 3)])
+    spec = {"x": "epoch", "y": ["test_acc"], "hue": "arm", "logx": False}
+    figures.curves_figure(curves, spec, tmp_path / "a.svg")
+    figures.curves_figure(curves, spec, tmp_path / "b.svg")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    assert b"<dc:date>" not in (tmp_path / "a.svg").read_bytes()

@@ -142,7 +142,9 @@ def path_figure(curves: pd.DataFrame, spec: dict, out: Path, a, target: float | 
 def _save(fig, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.svg")
-    fig.savefig(tmp, format="svg", bbox_inches="tight")
+    # no date and fixed element ids: the same data redrawn gives the same bytes (no churn in git)
+    with plt.rc_context({"svg.hashsalt": "trickbench"}):
+        fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     tmp.replace(out)
 
