@@ -32,6 +32,23 @@ def _require(recipe: dict, keys, where: str) -> None:
         raise KeyError(f"{where}: recipe is missing {', '.join(missing)}")
 
 
+def _write_stacked_runs(claim_id, tier, arm, root, todo, wall: float, curve, final, diverged_at) -> None:
+    """Summaries and curves of seeds integrated together in one numpy/torch pass (the synthetic
+    tasks): curve(j) -> the j-th seed's logged rows, final(j) -> its metrics, diverged_at(j) ->
+    its divergence step or None. Each seed gets its share of the time."""
+    prov = provenance.record("cpu")
+    for j, seed in enumerate(todo):
+        d = run_dir(root, arm, seed)
+        io.write_jsonl(d / "metrics.jsonl", curve(j))
+        step = diverged_at(j)
+        io.write_json(d / "summary.json", {
+            "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
+            "recipe": arm.recipe, "outcome": "diverged" if step is not None else "ok", "diverged_at": step,
+            "metrics": final(j), "wall_s": wall / len(todo), "stacked_runs": len(todo),
+            "steps_per_s": arm.recipe["steps"] * len(todo) / wall, "precision": "fp64", "provenance": prov,
+        })
+
+
 class OnlineTask:
     """Synthetic online convex problems (trickbench.online); numpy only."""
     defaults = {"lr_schedule": "inv_sqrt", "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "x0": 0.0,
@@ -56,23 +73,12 @@ class OnlineTask:
         if todo:
             t0 = time.perf_counter()
             out = online.run_online(arm.recipe, todo)
-            wall = time.perf_counter() - t0
-            prov = provenance.record("cpu")
             c = out["curve"]
-            for j, seed in enumerate(todo):
-                d = run_dir(root, arm, seed)
-                io.write_jsonl(d / "metrics.jsonl", (
-                    {"t": int(t), "x": float(c["x"][i, j]), "avg_regret": float(c["avg_regret"][i, j])}
-                    for i, t in enumerate(c["t"])))
-                io.write_json(d / "summary.json", {
-                    "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
-                    "recipe": arm.recipe, "outcome": "ok", "diverged_at": None,
-                    "metrics": {k: float(v[j]) for k, v in out["final"].items()},
-                    # the seeds ran stacked in one numpy integration: each gets its share of the time
-                    "wall_s": wall / len(todo), "stacked_runs": len(todo),
-                    "steps_per_s": arm.recipe["steps"] * len(todo) / wall,
-                    "precision": "fp64", "provenance": prov,
-                })
+            _write_stacked_runs(
+                claim_id, tier, arm, root, todo, time.perf_counter() - t0,
+                lambda j: ({"t": int(t), "x": float(c["x"][i, j]), "avg_regret": float(c["avg_regret"][i, j])}
+                           for i, t in enumerate(c["t"])),
+                lambda j: {k: float(v[j]) for k, v in out["final"].items()}, lambda j: None)
         return [io.read_json(run_dir(root, arm, s) / "summary.json") for s in seeds]
 
 
@@ -101,24 +107,12 @@ class QuadraticTask:
         if todo:
             t0 = time.perf_counter()
             out = quadratic.run(arm.recipe, todo)
-            wall = time.perf_counter() - t0
-            prov = provenance.record("cpu")
             path, ratio, fin = out["path"], out["ratio"], out["final"]
-            for j, seed in enumerate(todo):
-                d = run_dir(root, arm, seed)
-                io.write_jsonl(d / "metrics.jsonl", (
-                    {"t": t, "w1": float(path[t, j, 0]), "w2": float(path[t, j, 1]), "loss_ratio": float(ratio[t, j])}
-                    for t in range(len(ratio))))
-                diverged_at = fin["diverged_at"][j]
-                io.write_json(d / "summary.json", {
-                    "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
-                    "recipe": arm.recipe, "outcome": "diverged" if diverged_at is not None else "ok",
-                    "diverged_at": diverged_at,
-                    "metrics": {k: v[j] for k, v in fin.items() if k != "diverged_at"},
-                    "wall_s": wall / len(todo), "stacked_runs": len(todo),
-                    "steps_per_s": arm.recipe["steps"] * len(todo) / wall,
-                    "precision": "fp64", "provenance": prov,
-                })
+            _write_stacked_runs(
+                claim_id, tier, arm, root, todo, time.perf_counter() - t0,
+                lambda j: ({"t": t, "w1": float(path[t, j, 0]), "w2": float(path[t, j, 1]),
+                            "loss_ratio": float(ratio[t, j])} for t in range(len(ratio))),
+                lambda j: {k: v[j] for k, v in fin.items() if k != "diverged_at"}, lambda j: fin["diverged_at"][j])
         return [io.read_json(run_dir(root, arm, s) / "summary.json") for s in seeds]
 
 
