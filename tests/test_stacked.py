@@ -92,3 +92,14 @@ def test_a_stack_prints_one_progress_line_per_epoch(tmp_path, ctx, capsys):
     assert [ln.split(": ")[0] for ln in lines] == ["arm/2 seeds stacked (2 live) epoch 1/2",
                                                     "arm/2 seeds stacked (2 live) epoch 2/2"]
     assert "mean test_acc" in lines[0] and "ETA stack 0 s" in lines[1]
+
+
+def test_a_stack_stopped_after_an_epoch_keeps_its_checkpoint_and_resumes_to_the_same_metrics(tmp_path, ctx):
+    seeds = [0, 1]
+    full = stacked.run_stacked(BASE, seeds, [tmp_path / f"f{s}" for s in seeds], ctx, META)
+    dirs = [tmp_path / f"r{s}" for s in seeds]
+    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1) == []
+    assert (tmp_path / "stack-0-1.pt").exists() and len(io.read_jsonl(dirs[0] / "metrics.jsonl")) == 1
+    assert not (dirs[0] / "summary.json").exists()
+    resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+    assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]

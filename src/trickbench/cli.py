@@ -142,6 +142,17 @@ def cmd_reproduction(args):
     print(f"{agree} of {len(rows)} sub-claim verdicts agree with the committed ones; written to {args.out}")
 
 
+def cmd_canary(args):
+    from trickbench import canary
+    ctx = {"device": "cpu", "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads}
+    rows = canary.check(args.results, args.tier, ctx, args.claims_dir, args.claim or None)
+    print(canary.explain(rows, args.tier))
+    if not rows:
+        sys.exit(f"no committed runs of the classify task in {args.results}/{args.tier}")
+    if not all(r["ok"] for r in rows):
+        sys.exit(1)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from trickbench import __version__
@@ -189,6 +200,15 @@ def main(argv=None):
     p.add_argument("--tier", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_reproduction)
+    p = sub.add_parser("canary", help="retrain epoch 1 of one committed run per arm: does today's code still give it?")
+    p.add_argument("--tier", required=True)
+    p.add_argument("--claim", action="append", help="only this claim (repeatable); default: every claim")
+    p.add_argument("--results", default="results")
+    p.add_argument("--claims-dir", default="config/claims")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(fn=cmd_canary)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)

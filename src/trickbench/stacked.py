@@ -84,8 +84,12 @@ def _evaluate(weights, biases, x, y, mean, std, batch_size):
     return (loss / len(y)).tolist(), (correct / len(y)).tolist()
 
 
-def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict) -> list[dict]:
-    """Train `seeds` of one recipe together; write each run's metrics.jsonl and summary.json."""
+def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict,
+                stop_after_epoch: int | None = None) -> list[dict]:
+    """Train `seeds` of one recipe together; write each run's metrics.jsonl and summary.json.
+
+    `stop_after_epoch` ends the work after that epoch with the checkpoint in place, as a kill would
+    (train.run's argument; the canary uses it); nothing is returned then."""
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
@@ -204,6 +208,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                     "gens": [g.get_state() for g in gens + noise_gens + drop_gens], "histories": histories, "first": first,
                     "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
+        if stop_after_epoch is not None and stop_after_epoch <= epoch + 1 < recipe["epochs"] and not timed_out:
+            return []
         if timed_out:
             outcome = ["timeout" if o == "ok" else o for o in outcome]
             break
