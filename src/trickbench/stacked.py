@@ -109,6 +109,10 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     biases = [torch.stack([ls[i].bias.detach() for ls in linears]).to(device).requires_grad_()
               for i in range(len(linears[0]))]
     params = [p for pair in zip(weights, biases) for p in pair]
+    if ctx.get("perturb_init"):  # as train.run: the canary's float-sensitivity probe
+        with torch.no_grad():
+            for p in params:
+                p.mul_(1 + ctx["perturb_init"])
     gens = [data_generator(seed) for seed in seeds]
     noise_spec = recipe.get("grad_noise")
     penalty_spec = recipe.get("penalty")

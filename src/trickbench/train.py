@@ -283,6 +283,10 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
 
     torch.manual_seed(seed)
     model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
+    if ctx.get("perturb_init"):  # the canary's probe of how far a recipe amplifies float differences
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + ctx["perturb_init"])
     sd_spec, agc_spec = recipe.get("stochastic_depth"), recipe.get("agc")
     if sd_spec:  # gates come from the global CPU generator, seeded above and checkpointed
         stochastic_depth.apply(model, sd_spec)
