@@ -29,12 +29,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import math
 import tempfile
 from pathlib import Path
 
 from trickbench import config
+from trickbench.io import read_jsonl
 
 RTOL = {"fp32": 1e-4, "bf16": 1e-2}
 PROBE = 1e-7       # relative scaling of every initial weight (about one fp32 unit in the last place)
@@ -46,7 +46,7 @@ def _first_runs(claim_dir: Path) -> list[dict]:
     """The lowest-seed summary of each runs/<arm>.jsonl (a grid arm: its first member)."""
     out = []
     for path in sorted((claim_dir / "runs").glob("*.jsonl")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_jsonl(path)
         if rows:
             out.append(min(rows, key=lambda r: r["seed"]))
     return out
@@ -79,7 +79,7 @@ def retrain_first_epoch(summary: dict, ctx: dict, workdir: Path) -> dict:
                                 stop_after_epoch=1)
         else:
             train.run(recipe, int(summary["seed"]), run_dir, run_ctx, {"config_hash": "canary"}, stop_after_epoch=1)
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_jsonl(run_dir / "metrics.jsonl")
     return rows[0] if rows else {}
 
 
@@ -109,8 +109,9 @@ def check(results_dir: str | Path, tier: str, ctx: dict, claims_dir: str | Path 
                 for key in KEYS:
                     a, b = float(ref[key]), float(now.get(key, "nan"))
                     row[f"{key}_committed"], row[f"{key}_now"] = a, b
-                    rel = max(rel, _rel(a, b))
-                    if _rel(a, b) > tol:
+                    d = _rel(a, b)
+                    rel = max(rel, d)
+                    if d > tol:
                         bad.append(f"{key} {a:.6g} committed, {b:.6g} now")
                 row |= {"ok": not bad, "problem": "; ".join(bad), "max_rel_diff": rel, "probe_rel_diff": sens,
                         "tolerance": tol}
