@@ -46,3 +46,25 @@ def test_the_same_data_redrawn_gives_the_same_bytes(tmp_path):
     figures.curves_figure(curves, spec, tmp_path / "b.svg")
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
     assert b"<dc:date>" not in (tmp_path / "a.svg").read_bytes()
+
+
+def test_points_figure_category_names_never_overlap(tmp_path, monkeypatch):
+    """The data_augmentation figure's "flip + crop" and "flip + crop + colour" ran into each other."""
+    names = ["none", "crop", "flip + crop", "flip + crop + colour"]
+    runs = pd.DataFrame([{"augment": a, "seed": s, "final_test_acc": 0.5 + 0.05 * k + 0.01 * s}
+                         for k, a in enumerate(names) for s in range(3)])
+    seen = {}
+    real = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    figures.points_figure(runs, {"x": "augment", "y": ["final_test_acc"], "hue": "augment"}, tmp_path / "p.svg")
+    fig = seen["fig"]
+    ax = fig.axes[0]
+    labels = ax.get_xticklabels()
+    assert [t.get_text().replace("\n", " ") for t in labels] == names   # wrapped, not renamed
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)        # _save closed the figure: draw it again to measure the labels
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))            # left to right, apart
+    assert ax.get_legend() is None          # the x axis already names every point

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,7 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
           "branch_share": "share of branches computed",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$",
           "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold",
-          "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$"}
+          "generalization_gap": "train − test accuracy", "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$"}
 
 
 def use_style():
@@ -159,10 +160,15 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, len(ys), figsize=(3.4 * len(ys) + 1.2, 2.6), squeeze=False)
     for j, y in enumerate(ys):
         ax = axes[0, j]
+        # a legend only where the x axis does not already name the lines
+        legend = j == len(ys) - 1 and spec.get("hue") != x
         sns.lineplot(data=runs, x=x, y=y, hue=spec.get("hue"), hue_order=hue_order, estimator="mean",
-                     errorbar=("ci", 95), marker="o", err_style="bars", ax=ax, legend=(j == len(ys) - 1))
+                     errorbar=("ci", 95), marker="o", err_style="bars", ax=ax, legend=legend)
         if spec.get("logx"):
             ax.set_xscale("log")
+        if not pd.api.types.is_numeric_dtype(runs[x]):  # category names: wrapped, so neighbours never overlap
+            ticks = [t.get_text() for t in ax.get_xticklabels()]
+            ax.set_xticks(ax.get_xticks(), [textwrap.fill(t, 10, break_long_words=False) for t in ticks])
         ax.set_xlabel(LABELS.get(x, x))
         ax.set_ylabel(LABELS.get(y, y))
     last = axes[0, -1]
