@@ -45,6 +45,17 @@ def test_a_run_without_its_committed_curve_is_reported_not_skipped(tmp_path, ctx
     assert len(rows) == 1 and not rows[0]["ok"] and "curves.csv" in rows[0]["problem"]
 
 
+
+def test_an_epoch_written_as_a_float_is_still_epoch_1(tmp_path, ctx):
+    """pandas writes 1.0 where the epoch column has gaps (the cpu optimizers tier): not a missing curve."""
+    import pandas as pd
+    shutil.copytree(REPO / "results" / "quick" / "pruning", tmp_path / "quick" / "pruning")
+    curves = tmp_path / "quick" / "pruning" / "curves.csv"
+    pd.read_csv(curves).astype({"epoch": float}).to_csv(curves, index=False)
+    assert ",1.0," in curves.read_text()
+    rows = canary.check(tmp_path, "quick", ctx, CLAIMS, claims=["pruning"])
+    assert len(rows) == 1 and rows[0]["ok"], rows
+
 def test_a_run_that_diverged_in_its_first_epoch_matches_one_that_diverges_again():
     assert canary._rel(float("nan"), float("inf")) == 0 and canary._rel(float("nan"), 2.3) == float("inf")
     assert canary._rel(2.0, 2.0 * (1 + 5e-5)) == pytest.approx(5e-5)

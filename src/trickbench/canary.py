@@ -57,7 +57,15 @@ def _committed_epoch1(claim_dir: Path) -> dict[tuple[str, int], dict]:
     if not path.exists():
         return {}
     with path.open() as f:
-        return {(r["arm"], int(r["seed"])): r for r in csv.DictReader(f) if r.get("epoch") == "1"}
+        # pandas writes the epoch as "1.0" where the column also has gaps (runs logged by step)
+        return {(r["arm"], int(r["seed"])): r for r in csv.DictReader(f) if _number(r.get("epoch")) == 1.0}
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rel(a: float, b: float) -> float:
