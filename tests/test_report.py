@@ -91,3 +91,10 @@ def test_a_claim_with_many_metrics_shows_those_its_rules_use_in_the_arms_table()
     many = {f"m{i}": "" for i in range(20)}
     subs = [{"rule": {"metric": "m3", "baseline_metric": "m1"}}, {"rule": {"success": {"metric": "m7"}}}]
     assert report.table_metrics(many, subs) == ["m1", "m3", "m7"]
+
+
+def test_evaluation_cost_says_when_runs_did_not_record_it():
+    assert report._eval_cost({"runs": 20, "eval_s": 0.0, "eval_recorded": 0}, "CPU") == "—"   # trained before eval_s
+    assert report._eval_cost({"runs": 20, "wall_s": 9.0}, "CPU") == "—"                       # verdicts before eval_s
+    assert report._eval_cost({"runs": 20, "eval_s": 7200.0, "eval_recorded": 20}, "CPU") == "2.0 CPU-h (7,200 s)"
+    assert report._eval_cost({"runs": 20, "eval_s": 30.0, "eval_recorded": 5}, "GPU") == "30.0 GPU-s (5 of 20 runs)"

@@ -103,3 +103,13 @@ def test_a_stack_stopped_after_an_epoch_keeps_its_checkpoint_and_resumes_to_the_
     assert not (dirs[0] / "summary.json").exists()
     resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
     assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]
+
+
+def test_a_stack_records_each_seed_its_share_of_the_evaluation_time(tmp_path, ctx, monkeypatch):
+    import time
+    real = stacked._evaluate
+    monkeypatch.setattr(stacked, "_evaluate", lambda *a, **k: (time.sleep(0.2), real(*a, **k))[1])
+    seeds = [0, 1]
+    out = stacked.run_stacked(BASE, seeds, [tmp_path / f"s{s}" for s in seeds], ctx, META)
+    calls = BASE["epochs"] * (2 if BASE.get("val_fraction") else 1) + 1   # per epoch, then final train accuracy
+    assert all(r["eval_s"] >= calls * 0.2 / len(seeds) for r in out)

@@ -240,3 +240,18 @@ def test_gradient_norms_are_measured_before_clipping_and_clipping_changes_nothin
     low = train.run(dict(recipe, clip_grad_norm=low_clip), 0, tmp_path / "low", ctx, META)
     assert low["metrics"]["clipped_share"] > 0.5
     assert low["metrics"]["final_train_loss"] != free["metrics"]["final_train_loss"]
+
+
+def test_evaluation_time_is_recorded_apart_from_training_and_survives_a_resume(tmp_path, ctx, monkeypatch):
+    """eval_s holds the test/validation passes and the final metrics; wall_s keeps training only."""
+    import time
+    plain = train.run(BASE, 0, tmp_path / "plain", ctx, META)
+    real = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (time.sleep(0.25), real(*a, **k))[1])
+    train.run(BASE, 0, tmp_path / "slow", ctx, META, stop_after_epoch=2)
+    ck = torch.load(tmp_path / "slow" / "ckpt.pt", weights_only=True)
+    assert ck["eval_s"] >= 2 * 2 * 0.25                      # two epochs of test + validation passes
+    slow = train.run(BASE, 0, tmp_path / "slow", ctx, META)
+    calls = 4 * 2 + 1                                        # 4 epochs x (test, validation), final train accuracy
+    assert slow["eval_s"] >= calls * 0.25 > plain["eval_s"]
+    assert slow["wall_s"] < plain["wall_s"] + 1.0           # the 2.25 s of slower evaluation are not training

@@ -190,7 +190,10 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "ties": ties,
         "subclaims": verdict.apply_holm([verdict.evaluate(s, runs, selected, ties) for s in cat.claim["subclaims"]],
                                         family=f"{cat.id} at tier {cat.tier}"),
+        # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
+                 "eval_s": float(sum(r.get("eval_s", 0.0) for r in runs)),
+                 "eval_recorded": sum("eval_s" in r for r in runs),
                  "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
                  "gpu": any(p.get("gpu") for p in provs)},
         "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),

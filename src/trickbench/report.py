@@ -182,6 +182,16 @@ def _duration(seconds: float, unit: str) -> str:
     return f"{seconds:.1f} {unit}-s"
 
 
+def _eval_cost(cost: dict, unit: str) -> str:
+    """Evaluation time beside the training time: '—' where no run recorded it (trained before runs
+    did), and how many runs did where only some."""
+    n, total = cost.get("eval_recorded", 0), cost["runs"]
+    if not n:
+        return "—"
+    text = _duration(cost["eval_s"], unit)
+    return text if n == total else f"{text} ({n} of {total} runs)"
+
+
 def _n_text(s: dict) -> str:
     n, total = s.get("n", 0), s.get("n_total")
     return f"{n}/{total}" if total not in (None, n) else str(n)
@@ -355,8 +365,9 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                             "n": _n_text(s), "verdict": _shown(s),
                             "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
                             "stability": _stability(s, reruns.get((tier, cid, s["id"])))})
+        unit = "GPU" if v["cost"].get("gpu") else "CPU"
         cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
-                     "wall": _duration(v["cost"]["wall_s"], "GPU" if v["cost"].get("gpu") else "CPU"),
+                     "wall": _duration(v["cost"]["wall_s"], unit), "eval": _eval_cost(v["cost"], unit),
                      "devices": ", ".join(v["cost"]["devices"])})
         p = v["provenance"]
         prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": {},

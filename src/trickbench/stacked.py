@@ -131,6 +131,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     outcome, diverged_at = ["ok"] * S, [None] * S
     best = [{"val_acc": -1.0, "epoch": None, "test_acc": None} for _ in seeds]
     epoch0, spent = 0, 0.0
+    evaluated = 0.0  # wall seconds of evaluation (after each epoch, the final metrics), shared by the seeds
     if ckpt.exists():
         ck = torch.load(ckpt, weights_only=True, map_location=device)
         if ck["config_hash"] != meta.get("config_hash"):
@@ -144,7 +145,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         for g, st in zip(gens + noise_gens + drop_gens, ck["gens"]):
             g.set_state(st)
         histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
-        epoch0, spent = ck["epoch"], ck["wall_s"]
+        epoch0, spent, evaluated = ck["epoch"], ck["wall_s"], ck.get("eval_s", 0.0)
 
     for epoch in range(epoch0, recipe["epochs"]):
         if all(o != "ok" for o in outcome):
@@ -187,9 +188,11 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             timed_out = True  # recorded after this epoch's metrics, as a single run does
         else:
             timed_out = False
+        t_eval = time.perf_counter()
         test_loss, test_acc = _evaluate(weights, biases, x_test, y_test, mean, std, recipe["eval_batch_size"])
         if len(y_val):
             val_loss, val_acc = _evaluate(weights, biases, x_val, y_val, mean, std, recipe["eval_batch_size"])
+        evaluated += time.perf_counter() - t_eval
         for s in range(S):
             if outcome[s] != "ok":
                 continue
@@ -210,7 +213,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                     "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
                     "gens": [g.get_state() for g in gens + noise_gens + drop_gens], "histories": histories, "first": first,
-                    "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent}, buf)
+                    "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent,
+                    "eval_s": evaluated}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
         if stop_after_epoch is not None and stop_after_epoch <= epoch + 1 < recipe["epochs"] and not timed_out:
             return []
@@ -220,7 +224,9 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
 
     prov = provenance.record(str(device))
     xs, ys = train_accuracy_set(x_train, y_train)   # final_train_acc, eval mode, as train.run measures it
+    t_eval = time.perf_counter()
     train_loss_eval, train_acc = _evaluate(weights, biases, xs, ys, mean, std, recipe["eval_batch_size"])
+    evaluated += time.perf_counter() - t_eval
     summaries = []
     for s, seed in enumerate(seeds):
         hist = histories[s]
@@ -232,7 +238,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],
-                   "metrics": metrics, "wall_s": spent / S, "stacked_runs": S,
+                   "metrics": metrics, "wall_s": spent / S, "eval_s": evaluated / S, "stacked_runs": S,
                    "images_per_s": steps_per_epoch * bs * len(hist) / (spent / S) if spent else None,
                    "precision": "fp32", "compile": False, "dataset": data.description,
                    "dataset_sha256": data.sha256, "provenance": prov}

@@ -35,7 +35,7 @@ def _require(recipe: dict, keys, where: str) -> None:
 def _write_stacked_runs(claim_id, tier, arm, root, todo, wall: float, curve, final, diverged_at) -> None:
     """Summaries and curves of seeds integrated together in one numpy/torch pass (the synthetic
     tasks): curve(j) -> the j-th seed's logged rows, final(j) -> its metrics, diverged_at(j) ->
-    its divergence step or None. Each seed gets its share of the time."""
+    its divergence step or None. Each seed gets its share of the time; no separate evaluation (eval_s 0)."""
     prov = provenance.record("cpu")
     for j, seed in enumerate(todo):
         d = run_dir(root, arm, seed)
@@ -44,7 +44,7 @@ def _write_stacked_runs(claim_id, tier, arm, root, todo, wall: float, curve, fin
         io.write_json(d / "summary.json", {
             "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
             "recipe": arm.recipe, "outcome": "diverged" if step is not None else "ok", "diverged_at": step,
-            "metrics": final(j), "wall_s": wall / len(todo), "stacked_runs": len(todo),
+            "metrics": final(j), "wall_s": wall / len(todo), "eval_s": 0.0, "stacked_runs": len(todo),
             "steps_per_s": arm.recipe["steps"] * len(todo) / wall, "precision": "fp64", "provenance": prov,
         })
 

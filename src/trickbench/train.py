@@ -312,6 +312,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     schedule = build_schedule(optimizer, recipe, total_steps)
 
     history, epoch0, spent, first_loss = [], 0, 0.0, None
+    evaluated = 0.0  # wall seconds of evaluation (test/validation after each epoch, the final metrics): not in `spent`
     best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
     snap_spec, snaps = recipe.get("snapshots"), []
     snap_at = snapshots.save_epochs(recipe["epochs"], snap_spec["count"]) if snap_spec else set()
@@ -330,6 +331,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
         best = ck["best"]
         snaps = ck.get("snapshots", [])
+        evaluated = ck.get("eval_s", 0.0)
 
     outcome, diverged_at = "ok", None
     model.train()
@@ -388,11 +390,13 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             row["cpu_s"] = cpu_spent
         if norms:
             row |= grad_norm_row(torch.stack(norms), recipe["clip_grad_norm"])
+        t_eval = time.perf_counter()
         row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
         if len(y_val):
             row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"], engine)
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row["test_acc"]}
+        evaluated += time.perf_counter() - t_eval
         history.append(row)
         if epoch + 1 in snap_at:
             snaps.append(snapshots.copy_state(model))
@@ -402,7 +406,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
-            "precision": engine.precision, "snapshots": snaps})
+            "precision": engine.precision, "snapshots": snaps, "eval_s": evaluated})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
         if ctx.get("deadline") and time.time() > ctx["deadline"] and epoch + 1 < recipe["epochs"]:
@@ -414,6 +418,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     if outcome == "diverged":
         io.write_jsonl(run_dir / "metrics.jsonl", history)
     metrics = final_metrics(history, best, recipe.get("early_stopping"))
+    t_eval = time.perf_counter()
     if outcome == "ok" and history:
         xs, ys = train_accuracy_set(x_train, y_train)
         metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
@@ -427,11 +432,13 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         if snaps:
             metrics |= snapshots.metrics(snapshots.ensemble_accuracies(
                 model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine), metrics["final_test_acc"])
+    evaluated += time.perf_counter() - t_eval
     if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
         metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
-               "metrics": metrics, "wall_s": spent, "images_per_s": images / spent if spent else None,
+               "metrics": metrics, "wall_s": spent, "eval_s": evaluated,
+               "images_per_s": images / spent if spent else None,
                "precision": engine.precision, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
