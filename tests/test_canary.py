@@ -70,3 +70,23 @@ def test_the_probe_scales_the_initial_weights_and_changes_nothing_when_off(tmp_p
     loss = {eps: r["metrics"]["final_train_loss"] for eps, r in runs.items()}
     assert loss[0.0] == plain["metrics"]["final_train_loss"]
     assert 0 < abs(loss[1e-6] - loss[0.0]) < abs(loss[1e-2] - loss[0.0])
+
+
+def test_the_canary_table_keeps_other_claims_and_the_report_states_it(tmp_path):
+    from trickbench import report
+    row = lambda claim, arm, ok, diff, tol: {"claim": claim, "arm": arm, "seed": 0, "precision": "fp32",  # noqa: E731
+                                              "ok": ok, "max_rel_diff": diff, "probe_rel_diff": 0.0,
+                                              "tolerance": tol, "problem": "" if ok else "train_loss 1 committed, 2 now"}
+    path = tmp_path / "cpu" / "canary.csv"
+    path.parent.mkdir()
+    canary.write_table([row("dropout", "none", True, 0.0, 1e-4), row("dropout", "paper", True, 0.0, 0.3)], path)
+    canary.write_table([row("pruning", "mlp", False, 0.5, 1e-4)], path)
+    table = canary.write_table([row("pruning", "mlp", True, 1e-6, 1e-4)], path)   # pruning checked again
+    assert [(r["claim"], r["arm"], r["ok"]) for r in table] == [("dropout", "none", "True"), ("dropout", "paper", "True"),
+                                                                ("pruning", "mlp", True)]
+    [line] = report.canaries(tmp_path)
+    assert (line["tier"], line["n"], line["claims"], line["agree"], line["exact"], line["sensitive"]) == ("cpu", 3, 2, 3, 2, 1)
+    assert line["failed"] == [] and "commit" in line["where"]
+    canary.write_table([row("pruning", "mlp", False, 0.5, 1e-4)], path)
+    [line] = report.canaries(tmp_path)
+    assert line["agree"] == 2 and line["failed"] == ["pruning/mlp seed 0: train_loss 1 committed, 2 now"]

@@ -23,6 +23,10 @@ runs are exact and cheap; their own tests pin them), and anything that acts afte
 only (a later schedule restart, pruning, ensembling).
 
     python -m trickbench.cli canary --tier quick            # exit 1 on a mismatch
+    python -m trickbench.cli canary --tier cpu --claim dropout --out results/cpu/canary.csv
+
+`--out` keeps the rows in `results/<tier>/canary.csv` (the claims checked now replace their old
+rows, the others stay), with the machine, commit and date; the report states them.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ import tempfile
 from pathlib import Path
 
 from trickbench import config
-from trickbench.io import read_jsonl
+from trickbench.io import atomic_write_text, read_jsonl
 
 RTOL = {"fp32": 1e-4, "bf16": 1e-2}
 PROBE = 1e-7       # relative scaling of every initial weight (about one fp32 unit in the last place)
@@ -125,6 +129,35 @@ def check(results_dir: str | Path, tier: str, ctx: dict, claims_dir: str | Path 
                         "tolerance": tol}
                 rows.append(row)
     return rows
+
+
+COLUMNS = ("claim", "arm", "seed", "precision", "ok", "max_rel_diff", "probe_rel_diff", "tolerance", "problem",
+           "cpu", "commit", "date")
+
+
+def write_table(rows: list[dict], path: str | Path) -> list[dict]:
+    """Merge this check's rows into the CSV at `path`: the claims checked now replace their rows,
+    the rows of other claims stay. Returns the table written."""
+    import datetime
+
+    from trickbench import provenance
+    path = Path(path)
+    prov = provenance.record("cpu")
+    where = {"cpu": prov.get("cpu", "?"), "commit": f"{str(prov.get('commit'))[:12]}{'+dirty' if prov.get('dirty') else ''}",
+             "date": datetime.date.today().isoformat()}
+    checked = {r["claim"] for r in rows}
+    old = []
+    if path.exists():
+        with path.open() as f:
+            old = [r for r in csv.DictReader(f) if r["claim"] not in checked]
+    new = [{k: r.get(k, "") for k in COLUMNS} | where for r in rows]
+    table = sorted(old + new, key=lambda r: (r["claim"], r["arm"]))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(table)
+    atomic_write_text(path, buf.getvalue())
+    return table
 
 
 def explain(rows: list[dict], tier: str) -> str:

@@ -147,6 +147,8 @@ def cmd_canary(args):
     ctx = {"device": "cpu", "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads}
     rows = canary.check(args.results, args.tier, ctx, args.claims_dir, args.claim or None)
     print(canary.explain(rows, args.tier))
+    if args.out and rows:
+        canary.write_table(rows, args.out)
     if not rows:
         sys.exit(f"no committed runs of the classify task in {args.results}/{args.tier}")
     if not all(r["ok"] for r in rows):
@@ -208,6 +210,7 @@ def main(argv=None):
     p.add_argument("--data-root", default="data")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", help="keep the rows in this CSV (e.g. results/cpu/canary.csv; other claims' rows stay)")
     p.set_defaults(fn=cmd_canary)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)

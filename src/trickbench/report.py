@@ -492,6 +492,28 @@ def reproduction(results: Path) -> dict:
     return {"head": head, "rows": rows, "agree": agree, "setups": sorted(setups)}
 
 
+def canaries(results: Path) -> list[dict]:
+    """results/<tier>/canary.csv (`trickbench canary --out`) as one line per tier: how many committed
+    runs were retrained for an epoch, on what, how many agree, to the bit, and which do not."""
+    import csv
+
+    from trickbench.canary import RTOL
+    out = []
+    for path in sorted(Path(results).glob("*/canary.csv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            continue
+        bad = [r for r in rows if r["ok"] != "True"]
+        out.append({"tier": path.parent.name, "n": len(rows), "claims": len({r["claim"] for r in rows}),
+                    "agree": len(rows) - len(bad),
+                    "exact": sum(_num(r["max_rel_diff"]) == 0 for r in rows),
+                    "sensitive": sum((_num(r["tolerance"]) or 0) > RTOL.get(r["precision"], 0) for r in rows),
+                    "where": "; ".join(sorted({f"{r['cpu']}, commit {r['commit']}, {r['date']}" for r in rows})),
+                    "failed": [f"{r['claim']}/{r['arm']} seed {r['seed']}: {r['problem']}" for r in bad]})
+    return out
+
+
 def _num(v: str):
     try:
         return float(v)
@@ -508,6 +530,7 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     data["speed"] = speed(results)
     data["changes"] = verdict_changes(results)
     data["reproduction"] = reproduction(results)
+    data["canary"] = canaries(results)
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"
