@@ -90,3 +90,15 @@ def test_the_canary_table_keeps_other_claims_and_the_report_states_it(tmp_path):
     canary.write_table([row("pruning", "mlp", False, 0.5, 1e-4)], path)
     [line] = report.canaries(tmp_path)
     assert line["agree"] == 2 and line["failed"] == ["pruning/mlp seed 0: train_loss 1 committed, 2 now"]
+    canary.write_table([row("pruning", "mlp", True, 0.1, 0.3) | {"train_loss_rel": 0.0, "test_loss_rel": 0.1}], path)
+    [line] = report.canaries(tmp_path)
+    assert (line["agree"], line["exact"], line["eval_only"]) == (3, 2, 1)
+
+
+def test_a_changed_evaluation_is_told_apart_from_changed_training(ctx, monkeypatch):
+    """stochastic_depth_cifar's first seeds: trained to the bit, evaluated on another test subset."""
+    real = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (lambda loss, acc: (loss * 1.01, acc))(*real(*a, **k)))
+    [r] = canary.check(REPO / "results", "quick", ctx, CLAIMS, claims=["pruning"])
+    assert r["train_loss_rel"] == 0.0 and r["test_loss_rel"] > 1e-3 and not r["ok"]
+    assert canary.only_evaluation_moved(r) and "the evaluation or test set changed" in canary.explain([r], "quick")

@@ -497,7 +497,7 @@ def canaries(results: Path) -> list[dict]:
     runs were retrained for an epoch, on what, how many agree, to the bit, and which do not."""
     import csv
 
-    from trickbench.canary import RTOL
+    from trickbench.canary import RTOL, only_evaluation_moved
     out = []
     for path in sorted(Path(results).glob("*/canary.csv")):
         with path.open() as f:
@@ -508,6 +508,7 @@ def canaries(results: Path) -> list[dict]:
         out.append({"tier": path.parent.name, "n": len(rows), "claims": len({r["claim"] for r in rows}),
                     "agree": len(rows) - len(bad),
                     "exact": sum(_num(r["max_rel_diff"]) == 0 for r in rows),
+                    "eval_only": sum(only_evaluation_moved(r) for r in rows),
                     "sensitive": sum((_num(r["tolerance"]) or 0) > RTOL.get(r["precision"], 0) for r in rows),
                     "where": "; ".join(sorted({f"{r['cpu']}, commit {r['commit']}, {r['date']}" for r in rows})),
                     "failed": [f"{r['claim']}/{r['arm']} seed {r['seed']}: {r['problem']}" for r in bad]})
