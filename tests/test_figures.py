@@ -46,6 +46,14 @@ def test_the_same_data_redrawn_gives_the_same_bytes(tmp_path):
     figures.curves_figure(curves, spec, tmp_path / "b.svg")
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
     assert b"<dc:date>" not in (tmp_path / "a.svg").read_bytes()
+    # points (bootstrap intervals) and runs (jittered strips) figures too
+    runs = pd.DataFrame([{"arm": a, "lr": lr, "seed": s, "acc": 0.5 + 0.1 * s + (a == "y") * 0.05}
+                         for a in ("x", "y") for lr in ("0.1", "1") for s in range(4)])
+    for name, draw, spec in [("p", figures.points_figure, {"x": "arm", "y": ["acc"], "hue": "arm"}),
+                             ("r", figures.runs_figure, {"y": ["acc"], "by": "arm", "facet": "lr", "hue": "arm"})]:
+        draw(runs, spec, tmp_path / f"{name}1.svg")
+        draw(runs, spec, tmp_path / f"{name}2.svg")
+        assert (tmp_path / f"{name}1.svg").read_bytes() == (tmp_path / f"{name}2.svg").read_bytes(), name
 
 
 def test_points_figure_category_names_never_overlap(tmp_path, monkeypatch):

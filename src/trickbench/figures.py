@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -17,6 +18,9 @@ from trickbench.analyse import claim_dir  # noqa: E402
 # Okabe & Ito's colour-blind-safe colours, ordered so that any first few differ strongly (seaborn's
 # "colorblind" puts orange #de8f05 and vermillion #d55e00 second and fourth: two arms looked alike)
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442", "#999999"]
+# the bootstrap of the 95% intervals and the strip jitter are seeded: the same data redrawn gives
+# the same bytes (unseeded, every redraw rewrote the points and runs figures in git)
+SEED = 0
 STYLE = {"context": "paper", "style": "whitegrid", "palette": PALETTE, "font_scale": 1.0}
 LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoch",
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
@@ -28,6 +32,7 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
 
 
 def use_style():
+    np.random.seed(SEED)   # stripplot's jitter draws from numpy's global generator
     sns.set_theme(**STYLE, rc={"svg.fonttype": "path", "axes.titlesize": 9, "legend.fontsize": 8,
                                "axes.labelpad": 5.0, "axes.labelsize": 9})
 
@@ -163,7 +168,7 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         # a legend only where the x axis does not already name the lines
         legend = j == len(ys) - 1 and spec.get("hue") != x
         sns.lineplot(data=runs, x=x, y=y, hue=spec.get("hue"), hue_order=hue_order, estimator="mean",
-                     errorbar=("ci", 95), marker="o", err_style="bars", ax=ax, legend=legend)
+                     errorbar=("ci", 95), seed=SEED, marker="o", err_style="bars", ax=ax, legend=legend)
         if spec.get("logx"):
             ax.set_xscale("log")
         if not pd.api.types.is_numeric_dtype(runs[x]):  # category names: wrapped, so neighbours never overlap
@@ -232,7 +237,7 @@ def sweep_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
             from matplotlib.ticker import MaxNLocator
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         sns.lineplot(data=long, x=spec["x"], y="value", hue=spec.get("hue"), style=spec.get("style"),
-                     estimator="mean", errorbar=("ci", 95), marker="o", ax=ax)
+                     estimator="mean", errorbar=("ci", 95), seed=SEED, marker="o", ax=ax)
         if ax.get_legend() is not None:
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     ax.set_xlabel(spec.get("xlabel", spec["x"]))
