@@ -95,10 +95,25 @@ def test_the_canary_table_keeps_other_claims_and_the_report_states_it(tmp_path):
     assert (line["agree"], line["exact"], line["eval_only"]) == (3, 2, 1)
 
 
-def test_a_changed_evaluation_is_told_apart_from_changed_training(ctx, monkeypatch):
+def _this_cpus_pruning_run(tmp_path, ctx) -> Path:
+    """results/quick/pruning as if trained on this CPU: its epoch-1 curve is today's retraining
+    (committed runs come from another CPU, where training agrees to 1e-4, not to the bit)."""
+    import pandas as pd
+    shutil.copytree(REPO / "results" / "quick" / "pruning", tmp_path / "quick" / "pruning")
+    [base] = canary.check(tmp_path, "quick", ctx, CLAIMS, claims=["pruning"])
+    curves = tmp_path / "quick" / "pruning" / "curves.csv"
+    df = pd.read_csv(curves)
+    at = (df.arm == base["arm"]) & (df.seed == base["seed"]) & (df.epoch == 1)
+    df.loc[at, "train_loss"], df.loc[at, "test_loss"] = base["train_loss_now"], base["test_loss_now"]
+    df.to_csv(curves, index=False)
+    return tmp_path
+
+
+def test_a_changed_evaluation_is_told_apart_from_changed_training(tmp_path, ctx, monkeypatch):
     """stochastic_depth_cifar's first seeds: trained to the bit, evaluated on another test subset."""
+    results = _this_cpus_pruning_run(tmp_path, ctx)
     real = train.evaluate
     monkeypatch.setattr(train, "evaluate", lambda *a, **k: (lambda loss, acc: (loss * 1.01, acc))(*real(*a, **k)))
-    [r] = canary.check(REPO / "results", "quick", ctx, CLAIMS, claims=["pruning"])
+    [r] = canary.check(results, "quick", ctx, CLAIMS, claims=["pruning"])
     assert r["train_loss_rel"] == 0.0 and r["test_loss_rel"] > 1e-3 and not r["ok"]
     assert canary.only_evaluation_moved(r) and "the evaluation or test set changed" in canary.explain([r], "quick")
