@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trickbench import io, verdict
+from trickbench import config, io, verdict
 from trickbench.tasks import run_dir
 
 
@@ -40,7 +40,10 @@ def load_runs(cat, results: Path, partial: bool = False) -> tuple[list[dict], li
                 done = [io.read_json(p) for m in members for seed in cat.seeds_of(m)
                         if (p := run_dir(root, cat.arms[m], seed) / "summary.json").exists()]
                 runs += done
-                if len(done) < sum(len(cat.seeds_of(m)) for m in members):
+                if cat.tuned_apart(name):  # and the test seeds of whichever member the tuning picked
+                    done += [io.read_json(p) for m in members for seed in cat.seeds
+                             if (p := run_dir(root, cat.arms[m], seed) / "summary.json").exists()]
+                if len(done) < cat.expected_runs(name):
                     missing.append(name)
                 continue
             raise FileNotFoundError(f"{path} is missing: run `snakemake` (or `trickbench run-arm`) for arm {name!r} first")
@@ -81,25 +84,21 @@ def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
 
 
 def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
-    """Grid arm -> its member with the best mean tuning metric (a validation metric) over ok runs.
-    A member with a diverged or timed-out run ranks below every member whose runs all finished
-    (a setting that blows up on some seed is not the tuned one). Arms without a grid map to
-    themselves. Ties go to the first member in grid order."""
+    """Grid arm -> its member with the best mean tuning metric over ok runs (config.best_member;
+    the tuning seeds only, for a grid tuned apart). Arms without a grid map to themselves."""
     tuning = cat.claim.get("tuning")
     selected = {}
     for family, members in cat.families().items():
-        if len(members) == 1 or not tuning:
-            selected[family] = members[0]
-            continue
         mine = table[table.arm.isin(members)]
-        ok = mine[mine.outcome == "ok"]
-        means = ok.groupby("arm")[tuning["metric"]].mean().reindex(members).dropna() if len(ok) else pd.Series(dtype=float)
-        if means.empty:
-            selected[family] = members[0]
-            continue
-        complete = set(mine.groupby("arm").outcome.apply(lambda o: (o == "ok").all()).loc[lambda c: c].index)
-        sign = 1 if tuning["direction"] == "greater" else -1
-        selected[family] = max(means.index, key=lambda a: (a in complete, sign * means[a]))
+        if cat.tuned_apart(family):
+            mine = mine[mine.seed.isin(cat.tune_seeds)]
+        best = None
+        if tuning and len(members) > 1 and len(mine):
+            vals = mine[tuning["metric"]] if tuning["metric"] in mine else pd.Series(np.nan, index=mine.index)
+            runs = [{"arm": a, "outcome": o, "metrics": {tuning["metric"]: None if pd.isna(v) else float(v)}}
+                    for a, o, v in zip(mine.arm, mine.outcome, vals)]
+            best = config.best_member(members, runs, tuning)
+        selected[family] = best or members[0]
     return selected
 
 
@@ -165,7 +164,11 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     spec = cat.claim["tiers"][cat.tier]
     metrics = list(cat.claim["metrics"])
     selected = select_tuned(cat, table)
-    ties = tied_members(cat, table, selected)
+    # a grid tuned apart has one member with test seeds: its choice is final (ties cannot be
+    # checked on the test seeds), and its tuning runs serve only the `order` rules
+    ties = {f: m for f, m in tied_members(cat, table, selected).items() if not cat.tuned_apart(f)}
+    tune = set(cat.tune_seeds)
+    test_runs, tune_runs = [r for r in runs if r["seed"] not in tune], [r for r in runs if r["seed"] in tune]
     tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
     per_arm = []
     for name, arm in cat.arms.items():
@@ -188,7 +191,9 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
         "grid_edge": at_grid_edge(cat, selected),
         "ties": ties,
-        "subclaims": verdict.apply_holm([verdict.evaluate(s, runs, selected, ties) for s in cat.claim["subclaims"]],
+        "tune_seeds": cat.tune_seeds,
+        "subclaims": verdict.apply_holm([verdict.evaluate(s, tune_runs if tune and s["rule"]["type"] == "order" else test_runs,
+                                                          selected, ties) for s in cat.claim["subclaims"]],
                                         family=f"{cat.id} at tier {cat.tier}"),
         # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),

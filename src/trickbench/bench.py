@@ -4,6 +4,7 @@
     python -m trickbench.bench --suite models [--device auto] [--models resnet20,...] [--steps 20]
     python -m trickbench.bench --suite layouts [--seeds 16] [--epochs 2] [--cores 2]
     python -m trickbench.bench --suite pipeline [--cores 2] [--tier quick]
+    python -m trickbench.bench --suite engine [--steps 20] [--repeat 3]   (trickbench.bench_engine)
 
 Suite `models`: for each model, our engine (trickbench.train.run: the dataset as uint8 on the
 device, batched flip + pad-crop there, bf16 autocast and channels_last on CUDA, no DataLoader)
@@ -188,7 +189,8 @@ def plain_loop_img_s(model_name, args, shape, device, batch, steps, workers) -> 
     return batch * steps / (time.perf_counter() - t0)
 
 
-def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, precision="auto") -> tuple[float, float]:
+def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, precision="auto",
+                 channels_last="auto") -> tuple[float, float]:
     """trickbench.train.run on random images: (images/s of the timed epoch, seconds of epoch 1)."""
     from trickbench import io, train
     from trickbench.tasks import TASKS
@@ -198,7 +200,7 @@ def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, p
                   batch_size=batch, augment="flip_crop" if shape[0] == 3 else "crop", diverge_factor=1e9)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": device.type, "threads": torch_threads(),
-               "compile": compile, "precision": precision}
+               "compile": compile, "precision": precision, "channels_last": channels_last}
         s = train.run(recipe, 0, Path(tmp) / "run", ctx, {"config_hash": "bench"})
         first = io.read_jsonl(Path(tmp) / "run" / "metrics.jsonl")[0]["wall_s"]
     return batch * steps / s["metrics"]["train_s_per_epoch"], first
@@ -359,7 +361,7 @@ def bench_pipeline(cores: int, tier: str) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "worker"])
+    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "engine", "worker"])
     ap.add_argument("--tier", default="quick", help="suite pipeline: the tier to run")
     ap.add_argument("--models", default=",".join(MODELS_BENCH), help="suite models: comma-separated names")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -399,6 +401,14 @@ def main(argv=None):
             print(f"  {k:20s} {v['wall_s']:7.1f} s  {v['runs_per_hour']:8.0f} runs/h  "
                   f"{v['over_per_run_process']:5.2f}x one process per run")
         print(f"  fastest: {r['best']}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
+        _write(args.out, r)
+        return r
+    if args.suite == "engine":
+        from trickbench.bench_engine import bench_engine
+        print(f"engine choices on this CPU, bf16, {args.steps} timed steps, median of {args.repeat} interleaved")
+        r = bench_engine(args.steps, args.repeat)
+        print(f"  bf16 matmul peak {r['peak_bf16_flops'] / 1e9:.0f} GFLOP/s, fp32 {r['peak_fp32_flops'] / 1e9:.0f} "
+              f"(one thread); load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
         _write(args.out, r)
         return r
     if args.suite == "models":

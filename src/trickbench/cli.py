@@ -47,14 +47,15 @@ def cmd_run_arm(args):
 
 
 def _run_arm(args):
-    from trickbench import io
+    from trickbench import config, io
     from trickbench.tasks import TASKS
     cat = _resolve(args)
     families = cat.families()
     if args.arm not in families:
         sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(families)}")
     ctx = {"device": args.device, "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads,
-           "stack": args.stack, "precision": args.precision, "compile": args.compile}
+           "stack": args.stack, "precision": args.precision, "compile": args.compile,
+           "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last]}
     root = Path(args.results) / args.tier / args.claim / "runs"
     task = TASKS.get(cat.claim["task"])
     from trickbench.tasks import run_dir
@@ -63,6 +64,15 @@ def _run_arm(args):
     summaries = []
     for name in families[args.arm]:  # a grid arm: every member, one process
         summaries += task.run_arm(args.claim, args.tier, cat.arms[name], cat.seeds_of(name), root, ctx)
+    if cat.tuned_apart(args.arm):  # the tuning seeds picked a member: only it trains the test seeds
+        best = config.best_member(families[args.arm], summaries, cat.claim["tuning"])
+        if best is None:
+            sys.exit(f"{args.claim}/{args.arm}: no tuning run finished, so no member can be picked for the test seeds")
+        print(f"{args.claim}/{args.arm}: tuning seeds {cat.tune_seeds} pick {best} "
+              f"({cat.claim['tuning']['metric']}); training the test seeds {cat.seeds} there", flush=True)
+        ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[best], s) / "summary.json").exists()
+                                              for s in cat.seeds)}
+        summaries += task.run_arm(args.claim, args.tier, cat.arms[best], cat.seeds, root, ctx)
     io.write_jsonl(args.out, summaries)
     bad = [s for s in summaries if s["outcome"] != "ok"]
     print(f"{args.claim}/{args.arm} @ {args.tier}: {len(summaries)} runs, "
@@ -97,7 +107,7 @@ def cmd_validate(args):
             continue
         cat = config.resolve(claim, args.tier, args.seeds)
         config.check_model_args(cat)
-        runs = sum(len(cat.seeds_of(a)) for a in cat.arms)
+        runs = sum(cat.expected_runs(f) for f in cat.families())
         print(f"{cid} @ {args.tier}: {len(cat.arms)} arms, {runs} runs")
 
 
@@ -171,6 +181,8 @@ def main(argv=None):
     p.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine: take one free one per job")
     p.add_argument("--stack", action="store_true", help="train the pending seeds of an MLP arm as one stacked model")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, and on a CPU with native bf16 units for conv models; fp32 otherwise")
+    p.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"],
+                   help="memory layout of activations and conv weights; auto: on CUDA, and for conv models in bf16 on a CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")

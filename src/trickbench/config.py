@@ -19,7 +19,7 @@ import yaml
 from trickbench.tasks import TASKS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
-TIERS = ("smoke", "quick", "cpu", "full", "paper")
+TIERS = ("smoke", "quick", "cpu", "cpu_long", "full", "paper")
 
 
 class ConfigError(ValueError):
@@ -146,10 +146,26 @@ class ClaimAtTier:
     tier: str
     seeds: list[int]
     arms: dict[str, Arm] = field(default_factory=dict)
+    tune_seeds: list[int] = field(default_factory=list)  # tiers.<tier>.tune_seeds: see tuned_apart
+
+    def tuned_apart(self, family: str) -> bool:
+        """A grid arm tuned on seeds of its own (the tier's `tune_seeds`): every member trains those
+        seeds, and the test seeds (`seeds`) train only at the member the claim's tuning metric picks
+        on them, so a grid of k values costs k tuning runs, not k times the test runs."""
+        return bool(self.tune_seeds) and len(self.families().get(family, ())) > 1
 
     def seeds_of(self, arm: str) -> list[int]:
-        """Deterministic arms run seed 0 only: every seed would give the same run."""
+        """Deterministic arms run seed 0 only: every seed would give the same run. The members of a
+        grid tuned apart are known to need only their tuning seeds until the tuning has picked one."""
+        if self.tuned_apart(self.arms[arm].family):
+            return list(self.tune_seeds)
         return self.seeds[:1] if self.arms[arm].deterministic else self.seeds
+
+    def expected_runs(self, family: str) -> int:
+        """How many runs the claim-file arm has when its job is done (a grid tuned apart: its
+        tuning runs, then the test seeds of the member they pick)."""
+        n = sum(len(self.seeds_of(m)) for m in self.families()[family])
+        return n + (len(self.seeds) if self.tuned_apart(family) else 0)
 
     def families(self) -> dict[str, list[str]]:
         """Claim-file arm -> the arms it expands to (one, or one per grid point)."""
@@ -161,6 +177,22 @@ class ClaimAtTier:
     @property
     def id(self) -> str:
         return self.claim["id"]
+
+
+def best_member(members: list[str], runs: list[dict], tuning: dict) -> str | None:
+    """The grid member with the best mean tuning metric (a validation metric) over its ok runs,
+    from run summaries ({arm, outcome, metrics}). A member with a diverged or timed-out run ranks
+    below every member whose runs all finished (a setting that blows up on some seed is not the
+    tuned one); ties go to the first member in grid order; None when no member has an ok run."""
+    sign = 1 if tuning["direction"] == "greater" else -1
+    scores = {}
+    for m in members:
+        mine = [r for r in runs if r["arm"] == m]
+        vals = [r["metrics"][tuning["metric"]] for r in mine
+                if r["outcome"] == "ok" and r["metrics"].get(tuning["metric"]) is not None]
+        if vals:
+            scores[m] = (all(r["outcome"] == "ok" for r in mine), sign * sum(vals) / len(vals))
+    return max(scores, key=scores.get) if scores else None  # max keeps the first of equals
 
 
 def load_claim(path: str | Path) -> dict:
@@ -318,7 +350,13 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
     spec = claim["tiers"][tier]
     task = TASKS.get(claim["task"])
     n = seeds_override or spec["seeds"]
-    out = ClaimAtTier(claim=claim, tier=tier, seeds=list(range(n)))
+    out = ClaimAtTier(claim=claim, tier=tier, seeds=list(range(n)), tune_seeds=list(spec.get("tune_seeds", [])))
+    if set(out.tune_seeds) & set(out.seeds):
+        raise ConfigError(f"claim {claim['id']!r}, tier {tier!r}: tune_seeds {out.tune_seeds} overlap the test seeds "
+                          f"0..{n - 1}: tuning and testing must use different seeds")
+    if out.tune_seeds and "tuning" not in claim:
+        raise ConfigError(f"claim {claim['id']!r}, tier {tier!r}: tune_seeds needs the claim's `tuning` "
+                          "(the validation metric that picks the grid member)")
     for family in spec.get("arms") or list(claim["arms"]):
         arm = claim["arms"][family]
         for name, overrides, tags, label in expand_grid(family, arm):

@@ -45,7 +45,8 @@ def supports(recipe: dict) -> bool:
     args = recipe.get("model_args", {})
     return (recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
             and args.get("activation", "relu") == "relu" and not recipe.get("curriculum")
-            and not recipe.get("snapshots") and not recipe.get("prune") and not recipe.get("log_grad_norm"))
+            and not recipe.get("snapshots") and not recipe.get("prune") and not recipe.get("log_grad_norm")
+            and recipe.get("test_every", 1) == 1)
 
 
 def _drop(x, p: float, drop_gens):

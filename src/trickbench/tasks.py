@@ -159,6 +159,11 @@ class ClassifyTask:
             if recipe["lr_schedule"] == "cyclic_cosine" and cycles != count:
                 raise ValueError(f"{where}: schedule_args.cycles ({cycles}) must equal snapshots.count ({count}): "
                                  "one snapshot at the end of each cycle")
+        te = recipe.get("test_every", 1)
+        if not isinstance(te, int) or isinstance(te, bool) or te < 1:
+            raise ValueError(f"{where}: test_every must be a whole number of epochs >= 1, not {te!r}")
+        if te > 1 and recipe.get("early_stopping"):
+            raise ValueError(f"{where}: early_stopping reads the test accuracy of every epoch; it needs test_every 1")
         es = recipe.get("early_stopping")
         if es is not None:
             if not isinstance(es, dict) or not isinstance(es.get("patience"), int) or es["patience"] < 1:

@@ -91,6 +91,7 @@ class PreActResNet(nn.Module):
                 var += alpha ** 2
                 c = w
         self.blocks = nn.ModuleList(blocks)
+        self.stage_of = [stage for stage in range(len(widths)) for _ in range(n)]  # block -> its stage
         self.final_bn = nn.BatchNorm2d(c) if norm == "bn" else None
         self.head = nn.Linear(c, num_classes)
         for m in self.modules():
@@ -105,6 +106,18 @@ class PreActResNet(nn.Module):
         if norm == "nf":
             nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+
+    @torch.no_grad()
+    def skip_gains(self) -> dict[str, float]:
+        """Mean |SkipInit gain| per stage (NF only; {} for BN): how far each stage's residual
+        branches have opened (AGC clips a zero gain's gradient to lambda * eps per step)."""
+        if self.norm != "nf":
+            return {}
+        out = {}
+        for stage in sorted(set(self.stage_of)):
+            gains = [b.skip_gain.abs() for b, s in zip(self.blocks, self.stage_of) if s == stage]
+            out[f"skip_gain_stage{stage + 1}"] = torch.stack(gains).mean().item()
+        return out
 
     def forward(self, x):
         x = self.stem(x)
