@@ -65,3 +65,27 @@ def test_a_trained_mlp_is_pruned_every_way_and_prune_is_refused_on_other_models(
     assert m["prune_magnitude_95_ft"] >= m["prune_magnitude_95"] - 0.02    # fine-tuning recovers, never much worse
     with pytest.raises(ValueError, match="plain ReLU MLP"):
         TASKS.get("classify").check(dict(recipe, model_args={"depth": 2, "batchnorm": True}), "here")
+
+
+def test_weights_and_neurons_are_scored_on_every_class_of_a_class_sorted_split(monkeypatch):
+    """The MNIST copy is sorted by class and a split's indices come back sorted: the first 10,000
+    training images were 5,425 zeros and 4,575 ones, and neurons were scored on two digits."""
+    y = torch.arange(10).repeat_interleave(5_400)                   # 54,000 labels, sorted by class
+    counts = torch.bincount(y[pruning.score_images(len(y))], minlength=10)
+    assert counts.sum() == pruning.SCORE_IMAGES and counts.min() >= 990 and counts.max() <= 1010
+    # and evaluate_all scores on exactly those images: x encodes each image's class in its pixels
+    x = y.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
+    seen = []
+
+    class Scored(Exception):
+        pass
+
+    def capture(model, method, s, xs):
+        seen.append(xs)
+        raise Scored
+    monkeypatch.setattr(pruning, "masks_for", capture)
+    model = MODELS.build("mlp", (1, 2, 2), 10, depth=1, width=4)
+    with pytest.raises(Scored):
+        pruning.evaluate_all(model, {}, x, y, x, y, torch.zeros(1), torch.full((1,), 1 / 255), {}, None, 0)
+    classes = seen[0].flatten(1)[:, 0].round().long()                # normalize(x) with std 1/255 gives x back
+    assert torch.bincount(classes, minlength=10).min() >= 990

@@ -33,7 +33,7 @@ from trickbench.tricks import pruning, snapshots
 from trickbench.tricks import stochastic_depth
 from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
-from trickbench.data.tensors import augment, channel_stats, normalize, split
+from trickbench.data.tensors import augment, channel_stats, normalize, split, strided
 from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule, param_groups
@@ -143,12 +143,10 @@ def load_data(recipe: dict, ctx: dict, device):
 
 def test_subset(n: int, k: int | None) -> torch.Tensor | slice:
     """The test images a run evaluates on: all, or k of them evenly strided over the set (the same
-    for every run). Not the first k: ImageFolder copies are sorted by class, so the first 2,000
-    CIFAR-10 test images are classes 0 and 1 only (the first runs of stochastic_depth_cifar
+    for every run; data.tensors.strided). Not the first k: the first 2,000 CIFAR-10 test images of
+    the class-sorted copy are classes 0 and 1 only (the first runs of stochastic_depth_cifar
     evaluated on those; they judge time, not accuracy)."""
-    if not k or k >= n:
-        return slice(None)
-    return torch.div(torch.arange(k) * n, k, rounding_mode="floor")
+    return strided(n, k)
 
 
 TRAIN_EVAL_IMAGES = 10_000  # final_train_acc: at most this many training images, strided

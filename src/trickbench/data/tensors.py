@@ -86,6 +86,15 @@ def split(n: int, val_fraction: float, subset: int | None, seed: int = 0):
     return train.sort().values, val.sort().values
 
 
+def strided(n: int, k: int | None) -> torch.Tensor | slice:
+    """k indices evenly strided over range(n) (all of them: slice(None) when k is None or >= n).
+    Not the first k: the ImageFolder copies (MNIST, CIFAR-10) are sorted by class, and a split's
+    indices come back sorted, so the first k of them hold the first classes only."""
+    if not k or k >= n:
+        return slice(None)
+    return torch.div(torch.arange(k) * n, k, rounding_mode="floor")
+
+
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std of uint8 images scaled to [0, 1] (training images only)."""
     xf = x.float().div_(255)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trickbench.data.tensors import normalize
+from trickbench.data.tensors import normalize, strided
 
 METHODS = ("magnitude", "obd", "neuron_weight", "neuron_activation")
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
@@ -144,14 +144,23 @@ def finetune(model: nn.Module, masks, x, y, mean, std, recipe: dict, epochs: int
     model.eval()
 
 
+SCORE_IMAGES = 10_000  # training images that score weights (OBD's Hessian diagonal) and neurons
+
+
+def score_images(n: int) -> torch.Tensor | slice:
+    """Which of the n training images score the weights and neurons: SCORE_IMAGES strided over the
+    split, so every class is in it. (Until 2026-12-04 the first 10,000: on the class-sorted MNIST
+    copy, 5,425 zeros and 4,575 ones, which scored neurons by two digits' activations.)"""
+    return strided(n, SCORE_IMAGES)
+
+
 def evaluate_all(model, spec: dict, x_train, y_train, x_test, y_test, mean, std, recipe: dict, evaluate,
                  seed: int) -> dict:
     """Every method at every sparsity, without and with fine-tuning: {metric name: test accuracy}."""
     if not isinstance(model, nn.Module) or any(not isinstance(m, (nn.Linear, nn.ReLU, nn.Flatten))
                                                for m in getattr(model, "net", [None])):
         raise ValueError("prune: only a plain ReLU MLP (model mlp, no batchnorm or dropout) can be pruned")
-    n = min(len(y_train), 10_000)
-    xs = normalize(x_train[:n], mean, std)
+    xs = normalize(x_train[score_images(len(y_train))], mean, std)
     out = {}
     for method in METHODS:
         for s in SPARSITIES:
