@@ -114,3 +114,70 @@ def test_a_partial_tier_reads_the_finished_runs_of_a_job_still_running(tmp_path)
     runs, missing = analyse.load_runs(cat, tmp_path, partial=True)
     assert {(r["arm"], r["seed"]) for r in runs if r["arm"] == first} == {(first, cat.seeds_of(first)[0])}
     assert running in missing and done not in missing
+
+
+def _agc_claim_dir(tmp_path, smoke: dict) -> "Path":
+    """agc_nfresnet_cifar with its smoke tier changed by `smoke` (digits, seconds per run)."""
+    claim = yaml.safe_load((REPO / "config" / "claims" / "agc_nfresnet_cifar.yaml").read_text())
+    claim["tiers"]["smoke"] |= smoke
+    d = tmp_path / "claims"
+    d.mkdir()
+    (d / "agc_nfresnet_cifar.yaml").write_text(yaml.safe_dump(claim, allow_unicode=True))
+    return d
+
+
+def test_a_grid_tuned_on_its_own_seeds_trains_the_test_seeds_at_one_member_only(tmp_path, monkeypatch):
+    """tune_seeds: every λ trains seed 100; the best validation accuracy on it picks one λ, and only
+    that λ trains the test seeds 0, 1. The analysis picks the same member from seed 100 alone, and
+    the rules read the test seeds."""
+    import os
+    from trickbench import cli, io
+    claims = _agc_claim_dir(tmp_path, {"tune_seeds": [100], "arms": ["bn_large", "nf_large", "nf_agc_large"],
+                                       "set": {**yaml.safe_load((REPO / "config" / "claims" / "agc_nfresnet_cifar.yaml")
+                                               .read_text())["tiers"]["smoke"]["set"], "epochs": 2, "test_every": 2}})
+    cat = config.resolve(config.load_claim(claims / "agc_nfresnet_cifar.yaml"), "smoke")
+    members = cat.families()["nf_agc_large"]
+    assert cat.tuned_apart("nf_agc_large") and not cat.tuned_apart("bn_large")
+    assert [cat.seeds_of(m) for m in members] == [[100]] * 5 and cat.seeds_of("bn_large") == [0, 1]
+    assert cat.expected_runs("nf_agc_large") == 5 + 2
+    res, data = tmp_path / "results", str(tmp_path / "data")
+    for arm in ("bn_large", "nf_large", "nf_agc_large"):
+        cli.main(["run-arm", "--claims-dir", str(claims), "--results", str(res), "--tier", "smoke",
+                  "--claim", "agc_nfresnet_cifar", "--arm", arm, "--device", "cpu", "--data-root", data,
+                  "--out", str(res / "smoke" / "agc_nfresnet_cifar" / "runs" / f"{arm}.jsonl")])
+    runs = io.read_jsonl(res / "smoke" / "agc_nfresnet_cifar" / "runs" / "nf_agc_large.jsonl")
+    tuned = {r["arm"] for r in runs if r["seed"] in (0, 1)}
+    assert sorted((r["arm"], r["seed"]) for r in runs if r["seed"] == 100) == [(m, 100) for m in members]
+    assert len(tuned) == 1 and len(runs) == 7
+    best = config.best_member(members, [r for r in runs if r["seed"] == 100], cat.claim["tuning"])
+    assert tuned == {best}
+    v = analyse.analyse_claim(cat, res)
+    assert v["selected"]["nf_agc_large"] == best and v["tune_seeds"] == [100]
+    restores = next(s for s in v["subclaims"] if s["id"] == "agc_improves_large_batch")
+    assert restores["rule"]["arm"] == best and restores["n"] == 2          # the test seeds, paired
+    order = next(s for s in v["subclaims"] if s["id"] == "best_lambda_falls_with_batch")
+    assert order["verdict"] == "no data"                                   # one batch size run here
+
+
+def test_tune_seeds_must_not_be_test_seeds_and_need_tuning(tmp_path):
+    claims = _agc_claim_dir(tmp_path, {"tune_seeds": [1]})
+    with pytest.raises(config.ConfigError, match="overlap the test seeds"):
+        config.resolve(config.load_claim(claims / "agc_nfresnet_cifar.yaml"), "smoke")
+
+
+def test_a_tier_may_run_fewer_grid_values_and_a_rule_against_itself_has_no_data(tmp_path):
+    claim = yaml.safe_load((REPO / "config" / "claims" / "stochastic_depth.yaml").read_text())
+    cat = config.resolve(config.load_claim(REPO / "config" / "claims" / "stochastic_depth.yaml"), "cpu_long")
+    assert cat.families()["linear"] == ["linear__p_last0p5"]
+    whole = config.resolve({**claim, "tiers": {**claim["tiers"], "cpu_long": {
+        k: v for k, v in claim["tiers"]["cpu_long"].items() if k != "grids"}}}, "cpu_long")
+    assert len(whole.families()["linear"]) == 3   # the same member, same recipe, whether the grid is cut or not
+    assert cat.arms["linear__p_last0p5"].hash == whole.arms["linear__p_last0p5"].hash
+    near = next(s for s in claim["subclaims"] if s["id"] == "p_half_near_best")
+    from trickbench import verdict
+    out = verdict.evaluate(near, [], {"linear": "linear__p_last0p5"})
+    assert out["verdict"] == "no data" and "itself" in out["note"]
+    claim["tiers"]["cpu_long"]["grids"] = {"linear": {"stochastic_depth.p_last": [0.3]}}
+    (tmp_path / "stochastic_depth.yaml").write_text(yaml.safe_dump(claim, allow_unicode=True))
+    with pytest.raises(config.ConfigError, match="values from the arm's own grid"):
+        config.load_claim(tmp_path / "stochastic_depth.yaml")

@@ -255,3 +255,46 @@ def test_evaluation_time_is_recorded_apart_from_training_and_survives_a_resume(t
     calls = 4 * 2 + 1                                        # 4 epochs x (test, validation), final train accuracy
     assert slow["eval_s"] >= calls * 0.25 > plain["eval_s"]
     assert slow["wall_s"] < plain["wall_s"] + 1.0           # the 2.25 s of slower evaluation are not training
+
+
+def test_testing_every_kth_epoch_keeps_training_and_the_best_validation_test_exact(tmp_path, ctx):
+    """test_every 3 over 4 epochs: the test set after epochs 3 and 4 only; training, validation and
+    test_acc_at_best_val equal those of the run tested every epoch (its best epoch's test is
+    recomputed from the kept best-validation model, at the end)."""
+    recipe = dict(BASE, epochs=4, lr=0.2)
+    every = train.run(recipe, 1, tmp_path / "every", ctx, META)
+    sparse = train.run(dict(recipe, test_every=3), 1, tmp_path / "sparse", ctx, META)
+    rows_e, rows_s = (io.read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("every", "sparse"))
+    assert [r["epoch"] for r in rows_s if "test_acc" in r] == [3, 4]
+    for a, b in zip(rows_e, rows_s):
+        assert (a["train_loss"], a["val_acc"]) == (b["train_loss"], b["val_acc"])
+    m_e, m_s = every["metrics"], sparse["metrics"]
+    assert m_s["best_val_epoch"] == m_e["best_val_epoch"]
+    assert m_s["test_acc_at_best_val"] == m_e["test_acc_at_best_val"]
+    assert m_s["final_test_acc"] == m_e["final_test_acc"] and "first_epoch_test_acc" not in m_s
+    with pytest.raises(ValueError, match="test_every"):
+        TASKS.get("classify").check(dict(recipe, test_every=0), "here")
+
+
+def test_the_memory_layout_is_recorded_and_a_run_never_resumes_in_another(tmp_path, ctx):
+    recipe = dict(BASE, model="resnet_cifar", model_args={"depth": 8}, epochs=2, train_subset=256)
+    cl = dict(ctx, precision="bf16", channels_last=True)
+    assert train.run(recipe, 0, tmp_path / "auto", dict(ctx, precision="bf16"), META)["layout"] == "channels_last"
+    assert train.run(recipe, 0, tmp_path / "fp32", dict(ctx, precision="fp32"), META)["layout"] == "contiguous"
+    train.run(recipe, 0, tmp_path / "r", cl, META, stop_after_epoch=1)
+    with pytest.raises(RuntimeError, match="layout channels_last.*--channels-last true"):
+        train.run(recipe, 0, tmp_path / "r", dict(cl, channels_last=False), META)
+    assert train.run(recipe, 0, tmp_path / "r", cl, META)["layout"] == "channels_last"
+
+
+def test_nf_runs_log_how_far_each_stage_has_opened_its_residual_branches(tmp_path, ctx):
+    from trickbench.models import MODELS
+    model = MODELS.build("nf_resnet", (1, 8, 8), 10, depth=8, widths=[4, 8, 8])
+    assert model.skip_gains() == {"skip_gain_stage1": 0.0, "skip_gain_stage2": 0.0, "skip_gain_stage3": 0.0}
+    model.blocks[0].skip_gain.data.fill_(-0.5)   # the mean of |gain| over the stage's blocks
+    assert model.skip_gains()["skip_gain_stage1"] == 0.5
+    assert MODELS.build("preact_resnet", (1, 8, 8), 10, depth=8).skip_gains() == {}
+    recipe = dict(BASE, model="nf_resnet", model_args={"depth": 8, "widths": [4, 8, 8]}, epochs=2)
+    train.run(recipe, 0, tmp_path / "r", ctx, META)
+    rows = io.read_jsonl(tmp_path / "r" / "metrics.jsonl")
+    assert all(r["skip_gain_stage3"] > 0 for r in rows)   # SGD moves the zero-initialised gains

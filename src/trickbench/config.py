@@ -225,6 +225,13 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         for name in spec.get("arms", []):
             if name not in claim["arms"]:
                 raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
+        for name, grid in spec.get("grids", {}).items():
+            own = (claim["arms"].get(name) or {}).get("grid")
+            if not own:
+                raise ConfigError(f"{where}: tiers.{tier}.grids names {name!r}, which is not a grid arm")
+            if set(grid) != set(own) or any(v not in own[k] for k, vs in grid.items() for v in vs):
+                raise ConfigError(f"{where}: tiers.{tier}.grids.{name} must keep the keys {sorted(own)} and take "
+                                  f"values from the arm's own grid {own}, got {grid}")
     members = {name for arm, spec in claim["arms"].items() for name, *_ in expand_grid(arm, spec)}
     produced = TASKS.get(claim["task"]).metrics
     for m in claim["metrics"]:
@@ -359,6 +366,8 @@ def resolve(claim: dict, tier: str, seeds_override: int | None = None) -> ClaimA
                           "(the validation metric that picks the grid member)")
     for family in spec.get("arms") or list(claim["arms"]):
         arm = claim["arms"][family]
+        if family in spec.get("grids", {}):  # this tier runs fewer grid values (e.g. one p_L)
+            arm = {**arm, "grid": spec["grids"][family]}
         for name, overrides, tags, label in expand_grid(family, arm):
             recipe = deep_merge(deep_merge(deep_merge(task.defaults, claim["base"]), spec.get("set", {})), overrides)
             where = f"claim {claim['id']!r}, arm {name!r}, tier {tier!r}"

@@ -342,6 +342,12 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
     choices = {k: (ties or {}).get(rule[k]) or [selected[rule[k]]] for k in tuned_keys}
     for k in tuned_keys:
         rule[k] = selected[rule[k]]
+    if rule.get("baseline") and rule.get("arm") == rule["baseline"]:
+        # a tier that runs one value of a grid (tiers.<tier>.grids): the tuned member is the arm itself
+        return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
+                "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
+                "control": bool(subclaim.get("control")), "verdict": NO_DATA, "n": 0,
+                "note": f"not decidable at this tier: the tuned arm is {rule['arm']} itself (one grid value run)"}
     out = _evaluate_rule(rule, runs)
     others = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
     others = [c for c in others if any(rule[k] != v for k, v in c.items())]
