@@ -231,6 +231,11 @@ def test_order_rule_finds_the_best_value_falling_along_the_arms():
     # a value whose run diverged on some seed ranks below values whose runs all finished
     r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01, flip_seed=0), rule)
     assert r["best"] == [0.04, 0.04] and r["verdict"] != verdict.REPLICATED
+    # one or two seeds: a resample repeats them, so even a perfect order is only inconclusive
+    for n in (1, 2):
+        r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01, n=n), rule)
+        assert r["best"] == [0.16, 0.01] and r["verdict"] == verdict.INCONCLUSIVE and r["p_value"] is None
+    assert verdict.RULES.get("order")(_agc_runs(0.16, 0.01, n=3), rule)["verdict"] == verdict.REPLICATED
 
 
 def test_pooled_rate_rule_counts_every_grid_member():

@@ -44,6 +44,8 @@ order     : for grid arms listed in the order of a factor (e.g. batch size), the
             bootstrap support of the trend; replicated when the observed trend holds with support
             >= confidence, not replicated when support <= 1 - confidence; p = 1 - support.
             A grid value with a diverged run ranks below every value whose runs all finished.
+            Fewer than 3 common seeds: inconclusive (a resample of one seed is that seed again,
+            so one run would be "replicated" with support 1).
 
 A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
 When other members tie with it on validation (analyse.tied_members), the rule is evaluated at
@@ -244,6 +246,9 @@ def _best_value(vals: dict, seeds: list[int], better: str):
     return max(sorted(vals), key=score)
 
 
+ORDER_MIN_SEEDS = 3
+
+
 @RULES.register("order")
 def order(runs: list[dict], rule: dict) -> dict:
     """The best `key` per grid arm falls (or rises) along `arms`; see the module docstring."""
@@ -267,6 +272,10 @@ def order(runs: list[dict], rule: dict) -> dict:
         return all(d >= 0 for d in steps) and sign * (best[-1] - best[0]) > 0, best
 
     observed, best = holds(seeds)
+    if len(seeds) < ORDER_MIN_SEEDS:  # a resample of one or two seeds repeats them: no evidence of spread
+        return {"verdict": INCONCLUSIVE, "effect": None, "ci_low": None, "ci_high": None, "n": len(seeds),
+                "n_total": len(seeds), "best": best, "no_spread": False, "p_value": None, "n_needed": ORDER_MIN_SEEDS,
+                "note": f"{len(seeds)} common seed(s): an order needs at least {ORDER_MIN_SEEDS} to be resampled"}
     rng = np.random.default_rng(0)
     draws = 2000
     support = sum(holds(list(rng.choice(seeds, len(seeds))))[0] for _ in range(draws)) / draws
