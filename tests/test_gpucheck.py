@@ -36,5 +36,9 @@ def test_gpu_script_runs_packs_and_merges(tmp_path):
         assert row["engine_img_s"] > 0 and row["plain_img_s"] > 0 and row["flops_per_image"] > 0
         assert row["mfu"] == pytest.approx(row["engine_flops_s"] / b["peak_flops"]) and row["mfu"] > 0
     assert b["time_to_accuracy"]["curve"] and b["environment"]["torch"] and b["load_after"] >= 0
+    conc = b["concurrency"]   # 1 and 2 processes at toy size; the count it trained with is its best
+    assert [c["procs"] for c in conc["curve"]][:1] == [1] and all(c["img_s"] > 0 for c in conc["curve"])
+    assert conc["best_procs"] in [c["procs"] for c in conc["curve"]]
+    assert f"{conc['best_procs']} processes at a time" in (out / "gpu_check.log").read_text()
     again = gpucheck.merge(archive, results)  # finished runs here are never overwritten
     assert len(again["kept"]) == len(runs) and not again["finished"]

@@ -47,8 +47,8 @@ def cmd_run_arm(args):
 
 
 def _run_arm(args):
-    from trickbench import config, io
-    from trickbench.tasks import TASKS
+    from trickbench import io
+    from trickbench.tasks import run_family
     cat = _resolve(args)
     families = cat.families()
     if args.arm not in families:
@@ -57,22 +57,10 @@ def _run_arm(args):
            "stack": args.stack, "precision": args.precision, "compile": args.compile,
            "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last]}
     root = Path(args.results) / args.tier / args.claim / "runs"
-    task = TASKS.get(cat.claim["task"])
-    from trickbench.tasks import run_dir
-    ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[m], s) / "summary.json").exists()
-                                          for m in families[args.arm] for s in cat.seeds_of(m))}
-    summaries = []
-    for name in families[args.arm]:  # a grid arm: every member, one process
-        summaries += task.run_arm(args.claim, args.tier, cat.arms[name], cat.seeds_of(name), root, ctx)
-    if cat.tuned_apart(args.arm):  # the tuning seeds picked a member: only it trains the test seeds
-        best = config.best_member(families[args.arm], summaries, cat.claim["tuning"])
-        if best is None:
-            sys.exit(f"{args.claim}/{args.arm}: no tuning run finished, so no member can be picked for the test seeds")
-        print(f"{args.claim}/{args.arm}: tuning seeds {cat.tune_seeds} pick {best} "
-              f"({cat.claim['tuning']['metric']}); training the test seeds {cat.seeds} there", flush=True)
-        ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[best], s) / "summary.json").exists()
-                                              for s in cat.seeds)}
-        summaries += task.run_arm(args.claim, args.tier, cat.arms[best], cat.seeds, root, ctx)
+    try:
+        summaries = run_family(cat, args.arm, root, ctx)
+    except RuntimeError as e:
+        sys.exit(str(e))
     io.write_jsonl(args.out, summaries)
     bad = [s for s in summaries if s["outcome"] != "ok"]
     print(f"{args.claim}/{args.arm} @ {args.tier}: {len(summaries)} runs, "

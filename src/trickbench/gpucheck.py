@@ -7,10 +7,12 @@
   1. environment: python, torch, CUDA device, the CIFAR-10 archive under --data-root;
   2. the speed benchmark (python -m trickbench.bench --suite models) -> bench/<card>.json;
   3. time to accuracy: ResNet-20 on CIFAR-10, per-epoch wall clock and test accuracy -> same file;
-  4. the GPU-sized runs of the core claims, in PLAN order, one seed after another, at their
-     `full` tier; when the budget is spent the current run stops at an epoch boundary with its
-     checkpoint, so the next lent session resumes it (carry results/full back to the device);
-  5. packs bench/, results/ and the log into OUT/trickbench-gpu.tar.gz.
+  4. the concurrency curve: total images/s of 1, 2, 4, ... ResNet-20 processes on the card at
+     once, until it stops rising; its best count is how many runs train at a time (--procs sets it);
+  5. the core claims' runs in PLAN order (the converged CPU tiers first, then `full` cells), that
+     many processes at a time; when the budget is spent every run stops at an epoch boundary with
+     its checkpoint, so the next lent session resumes it (carry results/<tier> back to the device);
+  6. packs bench/, results/ and the log into OUT/trickbench-gpu.tar.gz.
 `merge` unpacks such an archive into results/ without touching a run that is already finished
 here (summary.json present), and lists what it brought: finished runs, runs to resume.
 With --tiny (the test on CPU) every step runs at a toy size: smoke tier, 2 benchmark models.
@@ -27,12 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
-# (claim, arms in priority order): the full-tier runs the GPU slot spends its time on
+# (claim, tier, claim-file arms or None for all) in priority order: what the GPU slot trains. First
+# the converged CPU tiers of the two open core claims (the same recipes a GPU runs in minutes: runs
+# of a tier pool across devices for accuracy; a timing verdict only compares like with like), then
+# the GPU-sized `full` cells.
 PLAN = [
-    ("stochastic_depth", ["constant", "linear__p_last0p5", "drop_path", "uniform__p_last0p5"]),
-    ("agc_nfresnet_cifar", ["bn_large", "nf_large", "nf_agc_large__clipping0p01", "bn_small", "nf_small",
-                            "nf_agc_small__clipping0p16"]),
-    ("amsgrad_cifarnet", ["adam__lr0p001", "amsgrad__lr0p001"]),
+    ("agc_nfresnet_cifar", "cpu_long", None),
+    ("stochastic_depth", "cpu_long", None),
+    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"]),
+    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"]),
+    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"]),
 ]
 ARCHIVE = "trickbench-gpu.tar.gz"
 
@@ -77,28 +83,88 @@ def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
             "seconds_to_test_acc": reach}
 
 
-def train_plan(out: Path, ctx: dict, tier: str, deadline: float, claims_dir: str) -> list[dict]:
-    from trickbench.config import load_claims, resolve
-    from trickbench.tasks import run_dir
-    from trickbench import train
-    done = []
-    claims = load_claims(claims_dir)
-    for claim_id, arms in PLAN:
-        if claim_id not in claims:
+def plan_tasks(claims: dict, tier_of=lambda t: t) -> list[tuple]:
+    """PLAN as (claim, tier, family, seeds) training tasks, seed-major (every arm's seed 0 first, so
+    a short slot still gives paired evidence); a grid tuned apart is one task (its tuning seeds,
+    then its test seeds at the member they pick)."""
+    from trickbench.config import resolve
+    tasks = []
+    for claim_id, tier, arms in PLAN:
+        tier = tier_of(tier)
+        if claim_id not in claims or tier not in claims[claim_id]["tiers"]:
             continue
         cat = resolve(claims[claim_id], tier)
-        root = out / "results" / tier / claim_id / "runs"
-        for seed in cat.seeds:
-            for name in arms:
-                if name not in cat.arms or time.time() > deadline:
-                    continue
-                arm = cat.arms[name]
-                meta = {"claim": claim_id, "tier": tier, "arm": name, "config_hash": arm.hash}
-                s = train.run(arm.recipe, seed, run_dir(root, arm, seed), {**ctx, "deadline": deadline}, meta)
-                done.append({"claim": claim_id, "arm": name, "seed": seed, "outcome": s["outcome"],
-                             "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))})
-                _log(out, f"{claim_id}/{name} seed {seed}: {s['outcome']}")
+        fams = [f for f in (arms or cat.families()) if f in cat.families()]
+        tasks += [(claim_id, tier, f, None) for f in fams if cat.tuned_apart(f)]
+        tasks += [(claim_id, tier, f, (s,)) for s in cat.seeds for f in fams if not cat.tuned_apart(f)]
+    return tasks
+
+
+def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[dict]:
+    """One task in a worker process (spawned: CUDA is initialised per process)."""
+    import contextlib
+    import io as _io
+    from trickbench.config import load_claim, resolve
+    from trickbench.tasks import run_family
+    claim_id, tier, family, seeds = task
+    if time.time() > ctx["deadline"]:
+        return [{"claim": claim_id, "arm": family, "seed": seeds, "outcome": "not started"}]
+    cat = resolve(load_claim(Path(claims_dir) / f"{claim_id}.yaml"), tier)
+    with contextlib.redirect_stdout(_io.StringIO()):   # progress lines of many processes
+        out = run_family(cat, family, Path(results) / tier / claim_id / "runs", dict(ctx), seeds and list(seeds))
+    return [{"claim": claim_id, "arm": s.get("arm", family), "seed": s.get("seed", seeds), "outcome": s["outcome"],
+             "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))} for s in out]
+
+
+def train_plan(out: Path, ctx: dict, deadline: float, claims_dir: str, procs: int, tiny: bool) -> list[dict]:
+    """Every task of PLAN (the smoke tier when tiny), `procs` worker processes at a time; a run
+    still going at the deadline stops at an epoch boundary with its checkpoint."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from trickbench.config import load_claims
+    tasks = plan_tasks(load_claims(claims_dir), (lambda t: "smoke") if tiny else (lambda t: t))
+    tasks = list(dict.fromkeys(tasks))   # tiny: every tier maps to smoke
+    _log(out, f"{len(tasks)} training tasks, {procs} processes at a time")
+    done = []
+    with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_task, t, claims_dir, str(out / "results"), {**ctx, "deadline": deadline})
+                   for t in tasks]
+        for t, f in zip(tasks, futures):
+            try:
+                rows = f.result()
+            except Exception as e:  # noqa: BLE001 (one task's failure must not lose the others)
+                rows = [{"claim": t[0], "arm": t[2], "seed": t[3], "outcome": f"error: {type(e).__name__}: {e}"}]
+            done += rows
+            _log(out, f"{t[0]}@{t[1]}/{t[2]} seeds {t[3] or 'tuned'}: " + ", ".join(sorted({r['outcome'] for r in rows})))
     return done
+
+
+def _throughput_worker(tiny: bool, device: str) -> float:
+    import torch
+    from trickbench import bench
+    model, args, shape = bench.MODELS_BENCH["resnet20"]
+    return bench.engine_img_s(model, args, shape, torch.device(device), 32 if tiny else 256,
+                              2 if tiny else 40, precision="bf16")[0]
+
+
+def concurrency_curve(device: str, tiny: bool, max_procs: int = 16) -> dict:
+    """Total training images/s of k processes training ResNet-20 (batch 256, bf16) at once on the
+    device, k = 1, 2, 4, ... until the total rises by less than 5 %: how many runs to put on one
+    card. A small CIFAR ResNet leaves most of an H100 idle, so one process is far from its peak."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    curve, k = [], 1
+    while k <= (2 if tiny else max_procs):
+        with ProcessPoolExecutor(k, mp_context=multiprocessing.get_context("spawn")) as pool:
+            each = list(pool.map(_throughput_worker, [tiny] * k, [device] * k))
+        curve.append({"procs": k, "img_s": sum(each), "each": each})
+        if len(curve) > 1 and curve[-1]["img_s"] < 1.05 * max(c["img_s"] for c in curve[:-1]):
+            break
+        k *= 2
+    best = max(curve, key=lambda c: c["img_s"])
+    return {"curve": curve, "best_procs": best["procs"],
+            "over_one_process": best["img_s"] / curve[0]["img_s"],
+            "note": "each process times its own middle epochs; start-up is staggered, so the overlap is not perfect"}
 
 
 def run(args) -> Path:
@@ -125,7 +191,14 @@ def run(args) -> Path:
     r["environment"] = env
     (out / "bench").mkdir(exist_ok=True)
     (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
-    done = train_plan(out, ctx, "smoke" if args.tiny else "full", deadline, args.claims_dir)
+    procs = args.procs
+    if not procs:
+        r["concurrency"] = concurrency_curve(device, args.tiny)
+        procs = r["concurrency"]["best_procs"]
+        _log(out, f"concurrency: {[(c['procs'], round(c['img_s'])) for c in r['concurrency']['curve']]} img/s; "
+                  f"training {procs} runs at a time")
+        (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
+    done = train_plan(out, ctx, deadline, args.claims_dir, procs, args.tiny)
     (out / "runs.json").write_text(json.dumps(done, indent=1) + "\n")
     _log(out, f"spent {time.time() - t_start:.0f} s of {args.budget_s} s")
     shutil.rmtree(out / "cache", ignore_errors=True)
@@ -171,6 +244,7 @@ def main(argv=None):
     p.add_argument("--claims-dir", default="config/claims")
     p.add_argument("--budget-s", type=float, default=420)
     p.add_argument("--tta-epochs", type=int, default=12)
+    p.add_argument("--procs", type=int, default=0, help="training processes at a time (0: measure the concurrency curve and take its best)")
     p.add_argument("--tiny", action="store_true", help="toy sizes, CPU: the test of this script")
     p = sub.add_parser("merge")
     p.add_argument("archive")

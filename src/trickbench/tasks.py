@@ -186,6 +186,31 @@ class ClassifyTask:
         return out
 
 
+def run_family(cat, family: str, root: Path, ctx: dict, seeds: list[int] | None = None) -> list[dict]:
+    """Train one claim-file arm at its tier (every grid member; `seeds`: only these test seeds)
+    and return its run summaries. A grid tuned apart (cat.tuned_apart) trains its tuning seeds at
+    every member, picks the member (config.best_member), and trains the test seeds there only;
+    runs stopped by a deadline leave the pick to the next call."""
+    from trickbench import config
+    task, members = TASKS.get(cat.claim["task"]), cat.families()[family]
+    seeds = cat.seeds if seeds is None else seeds
+    apart = cat.tuned_apart(family)
+    todo = [(m, s) for m in members for s in (cat.seeds_of(m) if apart else [s for s in cat.seeds_of(m) if s in seeds])]
+    ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[m], s) / "summary.json").exists() for m, s in todo)}
+    summaries = []
+    for m in members:  # a grid arm: every member, one process
+        summaries += task.run_arm(cat.id, cat.tier, cat.arms[m], [s for mm, s in todo if mm == m], root, ctx)
+    if not apart or any(s["outcome"] == "stopped" for s in summaries):
+        return summaries
+    best = config.best_member(members, summaries, cat.claim["tuning"])
+    if best is None:
+        raise RuntimeError(f"{cat.id}/{family}: no tuning run finished, so no member can be picked for the test seeds")
+    print(f"{cat.id}/{family}: tuning seeds {cat.tune_seeds} pick {best} ({cat.claim['tuning']['metric']}); "
+          f"training the test seeds {seeds} there", flush=True)
+    ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[best], s) / "summary.json").exists() for s in seeds)}
+    return summaries + task.run_arm(cat.id, cat.tier, cat.arms[best], seeds, root, ctx)
+
+
 TASKS.register("online")(OnlineTask())
 TASKS.register("classify")(ClassifyTask())
 TASKS.register("quadratic")(QuadraticTask())
