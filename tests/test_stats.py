@@ -392,3 +392,25 @@ def test_sign_flip_on_many_seeds_is_a_bounded_monte_carlo_estimate():
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000    # KiB: < 200 MB more
     assert p == stats.signflip_p_greater(v)
     assert p == pytest.approx(stats.p_greater(list(v)), abs=0.02)
+
+
+def test_the_smallest_attainable_p_says_whether_a_design_can_decide():
+    """Issue 29: a rate sub-claim at 3 runs per arm cannot pass Holm even at 0/3 vs 3/3 (Fisher
+    0.05); at 5 runs it can (0.004); t-based rules have no floor; an order needs 3 seeds."""
+    rate = {"type": "rate", "arm": "a", "baseline": "b", "direction": "less",
+            "success": {"metric": "acc", "direction": "greater", "value": 0.3}}
+    assert verdict.smallest_p(rate, 3, 3) == pytest.approx(0.05)
+    assert verdict.smallest_p(rate, 4, 4) == pytest.approx(1 / 70)
+    assert verdict.smallest_p(rate, 5, 5) == pytest.approx(1 / 252)
+    assert verdict.smallest_p({**rate, "direction": "greater"}, 5, 5) == pytest.approx(1 / 252)
+    assert verdict.smallest_p({"type": "compare", "arm": "a", "baseline": "b"}, 2, 2) == 0.0
+    assert verdict.smallest_p({"type": "order", "arms": ["a", "b"]}, 2) is None
+    assert verdict.smallest_p({"type": "order", "arms": ["a", "b"]}, 3) == 0.0
+    assert verdict.smallest_p(rate, 5, 0) is None
+
+
+def test_an_order_rule_goes_over_the_arms_a_tier_runs():
+    rule = {"type": "order", "arms": ["agc_small", "agc_mid", "agc_large"], "key": "agc.clipping", "metric": "val",
+            "direction": "decreasing"}
+    r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01), rule)   # no agc_mid runs: the medium batch not run
+    assert r["arms_used"] == ["agc_small", "agc_large"] and r["verdict"] == verdict.REPLICATED

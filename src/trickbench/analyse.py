@@ -155,6 +155,40 @@ def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
     return out
 
 
+def planned_runs(cat, name: str, pool: bool = False) -> int:
+    """How many runs the tier's design gives the arm a rule names (a grid family: its tuned
+    member's test seeds, or with `pool` every member's runs), before any has trained."""
+    fams = cat.families()
+    if name in fams and (pool or len(fams[name]) == 1):
+        return (cat.expected_runs(name) - (len(cat.tune_seeds) * len(fams[name]) if cat.tuned_apart(name) else 0)
+                if pool else len(cat.seeds_of(fams[name][0])))
+    if name in fams:   # a tuned grid family stands for one member
+        return len(cat.seeds) if cat.tuned_apart(name) else len(cat.seeds_of(fams[name][0]))
+    if name in cat.arms:
+        return len(cat.seeds) if cat.tuned_apart(cat.arms[name].family) else len(cat.seeds_of(name))
+    return 0
+
+
+def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
+    """Decidable by design: per sub-claim the smallest p its rule can give with the tier's planned
+    runs (verdict.smallest_p), and whether that clears Holm's strictest threshold alpha / k over the
+    k sub-claims the tier's arms can decide. Added to each sub-claim as p_min, holm_k, decidable."""
+    def n_of(rule):
+        pool = bool(rule.get("pool"))
+        if rule["type"] == "order":   # over the arms the tier runs, if two or more
+            ns = [len(cat.tune_seeds) if cat.tuned_apart(a) else planned_runs(cat, a) for a in rule["arms"]]
+            ns = [n for n in ns if n]
+            return (min(ns) if len(ns) >= 2 else 0), None
+        base = rule.get("baseline")
+        if base and cat.families().get(base) == [rule["arm"]]:
+            return 0, None   # the tier runs one value of the grid: the arm against itself
+        return planned_runs(cat, rule["arm"], pool), (planned_runs(cat, base, pool) if base else None)
+    mins = [verdict.smallest_p(s["declared_rule"], *n_of(s["declared_rule"])) for s in subclaims]
+    k = sum(m is not None for m in mins)
+    for s, m in zip(subclaims, mins):
+        s |= {"p_min": m, "holm_k": k, "decidable": m is not None and k > 0 and m < alpha / k}
+
+
 def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     out_dir = claim_dir(results, cat.tier, cat.id)
     runs, missing = load_runs(cat, results, partial)
@@ -208,5 +242,6 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                        "datasets": {r["dataset"]: r["dataset_sha256"] for r in runs if r.get("dataset_sha256")},
                        "config_hashes": {a.name: a.hash for a in cat.arms.values()}},
     }
+    design_check(cat, result["subclaims"])
     io.write_json(out_dir / "verdicts.json", result)
     return result

@@ -169,6 +169,19 @@ def table_metrics(metrics: dict, subclaims: list[dict]) -> list[str]:
     return [m for m in metrics if m in used]
 
 
+def _design_text(s: dict) -> str:
+    """What the tier's design lets the rule reach (analyse.design_check), where it limits it."""
+    if "p_min" not in s:
+        return ""
+    if s["p_min"] is None:
+        return "Undecidable by design at this tier: the arms it needs are not run here (or an order rule has fewer than 3 seeds)."
+    if s["p_min"] > 0:
+        ok = "below" if s["decidable"] else "not below"
+        return (f"By design: smallest attainable p {fmt(s['p_min'], 2)}, {ok} Holm's strictest "
+                f"0.05/{s['holm_k']} = {fmt(0.05 / s['holm_k'], 2)}.")
+    return ""
+
+
 def _p_holm(s: dict) -> str:
     if s.get("p_holm") is None:
         return "–"
@@ -347,7 +360,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            "paper_source": (s.get("paper") or {}).get("source", ""),
                            "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
                            "p_holm": _p_holm(s),
-                           "rule": _rule_text(s["rule"], names)} for s in v["subclaims"]],
+                           "rule": " ".join(x for x in (_rule_text(s["rule"], names), _design_text(s)) if x)}
+                          for s in v["subclaims"]],
             "figures": figs,
             "has_grid": any(len(f["grid"]) for f in families),
             "has_ours": any(f["ours"] for f in families),

@@ -44,7 +44,7 @@ order     : for grid arms listed in the order of a factor (e.g. batch size), the
             bootstrap support of the trend; replicated when the observed trend holds with support
             >= confidence, not replicated when support <= 1 - confidence; p = 1 - support.
             A grid value with a diverged run ranks below every value whose runs all finished.
-            Fewer than 3 common seeds: inconclusive (a resample of one seed is that seed again,
+            Arms with no runs at the tier are left out if two remain (`arms_used`). Fewer than 3 common seeds: inconclusive (a resample of one seed is that seed again,
             so one run would be "replicated" with support 1).
 
 A rule may name a grid arm: `selected` maps it to its tuned member (see analyse.select_tuned).
@@ -261,6 +261,10 @@ def order(runs: list[dict], rule: dict) -> dict:
                 x = r["metrics"].get(rule["metric"]) if r["outcome"] == "ok" else None
                 vals.setdefault(dotted(r["recipe"], rule["key"]), {})[r["seed"]] = x
         per_arm.append(vals)
+    # arms a tier does not run (no runs at all: e.g. the medium batch on a CPU) leave the order
+    # over the others, if at least two remain
+    used = [fam for fam, vals in zip(rule["arms"], per_arm) if vals]
+    per_arm = [vals for vals in per_arm if vals] if len(used) >= 2 else per_arm
     seeds = sorted(set.intersection(*[set(s) for vals in per_arm for s in vals.values()])) if all(per_arm) else []
     if not seeds:
         return {"verdict": NO_DATA, "n": 0, "n_total": 0}
@@ -281,8 +285,27 @@ def order(runs: list[dict], rule: dict) -> dict:
     support = sum(holds(list(rng.choice(seeds, len(seeds))))[0] for _ in range(draws)) / draws
     verdict = (REPLICATED if observed and support >= conf else NOT_REPLICATED if support <= 1 - conf
                else INCONCLUSIVE)
-    return {"verdict": verdict, "effect": support, "ci_low": None, "ci_high": None, "n": len(seeds),
+    return {"verdict": verdict, "effect": support, "ci_low": None, "ci_high": None, "n": len(seeds), "arms_used": used,
             "n_total": len(seeds), "best": best, "no_spread": False, "p_value": 1 - support, "n_needed": None}
+
+
+def smallest_p(rule: dict, n_arm: int, n_base: int | None = None) -> float | None:
+    """The smallest p-value the rule can give with n_arm runs of its arm (and n_base of its
+    baseline), whatever the runs show: is the design able to decide at all? Rate rules are exact
+    tests with a floor (0/5 vs 5/5: Fisher 0.004); order rules need ORDER_MIN_SEEDS seeds (None
+    below); the t-based rules have no floor (0)."""
+    if not n_arm or (rule.get("baseline") and not n_base):
+        return None
+    if rule["type"] == "order":
+        return 0.0 if n_arm >= ORDER_MIN_SEEDS else None
+    if rule["type"] != "rate":
+        return 0.0
+    m, up = rule.get("min_effect", 0.0), _sign(rule) > 0
+    if "baseline" in rule:
+        return (stats.two_proportion_p_greater(n_arm, n_arm, 0, n_base, m) if up
+                else stats.two_proportion_p_greater(n_base, n_base, 0, n_arm, m))
+    return (stats.proportion_p_greater(n_arm, n_arm, rule["value"] + m) if up
+            else stats.proportion_p_greater(n_arm, n_arm, 1 - rule["value"] + m))
 
 
 def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> list[dict]:
