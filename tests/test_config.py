@@ -135,6 +135,27 @@ def test_a_yaml_error_in_config_yaml_names_line_and_column(tmp_path):
     assert f"config file config/config.yaml, line {lines}, column 9" in out.stdout + out.stderr
 
 
+def test_a_duplicate_key_in_config_yaml_is_an_error_not_the_last_one_winning(tmp_path):
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    first = next(i for i, line in enumerate((tmp_path / "config" / "config.yaml").read_text().splitlines())
+                 if line.startswith("tier:")) + 1
+    with open(tmp_path / "config" / "config.yaml", "a") as f:
+        f.write("tier: smoke\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                          "-n", "--cores", "1"], capture_output=True, text=True)
+    assert out.returncode != 0 and f"duplicate key 'tier' (first on line {first})" in out.stdout + out.stderr
+
+
+def test_two_arms_of_one_name_in_a_claim_file_are_an_error(tmp_path):
+    text = (REPO / "config" / "claims" / "amsgrad_synthetic.yaml").read_text()
+    arm = text.index("\n  adam_online:") + 1
+    block = text[arm:text.index("\n  ", text.index("\n", arm) + 1)]   # the arm's first line
+    path = tmp_path / "amsgrad_synthetic.yaml"
+    path.write_text(text[:arm] + block.split("\n")[0] + " {label: again}\n" + text[arm:])
+    with pytest.raises(config.ConfigError, match="duplicate key 'adam_online' \\(first on line"):
+        config.load_claim(path)
+
+
 def test_a_metric_no_run_writes_is_rejected(tmp_path):
     def mutate(c):
         c["metrics"]["final_train_acc"] = "train accuracy (no task writes it)"

@@ -1,13 +1,20 @@
 # Before `configfile:` reads config/config.yaml: Snakemake says only "Config file is not valid
-# JSON or YAML"; this names the file, line and column.
+# JSON or YAML" (and takes the last of two equal keys); this names the file, line and column.
 
 
 def _parse_or_explain(path):
+    import sys
+    from pathlib import Path
+
     import yaml
+
+    # the repository from this file's own location (as common.smk finds it)
+    sys.path.insert(0, str(Path(str(workflow.current_basedir)).resolve().parents[1] / "src"))
+    from trickbench.config import load_yaml  # rejects duplicate keys, which Snakemake's reader keeps
 
     try:
         with open(path) as f:
-            yaml.safe_load(f)
+            load_yaml(f.read())
     except FileNotFoundError:
         return
     except yaml.YAMLError as e:
