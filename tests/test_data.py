@@ -73,11 +73,11 @@ def test_normalize_uses_training_statistics():
     assert torch.allclose(z.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4)
 
 
-def _fake_imagefolder_tar(path, channels=3):
+def _fake_imagefolder_tar(path, channels=3, classes=("cat", "ant"), test_classes=None):
     from PIL import Image
     with tarfile.open(path, "w:gz") as tar:
         for split_name, n in (("train", 3), ("test", 2)):
-            for cls in ("cat", "ant"):
+            for cls in (classes if split_name == "train" or test_classes is None else test_classes):
                 for i in range(n):
                     arr = np.full((5, 5, 3), 40 * i + (100 if cls == "cat" else 0), np.uint8)
                     buf = io.BytesIO()
@@ -97,7 +97,7 @@ def test_imagefolder_tar_gz(tmp_path):
 
 
 def test_cifar10_from_a_local_imagefolder_copy_is_labelled(tmp_path):
-    _fake_imagefolder_tar(tmp_path / "cifar10-jpeg.tar.gz")
+    _fake_imagefolder_tar(tmp_path / "cifar10-jpeg.tar.gz", classes=sources.CLASSES["cifar10"])
     t = DATASETS.build("cifar10", tmp_path, tmp_path / "cache")
     assert "JPEG q75 copy" in t.description
 
@@ -138,3 +138,41 @@ def test_color_jitter_scales_brightness_and_contrast_within_its_range():
     assert torch.equal(augment(two, "crop_color", g1, pad=1), augment(two, "crop_color", g2, pad=1))
     with pytest.raises(ValueError, match="augment 'flip' is not one of"):
         augment(two, "flip", g1)
+
+
+DIGITS = [str(d) for d in range(10)]
+
+
+@pytest.mark.parametrize("train, test", [
+    ([d for d in DIGITS if d != "7"], [d for d in DIGITS if d != "7"]),   # 8s would be learnt as 7s
+    ([d for d in DIGITS if d != "7"], DIGITS),                            # the test set's 7s dropped
+    (DIGITS, [d for d in DIGITS if d != "7"]),                            # accepted silently before
+])
+def test_a_missing_class_folder_is_an_error_naming_it_before_any_job(tmp_path, train, test):
+    """Issue 33: an MNIST ImageFolder copy without the folder 7 trained on 9 classes."""
+    _fake_imagefolder_tar(tmp_path / "mnist.tar.gz", channels=1, classes=train, test_classes=test)
+    msg = sources.missing_message("mnist", tmp_path, tmp_path / "cache")   # what the Snakefile checks first
+    assert msg and "class folder(s) 7" in msg and "mnist.tar.gz" in msg
+    with pytest.raises(sources.DataInvalid, match="lacks class folder\\(s\\) 7"):
+        DATASETS.build("mnist", tmp_path, tmp_path / "cache")
+    assert not list(tmp_path.glob("cache/*.pt"))   # nothing decoded, nothing cached
+
+
+def test_an_extra_class_folder_and_unequal_splits_of_any_imagefolder_are_errors(tmp_path):
+    _fake_imagefolder_tar(tmp_path / "mnist.tar.gz", classes=DIGITS + ["x"])
+    with pytest.raises(sources.DataInvalid, match="has class folder\\(s\\) x that the dataset does not"):
+        DATASETS.build("mnist", tmp_path, tmp_path / "cache")
+    _fake_imagefolder_tar(tmp_path / "toy.tar.gz", classes=("ant", "cat"), test_classes=("ant",))
+    with pytest.raises(sources.DataInvalid, match="test/ lacks class folder\\(s\\) cat"):
+        DATASETS.build("imagefolder", tmp_path, tmp_path / "cache", path="toy.tar.gz")
+
+
+def test_the_decoded_cache_follows_the_data_it_came_from(tmp_path):
+    """Put a class folder back (or change any image): the cache is decoded again, not served stale."""
+    _fake_imagefolder_tar(tmp_path / "toy.tar.gz", classes=("ant", "cat"))
+    one = DATASETS.build("imagefolder", tmp_path, tmp_path / "cache", path="toy.tar.gz")
+    _fake_imagefolder_tar(tmp_path / "toy.tar.gz", classes=("ant", "bee", "cat"))
+    two = DATASETS.build("imagefolder", tmp_path, tmp_path / "cache", path="toy.tar.gz")
+    assert (one.num_classes, two.num_classes) == (2, 3) and one.sha256 != two.sha256
+    again = DATASETS.build("imagefolder", tmp_path, tmp_path / "cache", path="toy.tar.gz")
+    assert again.sha256 == two.sha256 and len(list((tmp_path / "cache").glob("*.pt"))) == 2

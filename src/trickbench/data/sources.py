@@ -10,6 +10,7 @@ Where the data may live, in the order tried:
 """
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import tarfile
 from pathlib import Path
@@ -63,9 +64,36 @@ def _from_torchvision(cls_name, root, download):
     return xs(tr), torch.as_tensor(tr.targets, dtype=torch.int64), xs(te), torch.as_tensor(te.targets, dtype=torch.int64)
 
 
-def _read_imagefolder(path: Path, channels: int, max_classes: int | None = None):
+CLASSES = {  # the class folders a copy of a known dataset must hold, in both splits
+    "mnist": [str(d) for d in range(10)], "fashion_mnist": [str(d) for d in range(10)],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+class DataInvalid(ValueError):
+    pass
+
+
+def check_classes(path, train: set[str], test: set[str], expected: list[str] | None = None) -> None:
+    """The class folders of an ImageFolder copy: exactly `expected` in both splits for a known
+    dataset, else the same in train and test. A missing folder would silently shift every later
+    label by one (MNIST without 7: the 8s learnt as 7s) or drop a class from the test set."""
+    problems = []
+    for split, have in (("train", train), ("test", test)):
+        want = set(expected) if expected is not None else (test if split == "train" else train)
+        if missing := sorted(want - have):
+            problems.append(f"{split}/ lacks class folder(s) {', '.join(missing)}")
+        if expected is not None and (extra := sorted(have - want)):
+            problems.append(f"{split}/ has class folder(s) {', '.join(extra)} that the dataset does not")
+    if problems:
+        raise DataInvalid(f"{path}: {'; '.join(dict.fromkeys(problems))}. Nothing is substituted: fix the copy "
+                          f"(its class folders must be {', '.join(sorted(expected or train | test))} in train/ and test/)")
+
+
+def _read_imagefolder(path: Path, channels: int, max_classes: int | None = None, expected: list[str] | None = None):
     """{train,test}/<class>/<image> from a folder or a .tar.gz, decoded with PIL, classes sorted by
-    name; with max_classes, only the first that many classes (in that order) are decoded."""
+    name; with max_classes, only the first that many classes (in that order) are decoded. The
+    class folders are checked first (check_classes): `expected` for a known dataset."""
     from PIL import Image
     mode = "L" if channels == 1 else "RGB"
     items = {"train": [], "test": []}  # (class, name, bytes)
@@ -83,10 +111,15 @@ def _read_imagefolder(path: Path, channels: int, max_classes: int | None = None)
             for m in tar:
                 if m.isfile() and Path(m.name).suffix.lower() in (".png", ".jpg", ".jpeg"):
                     add(Path(m.name).parts, tar.extractfile(m).read())
-    classes = sorted({c for c, _, _ in items["train"]})[:max_classes]
-    items = {k: [r for r in v if r[0] in set(classes)] for k, v in items.items()}
-    if not classes or not items["test"]:
+    found = {k: {c for c, _, _ in v} for k, v in items.items()}
+    if not found["train"] or not found["test"]:
         raise DataMissing(f"{path} holds no train/<class>/ and test/<class>/ images")
+    classes = sorted(found["train"])[:max_classes]
+    if max_classes:   # a class subset: the chosen classes in both splits
+        check_classes(path, set(classes), found["test"] & set(classes))
+    else:
+        check_classes(path, found["train"], found["test"], expected)
+    items = {k: [r for r in v if r[0] in set(classes)] for k, v in items.items()}
     index = {c: i for i, c in enumerate(classes)}
     out = []
     for split in ("train", "test"):
@@ -95,6 +128,23 @@ def _read_imagefolder(path: Path, channels: int, max_classes: int | None = None)
         x = torch.from_numpy(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2).copy())
         out += [x.contiguous(), torch.tensor([index[c] for c, _, _ in rows], dtype=torch.int64)]
     return (*out, len(classes))
+
+
+def fingerprint(src: Path) -> str:
+    """What the decoded cache of `src` is keyed by: the SHA-256 of an archive's bytes, or of a
+    folder's file list with sizes and modification times (12 hex digits). Data changed in place
+    (a class folder put back) is decoded again instead of served from the old cache."""
+    h = hashlib.sha256()
+    src = Path(src)
+    if src.is_file():
+        with open(src, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    else:
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            st = f.stat()
+            h.update(f"{f.relative_to(src)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
 
 
 def _candidates(data_root: Path, stems) -> list[Path]:
@@ -113,7 +163,7 @@ def _standard(name, tv_class, tv_dir, stems, channels, label, data_root, cache_d
         def make():
             x, y, xt, yt = _from_torchvision(tv_class, str(data_root), download)
             return Tensors(name, x, y, xt, yt, int(y.max()) + 1, label)
-        return cached(Path(cache_dir) / f"{name}-torchvision.pt", make)
+        return cached(Path(cache_dir) / f"{name}-torchvision-{fingerprint(data_root / tv_dir)}.pt", make)
     cands = _candidates(data_root, stems)
     if prefer:
         cands = [c for c in cands if prefer in c.name] or cands
@@ -123,10 +173,10 @@ def _standard(name, tv_class, tv_dir, stems, channels, label, data_root, cache_d
     src = cands[0]
 
     def make():
-        x, y, xt, yt, k = _read_imagefolder(src, channels)
+        x, y, xt, yt, k = _read_imagefolder(src, channels, expected=CLASSES.get(name))
         lossy = "jpeg" in src.name.lower()
         return Tensors(name, x, y, xt, yt, k, f"{label} ({'JPEG q75 copy' if lossy else 'ImageFolder copy'}: {src.name})")
-    return cached(Path(cache_dir) / f"{name}-{src.name.replace('.tar.gz', '')}.pt", make)
+    return cached(Path(cache_dir) / f"{name}-{src.name.replace('.tar.gz', '')}-{fingerprint(src)}.pt", make)
 
 
 def mnist(data_root, cache_dir, download=False):
@@ -160,7 +210,7 @@ def imagefolder(data_root, cache_dir, path=None, channels=3, name=None):
     def make():
         x, y, xt, yt, k = _read_imagefolder(src, channels)
         return Tensors(label, x, y, xt, yt, k, f"{label} (ImageFolder: {src.name})")
-    return cached(Path(cache_dir) / f"imagefolder-{label}-{channels}.pt", make)
+    return cached(Path(cache_dir) / f"imagefolder-{label}-{channels}-{fingerprint(src)}.pt", make)
 
 
 def tiny_imagenet(data_root, cache_dir, classes: int | None = None):
@@ -176,13 +226,25 @@ def tiny_imagenet(data_root, cache_dir, classes: int | None = None):
     def make():
         x, y, xt, yt, n = _read_imagefolder(src, 3, classes)
         return Tensors(f"tiny_imagenet{k}", x, y, xt, yt, n, f"Tiny ImageNet, first {n} classes (sorted wnids; val as test)")
-    return cached(Path(cache_dir) / f"tiny_imagenet-{k}classes.pt", make)
+    return cached(Path(cache_dir) / f"tiny_imagenet-{k}classes-{fingerprint(src)}.pt", make)
 
 
 _STANDARD = {  # name -> (torchvision folder, ImageFolder stems)
     "mnist": ("MNIST/raw", ["mnist"]), "fashion_mnist": ("FashionMNIST/raw", ["fashion-mnist", "fashion_mnist"]),
     "cifar10": ("cifar-10-batches-py", ["cifar10"]), "cifar100": ("cifar-100-python", ["cifar100"]),
 }
+
+
+def class_folders(path: Path) -> dict[str, set[str]]:
+    """{"train": classes, "test": classes} of an ImageFolder copy (folder or .tar.gz), from its
+    file names alone (no image decoded)."""
+    found = {"train": set(), "test": set()}
+    names = ([f.relative_to(path).parts for f in path.rglob("*") if f.is_file()] if path.is_dir() else
+             [Path(m.name).parts for m in tarfile.open(path, "r:*") if m.isfile()])
+    for parts in names:
+        if len(parts) >= 3 and parts[-3] in found and Path(parts[-1]).suffix.lower() in (".png", ".jpg", ".jpeg"):
+            found[parts[-3]].add(parts[-2])
+    return found
 
 
 def missing_message(name: str, data_root, cache_dir, **dataset_args) -> str | None:
@@ -192,13 +254,23 @@ def missing_message(name: str, data_root, cache_dir, **dataset_args) -> str | No
     data_root, cache_dir = Path(data_root), Path(cache_dir)
     if name in _STANDARD:
         tv_dir, stems = _STANDARD[name]
-        if (data_root / tv_dir).exists() or dataset_args.get("download") or _candidates(data_root, stems) \
+        cands = _candidates(data_root, stems)
+        if cands and not (data_root / tv_dir).exists():   # the copy that will be read: its classes, now
+            prefer = dataset_args.get("copy")
+            src = ([c for c in cands if prefer and prefer in c.name] or cands)[0]
+            if not (cache_dir / f"{name}-{src.name.replace('.tar.gz', '')}-{fingerprint(src)}.pt").exists():
+                found = class_folders(src)
+                try:
+                    check_classes(src, found["train"], found["test"], CLASSES.get(name))
+                except DataInvalid as e:
+                    return str(e)
+        if (data_root / tv_dir).exists() or dataset_args.get("download") or cands \
                 or list(cache_dir.glob(f"{name}-*.pt")):
             return None
         return str(_missing(name, data_root, [str(data_root / tv_dir)] + [str(data_root / f"{s}/ or {s}*.tar.gz") for s in stems]))
     if name == "tiny_imagenet":
         k = dataset_args.get("classes") or 200
-        if _candidates(data_root, ["tiny-imagenet-200", "tiny-imagenet"]) or (cache_dir / f"tiny_imagenet-{k}classes.pt").exists():
+        if _candidates(data_root, ["tiny-imagenet-200", "tiny-imagenet"]) or list(cache_dir.glob(f"tiny_imagenet-{k}classes*.pt")):
             return None
         return str(_missing(name, data_root, [str(data_root / "tiny-imagenet-200/ or tiny-imagenet-200*.tar.gz")]))
     if name == "imagefolder" and dataset_args.get("path"):
