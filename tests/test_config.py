@@ -203,3 +203,28 @@ def test_environment_files_parse_and_agree_with_pyproject():
     assert "pytorch" not in small and "torchvision" not in small
     for name, version in small.items():
         assert full.get(name) == version, f"workflow/envs/analysis.yaml: {name} {version} differs from environment.yml"
+
+
+def test_a_results_folder_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    """(As root a read-only folder is writable: a path through a plain file cannot be created by anyone.)"""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "tier=smoke",
+                          f"results_dir={blocker}/results"], capture_output=True, text=True, cwd=REPO)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and f"results folder {blocker}/results/smoke cannot be written" in text
+    assert "Traceback" not in text and "InputFunctionException" not in text
+
+
+def test_tables_and_summaries_are_written_with_the_users_umask(tmp_path):
+    import os
+    from trickbench import io
+    old = os.umask(0o022)
+    try:
+        io.write_json(tmp_path / "a.json", {"x": 1})
+        io.atomic_write_bytes(tmp_path / "b.pdf", b"%PDF")
+        os.umask(0o077)
+        io.write_json(tmp_path / "c.json", {})
+    finally:
+        os.umask(old)
+    assert [oct((tmp_path / n).stat().st_mode & 0o777) for n in ("a.json", "b.pdf", "c.json")] == ["0o644", "0o644", "0o600"]

@@ -200,4 +200,21 @@ def _check_data():
                     )
 
 
+def _check_results_writable():
+    """The results folder can be written (a read-only one ended in a raw traceback from an input
+    function): one line naming it, before any job."""
+    import tempfile
+
+    folder = Path(RESULTS) / TIER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise WorkflowError(
+            f"results folder {folder} cannot be written ({e.strerror or e}): "
+            "make it writable, or point results_dir elsewhere (--config results_dir=...)"
+        )
+
+
+_check_results_writable()
 _check_data()
