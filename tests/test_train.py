@@ -298,3 +298,17 @@ def test_nf_runs_log_how_far_each_stage_has_opened_its_residual_branches(tmp_pat
     train.run(recipe, 0, tmp_path / "r", ctx, META)
     rows = io.read_jsonl(tmp_path / "r" / "metrics.jsonl")
     assert all(r["skip_gain_stage3"] > 0 for r in rows)   # SGD moves the zero-initialised gains
+
+
+def test_a_run_names_every_machine_it_trained_on(tmp_path, ctx):
+    """A long run resumed in a later session may land on another CPU: its summary says from which
+    epoch each machine trained it."""
+    recipe = dict(BASE, epochs=3)
+    one = train.run(recipe, 0, tmp_path / "one", ctx, META)
+    assert [m["from_epoch"] for m in one["machines"]] == [1] and one["machines"][0]["cpu"] == one["provenance"]["cpu"]
+    train.run(recipe, 0, tmp_path / "r", ctx, META, stop_after_epoch=2)
+    ck = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=True)
+    ck["machines"] = [{"cpu": "Another CPU", "cpu_bf16": None, "from_epoch": 1}]
+    torch.save(ck, tmp_path / "r" / "ckpt.pt")
+    two = train.run(recipe, 0, tmp_path / "r", ctx, META)
+    assert [(m["cpu"], m["from_epoch"]) for m in two["machines"]] == [("Another CPU", 1), (one["provenance"]["cpu"], 3)]

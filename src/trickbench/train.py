@@ -376,6 +376,14 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         snaps = ck.get("snapshots", [])
         evaluated = ck.get("eval_s", 0.0)
 
+    # the machines a run trained on, from the epoch each took over (a run resumed in a later session
+    # may land on another CPU: its provenance names the last; this names them all)
+    here = {k: v for k, v in provenance.device_info(device.type).items() if k in ("cpu", "cpu_bf16", "gpu")}
+    machines = (ck or {}).get("machines") or []
+    if history and not machines:   # a checkpoint from before machines were recorded
+        machines = [{"cpu": "not recorded", "from_epoch": 1}]
+    if not machines or {k: v for k, v in machines[-1].items() if k != "from_epoch"} != here:
+        machines.append({**here, "from_epoch": epoch0 + 1})
     outcome, diverged_at = "ok", None
     model.train()
     # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check` steps
@@ -456,6 +464,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
             "precision": engine.precision, "layout": engine.layout, "snapshots": snaps, "eval_s": evaluated,
+            "machines": machines,
             **({"best_state": best_state} if best_state is not None else {})})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
@@ -492,7 +501,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "eval_s": evaluated,
                "images_per_s": images / spent if spent else None,
-               "precision": engine.precision, "layout": engine.layout, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
+               "machines": machines, "precision": engine.precision, "layout": engine.layout, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record
