@@ -312,3 +312,24 @@ def test_a_run_names_every_machine_it_trained_on(tmp_path, ctx):
     torch.save(ck, tmp_path / "r" / "ckpt.pt")
     two = train.run(recipe, 0, tmp_path / "r", ctx, META)
     assert [(m["cpu"], m["from_epoch"]) for m in two["machines"]] == [("Another CPU", 1), (one["provenance"]["cpu"], 3)]
+
+
+def test_a_batch_in_chunks_trains_as_the_whole_batch_where_the_gradient_is_the_same(tmp_path, ctx):
+    """micro_batch: an NF network (no BatchNorm) trained on batches of 64 in chunks of 16 ends
+    where the unchunked run ends, to float tolerance; a BN network is never chunked (its batch
+    statistics would change), so it is bit-identical; evaluation in chunks gives the same metrics."""
+    nf = dict(BASE, model="nf_resnet", model_args={"depth": 8, "widths": [4, 8, 8]}, epochs=2, batch_size=64)
+    fp32 = dict(ctx, precision="fp32")
+    whole = train.run(nf, 0, tmp_path / "whole", dict(fp32, micro_batch=None), META)
+    parts = train.run(nf, 0, tmp_path / "parts", dict(fp32, micro_batch=16), META)
+    assert (whole["train_chunk"], parts["train_chunk"], parts["micro_batch"]) == (None, 16, 16)
+    for k in ("final_train_loss", "final_val_acc", "final_test_acc"):
+        assert parts["metrics"][k] == pytest.approx(whole["metrics"][k], rel=1e-4, abs=1e-4)
+    bn = dict(nf, model="preact_resnet", model_args={"depth": 8})
+    a = train.run(bn, 0, tmp_path / "bn_whole", dict(fp32, micro_batch=None), META)
+    b = train.run(bn, 0, tmp_path / "bn_parts", dict(fp32, micro_batch=16), META)
+    assert b["train_chunk"] is None and b["metrics"]["final_train_loss"] == a["metrics"]["final_train_loss"]
+    assert b["metrics"]["final_test_acc"] == a["metrics"]["final_test_acc"]   # evaluated in chunks of 16
+    # a run resumes with the chunking it started with, whatever this process is told
+    train.run(nf, 0, tmp_path / "r", dict(fp32, micro_batch=None), META, stop_after_epoch=1)
+    assert train.run(nf, 0, tmp_path / "r", dict(fp32, micro_batch=16), META)["train_chunk"] is None

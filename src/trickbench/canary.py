@@ -98,7 +98,8 @@ def retrain_first_epoch(summary: dict, ctx: dict, workdir: Path) -> dict:
     from trickbench import stacked, train
     recipe = summary["recipe"]
     run_ctx = {**ctx, "precision": summary.get("precision", "fp32"), "stack": False, "compile": False,
-               "channels_last": recorded_layout(summary) == "channels_last"}
+               "channels_last": recorded_layout(summary) == "channels_last",
+               "micro_batch": summary.get("micro_batch")}   # runs before chunking was recorded: none
     run_dir = workdir / str(summary.get("claim")) / summary["arm"] / f"seed{summary['seed']}"  # stack checkpoints sit beside
     with contextlib.redirect_stdout(io.StringIO()):   # the run's progress line
         if (summary.get("stacked_runs") or 1) > 1:

@@ -55,7 +55,8 @@ def _run_arm(args):
         sys.exit(f"arm {args.arm!r} is not run at tier {args.tier!r}; arms: {', '.join(families)}")
     ctx = {"device": args.device, "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads,
            "stack": args.stack, "precision": args.precision, "compile": args.compile,
-           "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last]}
+           "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last],
+           "micro_batch": "auto" if args.micro_batch == "auto" else (int(args.micro_batch) or None)}
     root = Path(args.results) / args.tier / args.claim / "runs"
     try:
         summaries = run_family(cat, args.arm, root, ctx)
@@ -171,6 +172,8 @@ def main(argv=None):
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, and on a CPU with native bf16 units for conv models; fp32 otherwise")
     p.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"],
                    help="memory layout of activations and conv weights; auto: on CUDA, and for conv models in bf16 on a CPU")
+    p.add_argument("--micro-batch", default="auto",
+                   help="at most this many images per forward pass (0: off; auto: 256 on a CPU, off on CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")

@@ -65,6 +65,17 @@ def _set_rng_state(gen: torch.Generator, state: dict, noise: torch.Generator | N
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+MICRO_BATCH_CPU = 256
+
+
+def chunkable(model, recipe: dict) -> bool:
+    """Whether a batch's gradient is the same accumulated over chunks: no batch statistics
+    (BatchNorm), no random masks drawn per forward call (dropout, stochastic depth's gates)."""
+    if recipe.get("stochastic_depth"):
+        return False
+    return not any(isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.Dropout)) for m in model.modules())
+
+
 class Engine:
     """How a run uses its device (not part of the recipe: the same experiment, faster).
 
@@ -78,10 +89,19 @@ class Engine:
                summary, and a run never resumes in another layout
     compile    torch.compile the model (ctx `compile: true`); its compile time lands in epoch 1,
                which train_s_per_epoch leaves out and wall_s keeps
+    micro_batch  at most this many images per forward pass (ctx `micro_batch`; auto: 256 on a CPU,
+               off on CUDA). Evaluation goes in such chunks; a training batch too, its gradient
+               accumulated over the chunks, where that is the same gradient: no BatchNorm (batch
+               statistics), no dropout and no per-batch stochastic depth gates. On a CPU large
+               batches outgrow the caches: NF-ResNet-20 at batch 2048 trains 2.3x faster in chunks
+               of 256, and evaluates 2.7x faster at 250 than at 2000 (2-core Xeon). Recorded per
+               run; a resumed run keeps the chunking it started with
     """
 
-    def __init__(self, device, precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+    def __init__(self, device, precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 micro_batch: int | None = None):
         self.device, self.precision, self.channels_last, self.compile = device, precision, channels_last, compile
+        self.micro_batch = micro_batch
 
     @classmethod
     def for_run(cls, ctx: dict, device, model=None) -> "Engine":
@@ -96,7 +116,12 @@ class Engine:
             layout = device.type == "cuda" or (conv and prec == "bf16")
         if not isinstance(layout, bool):
             raise ValueError(f"channels_last must be auto, true or false, got {layout!r}")
-        return cls(device, prec, channels_last=layout, compile=bool(ctx.get("compile")))
+        micro = ctx.get("micro_batch", "auto")
+        if micro == "auto":
+            micro = None if device.type == "cuda" else MICRO_BATCH_CPU
+        if micro is not None and (not isinstance(micro, int) or isinstance(micro, bool) or micro < 1):
+            raise ValueError(f"micro_batch must be auto, a whole number >= 1 or null, got {micro!r}")
+        return cls(device, prec, channels_last=layout, compile=bool(ctx.get("compile")), micro_batch=micro)
 
     @property
     def layout(self) -> str:
@@ -114,6 +139,8 @@ def evaluate(model, x, y, mean, std, batch_size: int, engine: Engine | None = No
     model.eval()
     loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
+    if engine is not None and engine.micro_batch:
+        batch_size = min(batch_size, engine.micro_batch)
     for i in range(0, len(y), batch_size):
         xb = normalize(x[i:i + batch_size], mean, std)
         if engine is not None and engine.channels_last:
@@ -159,6 +186,21 @@ def train_accuracy_set(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
     which dropout and augmentation lower: it gives no honest train-test gap."""
     idx = test_subset(len(y), TRAIN_EVAL_IMAGES)
     return x[idx], y[idx]
+
+
+def _accumulate(fwd, x, y, micro: int, engine: Engine, smoothing: float):
+    """Forward and backward of a batch in chunks of `micro`, each chunk's loss weighted by its share
+    of the batch: the gradient of the batch's mean loss (the caller zeroes the gradients first).
+    Returns the batch's loss (detached) and its outputs."""
+    loss, outs = torch.zeros((), device=x.device), []
+    for xc, yc in zip(x.split(micro), y.split(micro)):
+        with engine.autocast():
+            oc = fwd(xc)
+        lc = F.cross_entropy(oc.float(), yc, label_smoothing=smoothing) * (len(yc) / len(y))
+        lc.backward()
+        loss += lc.detach()
+        outs.append(oc.detach())
+    return loss, torch.cat(outs)
 
 
 def test_due(epoch: int, epochs: int, every: int) -> bool:
@@ -366,6 +408,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             raise RuntimeError(f"{ckpt_path} was trained in layout {was}, this process uses {engine.layout}: resume "
                                f"with --channels-last {'true' if was == 'channels_last' else 'false'} "
                                f"(config channels_last={'true' if was == 'channels_last' else 'false'}), or remove it to restart")
+        engine.micro_batch = ck.get("micro_batch")   # as it started (checkpoints before it: none)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
@@ -384,6 +427,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         machines = [{"cpu": "not recorded", "from_epoch": 1}]
     if not machines or {k: v for k, v in machines[-1].items() if k != "from_epoch"} != here:
         machines.append({**here, "from_epoch": epoch0 + 1})
+    # chunks of at most engine.micro_batch images where a batch is larger and the gradient the same
+    micro = engine.micro_batch if engine.micro_batch and bs > engine.micro_batch and chunkable(model, recipe) else None
     outcome, diverged_at = "ok", None
     model.train()
     # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check` steps
@@ -402,9 +447,13 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             if engine.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[idx]
-            with engine.autocast():
-                out = fwd(x)
-            loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.get("label_smoothing", 0.0))
+            if micro:   # the batch's gradient accumulated over chunks (the same gradient: see chunkable)
+                optimizer.zero_grad(set_to_none=False)
+                loss, out = _accumulate(fwd, x, y, micro, engine, recipe.get("label_smoothing", 0.0))
+            else:
+                with engine.autocast():
+                    out = fwd(x)
+                loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.get("label_smoothing", 0.0))
             step = epoch * steps_per_epoch + b
             if first_loss is None:
                 first_loss = loss.item()
@@ -415,8 +464,12 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                     break
             # zeros, not None: a block skipped by stochastic depth still gets weight decay and
             # momentum, as in the paper's Torch7 code (identical for every other model)
-            optimizer.zero_grad(set_to_none=False)
-            (loss + penalty_trick.penalty(penalized, penalty_spec)).backward()
+            if micro:
+                if penalty_spec:
+                    penalty_trick.penalty(penalized, penalty_spec).backward()
+            else:
+                optimizer.zero_grad(set_to_none=False)
+                (loss + penalty_trick.penalty(penalized, penalty_spec)).backward()
             if recipe["clip_grad_norm"] or log_norm:  # the norm before clipping (inf: measure only)
                 total = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"] or math.inf)
                 if log_norm:
@@ -464,7 +517,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
             "precision": engine.precision, "layout": engine.layout, "snapshots": snaps, "eval_s": evaluated,
-            "machines": machines,
+            "machines": machines, "micro_batch": engine.micro_batch,
             **({"best_state": best_state} if best_state is not None else {})})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
             return {"outcome": "stopped", "epoch": epoch + 1}
@@ -501,7 +554,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "eval_s": evaluated,
                "images_per_s": images / spent if spent else None,
-               "machines": machines, "precision": engine.precision, "layout": engine.layout, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
+               "machines": machines, "micro_batch": engine.micro_batch, "train_chunk": micro,
+               "precision": engine.precision, "layout": engine.layout, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record

@@ -205,10 +205,14 @@ def _check_results_writable():
     function): one line naming it, before any job."""
     import tempfile
 
-    folder = Path(RESULTS) / TIER
+    folder = Path(RESULTS).absolute() / TIER
+    near = next(
+        p for p in (folder, *folder.parents) if p.exists()
+    )  # created only when a job writes
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        if not near.is_dir():
+            raise NotADirectoryError(20, f"{near} is not a folder")
+        tempfile.TemporaryFile(dir=near).close()
     except OSError as e:
         raise WorkflowError(
             f"results folder {folder} cannot be written ({e.strerror or e}): "
@@ -216,5 +220,5 @@ def _check_results_writable():
         )
 
 
-_check_results_writable()
 _check_data()
+_check_results_writable()

@@ -36,7 +36,7 @@ rule train:
         seeds=SEEDS_ARG,
         gpu_slots=config["gpu_slots"],
         stack="--stack" if config["stack_seeds"] else "",
-        engine=f"--precision {config['precision']} --channels-last {str(config['channels_last']).lower()}"
+        engine=f"--precision {config['precision']} --channels-last {str(config['channels_last']).lower()} --micro-batch {config['micro_batch']}"
         + (" --compile" if config["compile"] else ""),
     shell:
         "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
