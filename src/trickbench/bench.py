@@ -190,7 +190,7 @@ def plain_loop_img_s(model_name, args, shape, device, batch, steps, workers) -> 
 
 
 def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, precision="auto",
-                 channels_last="auto") -> tuple[float, float]:
+                 channels_last="auto", micro_batch="auto") -> tuple[float, float]:
     """trickbench.train.run on random images: (images/s of the timed epoch, seconds of epoch 1)."""
     from trickbench import io, train
     from trickbench.tasks import TASKS
@@ -200,7 +200,8 @@ def engine_img_s(model_name, args, shape, device, batch, steps, compile=False, p
                   batch_size=batch, augment="flip_crop" if shape[0] == 3 else "crop", diverge_factor=1e9)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = {"data_root": tmp, "cache_dir": f"{tmp}/cache", "device": device.type, "threads": torch_threads(),
-               "compile": compile, "precision": precision, "channels_last": channels_last}
+               "compile": compile, "precision": precision, "channels_last": channels_last,
+               "micro_batch": micro_batch}
         s = train.run(recipe, 0, Path(tmp) / "run", ctx, {"config_hash": "bench"})
         first = io.read_jsonl(Path(tmp) / "run" / "metrics.jsonl")[0]["wall_s"]
     return batch * steps / s["metrics"]["train_s_per_epoch"], first
@@ -374,6 +375,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cores", type=int, default=2, help="suite layouts: cores to spread the runs over")
+    ap.add_argument("--only", choices=["chunks", "models"], help="suite engine: one part only")
     ap.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
     ap.add_argument("--mode", choices=["stacked", "sequential"], help=argparse.SUPPRESS)  # suite worker
     ap.add_argument("--seed-list", help=argparse.SUPPRESS)
@@ -406,7 +408,7 @@ def main(argv=None):
     if args.suite == "engine":
         from trickbench.bench_engine import bench_engine
         print(f"engine choices on this CPU, bf16, {args.steps} timed steps, median of {args.repeat} interleaved")
-        r = bench_engine(args.steps, args.repeat)
+        r = bench_engine(args.steps, args.repeat, args.only)
         print(f"  bf16 matmul peak {r['peak_bf16_flops'] / 1e9:.0f} GFLOP/s, fp32 {r['peak_fp32_flops'] / 1e9:.0f} "
               f"(one thread); load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
         _write(args.out, r)

@@ -10,6 +10,10 @@ trickbench.bench; its results go to results/bench/<host>-engine.json):
   peak         the share of this CPU's bf16 peak (a bf16 matmul measured here, one thread) that the
                training step reaches, from torch's FLOP count of a forward + backward
 
+  chunks       NF-ResNet-20 at batch 2048 (AGC's large batch) trained whole vs in chunks of 256
+               (Engine.micro_batch: the same gradient, accumulated), and evaluation at batch 2000 vs
+               256, interleaved repeats
+
 Every ratio is against a baseline measured in the same script on the same machine.
 """
 from __future__ import annotations
@@ -79,7 +83,30 @@ def cores(key: str, batch: int, steps: int, channels_last: bool) -> dict:
             "two_single_over_one_double": sum(pair) / one}
 
 
-def bench_engine(steps: int, repeat: int) -> dict:
+def chunks(steps: int, repeat: int) -> dict:
+    """NF-ResNet-20, bf16, channels_last, one thread: batch 2048 whole vs in chunks of 256, and
+    evaluation at 2000 vs 256 images per pass (interleaved repeats, medians)."""
+    import torch
+    from trickbench import bench
+    name, args, shape = bench.MODELS_BENCH["nf_resnet20"]
+    train = {"whole": [], "chunks_256": []}
+    evals = {"batch_2000": [], "batch_256": []}
+    for _ in range(repeat):
+        for k in train:
+            train[k].append(bench.engine_img_s(name, args, shape, torch.device("cpu"), 2048, max(2, steps // 8),
+                                               precision="bf16", channels_last=True,
+                                               micro_batch=None if k == "whole" else 256)[0])
+        for k in evals:
+            evals[k].append(eval_img_s(name, args, shape, True, n=4000, batch=2000 if k == "batch_2000" else 256))
+    out = {f"train_{k}_img_s": statistics.median(v) for k, v in train.items()}
+    out |= {f"eval_{k}_img_s": statistics.median(v) for k, v in evals.items()}
+    out["train_chunks_over_whole"] = out["train_chunks_256_img_s"] / out["train_whole_img_s"]
+    out["eval_256_over_2000"] = out["eval_batch_256_img_s"] / out["eval_batch_2000_img_s"]
+    out["runs"] = {"train": train, "eval": evals}
+    return out
+
+
+def bench_engine(steps: int, repeat: int, only: str | None = None) -> dict:
     import torch
     from trickbench import bench, provenance
     from trickbench.models import MODELS
@@ -88,7 +115,13 @@ def bench_engine(steps: int, repeat: int) -> dict:
            "device": provenance.device_info("cpu"), "versions": provenance.versions(),
            "load_before": os.getloadavg()[0], "models": {}}
     out["peak_bf16_flops"], out["peak_fp32_flops"] = matmul_peak("bfloat16"), matmul_peak("float32")
-    for key, batch in CASES.items():
+    if only in (None, "chunks"):
+        c = out["chunks"] = chunks(steps, repeat)
+        print(f"  nf_resnet20  batch 2048: whole {c['train_whole_img_s']:6.0f} img/s, in chunks of 256 "
+              f"{c['train_chunks_256_img_s']:6.0f} ({c['train_chunks_over_whole']:.2f}x); evaluation at 2000 "
+              f"{c['eval_batch_2000_img_s']:6.0f} img/s, at 256 {c['eval_batch_256_img_s']:6.0f} "
+              f"({c['eval_256_over_2000']:.2f}x)", flush=True)
+    for key, batch in (CASES.items() if only in (None, "models") else ()):
         name, args, shape = bench.MODELS_BENCH[key]
         runs = {"contiguous": [], "channels_last": []}
         for _ in range(repeat):   # interleaved: a load change hits both layouts alike

@@ -93,9 +93,9 @@ class Engine:
                off on CUDA). Evaluation goes in such chunks; a training batch too, its gradient
                accumulated over the chunks, where that is the same gradient: no BatchNorm (batch
                statistics), no dropout and no per-batch stochastic depth gates. On a CPU large
-               batches outgrow the caches: NF-ResNet-20 at batch 2048 trains 2.3x faster in chunks
-               of 256, and evaluates 2.7x faster at 250 than at 2000 (2-core Xeon). Recorded per
-               run; a resumed run keeps the chunking it started with
+               batches outgrow the caches: NF-ResNet-20 at batch 2048 trains 1.85x faster in chunks
+               of 256, and evaluates 2.05x faster at 256 than at 2000 (2-core Xeon with AMX,
+               `--suite engine --only chunks`). Recorded per run; a resumed run keeps its chunking
     """
 
     def __init__(self, device, precision: str = "fp32", channels_last: bool = False, compile: bool = False,

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One lane of long CPU runs (tier cpu_long; README "Long CPU runs"): runs the first line of LANE
+# not marked "done"/"failed" as a single-thread `trickbench run-arm` job in the worktree WORKTREE
+# (a fixed commit), marks it, and repeats until the lane is empty. A killed lane loses at most the
+# epoch in flight: start it again and every run resumes from its checkpoint.
+#
+#   workflow/scripts/longruns.sh WORKTREE LANE            # e.g. /work/runs results/cpu_long/queue/lane1.txt
+#
+# A lane line: "<tier> <claim> <arm> <test seeds> <out file under results/<tier>/<claim>/runs/>";
+# "--seeds N" trains the first N test seeds (and a tuned grid's tuning seeds), so a lane can go seed
+# by seed over every arm. Environment: PYTHON (default: python), DATA_ROOT (data), CACHE_DIR.
+set -uo pipefail
+work=$(cd "$1" && pwd)
+lane=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+py=${PYTHON:-python}
+data=${DATA_ROOT:-data}
+cache=${CACHE_DIR:+--cache-dir $CACHE_DIR}
+while true; do
+  line=$(grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$lane" | head -1)
+  if [ -z "$line" ]; then echo "$(date -u +%FT%TZ) lane empty" >> "$lane.log"; break; fi
+  read -r tier claim arm seeds out <<< "$line"
+  echo "$(date -u +%FT%TZ) start: $line" >> "$lane.log"
+  (cd "$work" && OMP_NUM_THREADS=1 PYTHONPATH="$work/src" "$py" -m trickbench.cli run-arm \
+     --claims-dir config/claims --results results --tier "$tier" --claim "$claim" --arm "$arm" \
+     --seeds "$seeds" --out "results/$tier/$claim/runs/$out" --data-root "$data" $cache \
+     --device cpu --threads 1) >> "$lane.log" 2>&1
+  rc=$?
+  mark=$([ $rc = 0 ] && echo done || echo failed)
+  echo "$(date -u +%FT%TZ) $mark (rc $rc): $line" >> "$lane.log"
+  LINE="$line" MARK="$mark" LANE="$lane" "$py" -c '
+import os
+p, line = os.environ["LANE"], os.environ["LINE"]
+rows = open(p).read().splitlines()
+rows[rows.index(line)] = os.environ["MARK"] + " " + line
+open(p, "w").write("\n".join(rows) + "\n")'
+done
