@@ -111,12 +111,14 @@ def test_test_subset_is_strided_over_a_class_sorted_set():
 
 
 def test_progress_line_per_epoch_with_the_run_and_job_eta(tmp_path):
-    row = {"epoch": 2, "train_loss": 0.51234, "val_acc": 0.9, "test_acc": 0.88, "wall_s": 120.0}
+    row = {"epoch": 2, "train_loss": 0.51234, "val_acc": 0.9, "test_acc": 0.88, "wall_s": 120.0, "lr_now": 0.05}
     line = train.progress_line(tmp_path / "runs" / "nf_large" / "abc123" / "seed1", row, 5,
-                               {"job": {"runs": 3, "index": 2}})
+                               {"job": {"runs": 3, "index": 2}}, images=45_000, clock="12:00:00")
     # 60 s/epoch: 3 epochs left of this run (3 min), one more run of 5 epochs (5 min)
-    assert line == ("nf_large/seed1 run 2/3 epoch 2/5: train_loss 0.5123 val_acc 0.9000 test_acc 0.8800 · "
-                    "60 s/epoch · ETA run 3 min, job ≈ 8 min")
+    assert line == ("12:00:00 nf_large/seed1 run 2/3 epoch 2/5: train_loss 0.5123 val_acc 0.9000 test_acc 0.8800 "
+                    "lr 0.05 · 60 s/epoch, 750 img/s · ETA run 3 min, job ≈ 8 min")
+    short = train.progress_line(tmp_path / "r" / "h" / "seed0", dict(row, wall_s=0.5), 5, {}, clock="")
+    assert "0.25 s/epoch" in short   # a sub-second epoch is not "0 s"
 
 
 def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, ctx):

@@ -294,17 +294,26 @@ def _eta(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def progress_line(run_dir: Path, row: dict, epochs: int, ctx: dict) -> str:
-    """One line per epoch for the job's log: where the run is, its numbers, and how long it and
-    the job's remaining runs (ctx["job"]: {"runs": N, "index": k}, kept by run-arm) should take."""
+def _secs(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
+
+
+def progress_line(run_dir: Path, row: dict, epochs: int, ctx: dict, images: int | None = None,
+                  clock: str | None = None) -> str:
+    """One line per epoch for the job's log: the time (UTC), where the run is, its numbers, the
+    learning rate, its speed, and how long it and the job's remaining runs (ctx["job"]:
+    {"runs": N, "index": k}, kept by run-arm) should take. `images`: training images per epoch."""
     per_epoch = row["wall_s"] / row["epoch"]
     left = (epochs - row["epoch"]) * per_epoch
     job = ctx.get("job") or {}
     later = max(0, job.get("runs", 0) - job.get("index", 0)) * epochs * per_epoch
     acc = " ".join(f"{k} {row[k]:.4f}" for k in ("val_acc", "test_acc") if k in row)
     where = f"run {job['index']}/{job['runs']} " if job else ""
-    return (f"{run_dir.parent.parent.name}/{run_dir.name} {where}epoch {row['epoch']}/{epochs}: "
-            f"train_loss {row['train_loss']:.4f} {acc} · {per_epoch:.0f} s/epoch · "
+    lr = f" lr {row['lr_now']:.3g}" if "lr_now" in row else ""
+    speed = f", {images / per_epoch:.0f} img/s" if images and per_epoch > 0 else ""
+    clock = clock if clock is not None else time.strftime("%H:%M:%S", time.gmtime())
+    return (f"{clock} {run_dir.parent.parent.name}/{run_dir.name} {where}epoch {row['epoch']}/{epochs}: "
+            f"train_loss {row['train_loss']:.4f} {acc}{lr} · {_secs(per_epoch)}/epoch{speed} · "
             f"ETA run {_eta(left)}" + (f", job ≈ {_eta(left + later)}" if job else ""))
 
 
@@ -511,7 +520,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         if epoch + 1 in snap_at:
             snaps.append(snapshots.copy_state(model))
         io.write_jsonl(run_dir / "metrics.jsonl", history)
-        print(progress_line(run_dir, row, recipe["epochs"], ctx), flush=True)
+        print(progress_line(run_dir, row, recipe["epochs"], ctx, steps_per_epoch * bs), flush=True)
         _save_checkpoint(ckpt_path, {
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
