@@ -181,3 +181,26 @@ def test_a_tier_may_run_fewer_grid_values_and_a_rule_against_itself_has_no_data(
     (tmp_path / "stochastic_depth.yaml").write_text(yaml.safe_dump(claim, allow_unicode=True))
     with pytest.raises(config.ConfigError, match="values from the arm's own grid"):
         config.load_claim(tmp_path / "stochastic_depth.yaml")
+
+
+def test_the_design_check_of_the_converged_agc_tier():
+    """agc_nfresnet_cifar at cpu_long: 5 test seeds let its rate sub-claims pass Holm (0.004 <
+    0.05/8); at the 3-seed cpu tier they cannot (0.05). Rules on arms the tier does not run are
+    undecidable by design, and a grid cut to one value cannot be compared with itself."""
+    claim = config.load_claim(REPO / "config" / "claims" / "agc_nfresnet_cifar.yaml")
+    for tier, rate_ok, k in (("cpu_long", True, 8), ("cpu", False, 10)):
+        cat = config.resolve(claim, tier)
+        subs = [{"id": s["id"], "declared_rule": s["rule"]} for s in claim["subclaims"]]
+        analyse.design_check(cat, subs)
+        by = {s["id"]: s for s in subs}
+        assert by["nf_unstable_at_large_batch"]["decidable"] is rate_ok and by["nf_unstable_at_large_batch"]["holm_k"] == k
+        # over the two batches run (the medium one is not): 3 tuning seeds, or the cpu tier's 3 seeds per λ
+        assert by["best_lambda_falls_with_batch"]["decidable"] and by["best_lambda_falls_with_batch"]["p_min"] == 0.0
+    cat = config.resolve(claim, "cpu_long")
+    subs = [{"id": s["id"], "declared_rule": s["rule"]} for s in claim["subclaims"]]
+    analyse.design_check(cat, subs)
+    assert {s["id"] for s in subs if s["p_min"] is None} == {"clipping_classifier_hurts", "gain_clipping_holds_back"}
+    sd = config.load_claim(REPO / "config" / "claims" / "stochastic_depth.yaml")
+    subs = [{"id": s["id"], "declared_rule": s["rule"]} for s in sd["subclaims"]]
+    analyse.design_check(config.resolve(sd, "cpu_long"), subs)
+    assert next(s for s in subs if s["id"] == "p_half_near_best")["p_min"] is None
