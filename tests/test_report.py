@@ -1,4 +1,5 @@
 """How the report states our side of a sub-claim."""
+from conftest import REPO
 from trickbench import report
 
 
@@ -98,3 +99,21 @@ def test_evaluation_cost_says_when_runs_did_not_record_it():
     assert report._eval_cost({"runs": 20, "wall_s": 9.0}, "CPU") == "—"                       # verdicts before eval_s
     assert report._eval_cost({"runs": 20, "eval_s": 7200.0, "eval_recorded": 20}, "CPU") == "2.0 CPU-h (7,200 s)"
     assert report._eval_cost({"runs": 20, "eval_s": 30.0, "eval_recorded": 5}, "GPU") == "30.0 GPU-s (5 of 20 runs)"
+
+
+def test_every_committed_verdict_is_one_row_of_the_flat_table(tmp_path):
+    """results/verdicts.csv: each sub-claim of each claim at each tier, the numbers of its verdicts.json."""
+    import csv
+    import json
+    import shutil
+    from trickbench import report
+    for tier in ("quick", "cpu"):
+        shutil.copytree(REPO / "results" / tier, tmp_path / tier, ignore=shutil.ignore_patterns("runs", "*.svg"))
+    out = report.write_flat_verdicts(tmp_path, REPO / "config" / "claims")
+    rows = list(csv.DictReader(out.open()))
+    files = sorted(tmp_path.glob("*/*/verdicts.json"))
+    assert len(rows) == sum(len(json.loads(f.read_text())["subclaims"]) for f in files) > 50
+    v = json.loads((tmp_path / "cpu" / "data_augmentation" / "verdicts.json").read_text())["subclaims"][0]
+    row = next(r for r in rows if (r["claim"], r["tier"], r["subclaim"]) == ("data_augmentation", "cpu", v["id"]))
+    assert float(row["effect"]) == v["effect"] and row["verdict"] == v["verdict"] and row["level"] == "reduced"
+    assert row["trick"] and row["statement"] == v["statement"]

@@ -536,6 +536,44 @@ def _num(v: str):
         return None
 
 
+FLAT_COLUMNS = ("trick", "claim", "tier", "level", "subclaim", "statement", "verdict", "verdict_uncorrected",
+                "metric", "effect", "ci_low", "ci_high", "n", "p_value", "p_holm", "p_min", "decidable",
+                "paper_value", "paper_source")
+
+
+def flat_verdicts(results: Path, claims_dir: Path) -> list[dict]:
+    """Every sub-claim of every claim at every tier in results/, one row each, raw numbers (the
+    report's tables round them): results/verdicts.csv."""
+    rows = []
+    for path in sorted(Path(results).glob("*/*/verdicts.json")):
+        v = io.read_json(path)
+        cf = Path(claims_dir) / f"{v['claim']}.yaml"
+        claim = config.load_yaml(cf.read_text()) if cf.exists() else {}
+        level = claim.get("tiers", {}).get(v["tier"], {}).get("level", "")
+        for sc in v["subclaims"]:
+            rows.append({"trick": claim.get("trick", ""), "claim": v["claim"], "tier": v["tier"], "level": level,
+                         "subclaim": sc["id"], "statement": sc["statement"], "verdict": sc["verdict"],
+                         "verdict_uncorrected": sc.get("verdict_uncorrected", ""),
+                         "metric": sc["rule"].get("metric", ""), "effect": sc.get("effect"),
+                         "ci_low": sc.get("ci_low"), "ci_high": sc.get("ci_high"), "n": sc.get("n"),
+                         "p_value": sc.get("p_value"), "p_holm": sc.get("p_holm"), "p_min": sc.get("p_min"),
+                         "decidable": sc.get("decidable"), "paper_value": (sc.get("paper") or {}).get("value", ""),
+                         "paper_source": (sc.get("paper") or {}).get("source", "")})
+    return rows
+
+
+def write_flat_verdicts(results: Path, claims_dir: Path) -> Path:
+    import csv
+    import io as _io
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FLAT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: ("" if r[k] is None else r[k]) for k in FLAT_COLUMNS} for r in flat_verdicts(results, claims_dir))
+    out = Path(results) / "verdicts.csv"
+    io.atomic_write_text(out, buf.getvalue())
+    return out
+
+
 def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     import typst
 
@@ -550,6 +588,7 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"
     io.write_json(build_dir / "data.json", data)
+    write_flat_verdicts(results, claims_dir)   # the same verdicts as one table, for scripts
     template = report_dir / "report.typ"
     if template.resolve() != TEMPLATE.resolve():
         shutil.copyfile(TEMPLATE, template)
