@@ -427,7 +427,7 @@ MNIST_EPOCH = 468 * 128  # training images per MNIST epoch at batch 128 (full 60
 
 def speed(results: Path) -> dict:
     """The benchmark files in results/bench/ as report rows (python -m trickbench.bench writes them)."""
-    mlp, models, tta, layouts, pipeline = [], [], [], [], []
+    mlp, models, tta, layouts, pipeline, engine = [], [], [], [], [], []
     for f in sorted((Path(results) / "bench").glob("*.json")):
         b = io.read_json(f)
         dev = b.get("device", {})
@@ -448,6 +448,30 @@ def speed(results: Path) -> dict:
                                 "layout": name + (" (fastest)" if name == b["best"] else ""),
                                 "wall": f"{r['wall_s']:.1f}", "rph": f"{r['runs_per_hour']:,.0f}",
                                 "ratio": f"{r['over_per_run_process']:.2f}×"})
+        elif b.get("suite") == "engine":   # the CPU choices (trickbench.bench_engine), each a ratio
+            where += f" ({dev.get('cpu_bf16') or 'no bf16 units'}; load {b['load_before']:.1f}–{b['load_after']:.1f})"
+            for name, r in b.get("models", {}).items():
+                c = r["cores"]
+                engine += [
+                    {"device": where, "choice": f"{name}, batch {r['batch']}: channels_last vs contiguous (bf16)",
+                     "base": f"{r['train_contiguous_img_s']:,.0f}", "new": f"{r['train_channels_last_img_s']:,.0f}",
+                     "ratio": f"{r['channels_last_over_contiguous']:.2f}×"},
+                    {"device": where, "choice": f"{name}: two 1-thread runs vs one 2-thread run (total)",
+                     "base": f"{c['one_two_thread_img_s']:,.0f}", "new": f"{c['two_single_thread_img_s']:,.0f}",
+                     "ratio": f"{c['two_single_over_one_double']:.2f}×"},
+                    {"device": where, "choice": f"{name}: an evaluation image vs a training image; "
+                                                f"{r['share_of_bf16_peak']:.0%} of the bf16 peak",
+                     "base": f"{r['train_' + r['best_layout'] + '_img_s']:,.0f}",
+                     "new": f"{r['eval_img_s']:,.0f}", "ratio": f"{r['eval_over_train']:.2f}×"}]
+            if "chunks" in b:
+                c = b["chunks"]
+                engine += [
+                    {"device": where, "choice": "NF-ResNet-20, batch 2048: in chunks of 256 vs whole",
+                     "base": f"{c['train_whole_img_s']:,.0f}", "new": f"{c['train_chunks_256_img_s']:,.0f}",
+                     "ratio": f"{c['train_chunks_over_whole']:.2f}×"},
+                    {"device": where, "choice": "NF-ResNet-20 evaluation: 256 vs 2000 images per pass",
+                     "base": f"{c['eval_batch_2000_img_s']:,.0f}", "new": f"{c['eval_batch_256_img_s']:,.0f}",
+                     "ratio": f"{c['eval_256_over_2000']:.2f}×"}]
         elif b.get("suite") == "models":
             if "load_before" in b:
                 where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
@@ -472,7 +496,7 @@ def speed(results: Path) -> dict:
                         "ratio": f"{b['stacked_over_sequential']:.2f}×",
                         "epoch": f"{MNIST_EPOCH / b['sequential_img_s']:.2f} / {MNIST_EPOCH / b['stacked_img_s']:.2f}",
                         "peak": fmt(b["stacked_fraction_of_peak"], 2) if "stacked_fraction_of_peak" in b else "–"})
-    return {"mlp": mlp, "models": models, "tta": tta, "layouts": layouts, "pipeline": pipeline}
+    return {"mlp": mlp, "models": models, "tta": tta, "layouts": layouts, "pipeline": pipeline, "engine": engine}
 
 
 def verdict_changes(results: Path) -> dict:
