@@ -414,3 +414,12 @@ def test_an_order_rule_goes_over_the_arms_a_tier_runs():
             "direction": "decreasing"}
     r = verdict.RULES.get("order")(_agc_runs(0.16, 0.01), rule)   # no agc_mid runs: the medium batch not run
     assert r["arms_used"] == ["agc_small", "agc_large"] and r["verdict"] == verdict.REPLICATED
+
+
+def test_a_rule_on_two_metrics_of_one_arm_is_still_judged():
+    """pruning and snapshot_ensembles compare two metrics of one arm (arm == baseline): not the
+    'grid cut to one value' case, which only a grid arm resolving to itself is."""
+    runs = [{"arm": "mlp", "seed": s, "outcome": "ok", "metrics": {"a": 0.9 + 0.01 * s, "b": 0.5}} for s in range(5)]
+    sub = {"id": "x", "statement": "s", "rule": {"type": "compare", "arm": "mlp", "metric": "a", "baseline": "mlp",
+                                                 "baseline_metric": "b", "direction": "greater"}}
+    assert verdict.evaluate(sub, runs, {"mlp": "mlp"})["verdict"] == verdict.REPLICATED

@@ -180,7 +180,8 @@ def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
             ns = [n for n in ns if n]
             return (min(ns) if len(ns) >= 2 else 0), None
         base = rule.get("baseline")
-        if base and cat.families().get(base) == [rule["arm"]]:
+        if base and base != rule["arm"] and cat.families().get(base) == [rule["arm"]] \
+                and rule.get("baseline_metric", rule.get("metric")) == rule.get("metric"):
             return 0, None   # the tier runs one value of the grid: the arm against itself
         return planned_runs(cat, rule["arm"], pool), (planned_runs(cat, base, pool) if base else None)
     mins = [verdict.smallest_p(s["declared_rule"], *n_of(s["declared_rule"])) for s in subclaims]

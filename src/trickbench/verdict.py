@@ -374,7 +374,9 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
     choices = {k: (ties or {}).get(rule[k]) or [selected[rule[k]]] for k in tuned_keys}
     for k in tuned_keys:
         rule[k] = selected[rule[k]]
-    if rule.get("baseline") and rule.get("arm") == rule["baseline"]:
+    declared = subclaim["rule"]
+    if (rule.get("baseline") and rule.get("arm") == rule["baseline"] and declared["arm"] != declared["baseline"]
+            and rule.get("baseline_metric", rule.get("metric")) == rule.get("metric")):
         # a tier that runs one value of a grid (tiers.<tier>.grids): the tuned member is the arm itself
         return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
                 "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
