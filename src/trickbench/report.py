@@ -360,7 +360,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            "paper_source": (s.get("paper") or {}).get("source", ""),
                            "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
                            "p_holm": _p_holm(s),
-                           "rule": " ".join(x for x in (_rule_text(s["rule"], names), _design_text(s)) if x)}
+                           "rule": _rule_text(s["rule"], names) + (f". {_design_text(s)}" if _design_text(s) else "")}
                           for s in v["subclaims"]],
             "figures": figs,
             "has_grid": any(len(f["grid"]) for f in families),
