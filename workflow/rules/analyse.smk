@@ -5,14 +5,16 @@ rule analyse:
         claim=lambda w: claim_file(w.claim),  # edits of rules or labels re-analyse, never retrain
         missing=missing_arms_marker,  # only when an arm has no runs/<arm>.jsonl yet (common.smk)
     output:
+        # update(): Snakemake keeps the committed tables while the job runs (it would delete them
+        # first) and restores them if it fails; our writes are atomic, so a kill leaves old or new
         runs=report(
-            f"{RESULTS}/{{tier}}/{{claim}}/runs.csv",
+            update(f"{RESULTS}/{{tier}}/{{claim}}/runs.csv"),
             caption="../report/runs.rst",
             category="{claim}",
             subcategory="{tier}",
         ),
-        curves=f"{RESULTS}/{{tier}}/{{claim}}/curves.csv",
-        verdicts=f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json",
+        curves=update(f"{RESULTS}/{{tier}}/{{claim}}/curves.csv"),
+        verdicts=update(f"{RESULTS}/{{tier}}/{{claim}}/verdicts.json"),
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/analyse.log",
     conda:
@@ -36,7 +38,7 @@ rule figure:
         claim=lambda w: claim_file(w.claim),
     output:
         report(
-            f"{REPORT_DIR}/figures/{{tier}}/{{claim}}_{{i}}.svg",
+            update(f"{REPORT_DIR}/figures/{{tier}}/{{claim}}_{{i}}.svg"),
             caption="../report/figure.rst",
             category="{claim}",
             subcategory="{tier}",

@@ -7,7 +7,7 @@ rule report:
         template=str(REPO / "report" / "report.typ"),
         reproduction=REPRODUCTION,  # [] unless compare_with is set
     output:
-        report(REPORT_PDF, caption="../report/report.rst", category="Report"),
+        report(update(REPORT_PDF), caption="../report/report.rst", category="Report"),
     log:
         f"{RESULTS}/{TIER}/logs/report.log",
     conda:
@@ -28,7 +28,7 @@ rule reproduction:
     input:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
     output:
-        f"{RESULTS}/{TIER}/reproduction.csv",
+        update(f"{RESULTS}/{TIER}/reproduction.csv"),
     log:
         f"{RESULTS}/{TIER}/logs/reproduction.log",
     conda:

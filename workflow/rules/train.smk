@@ -8,7 +8,7 @@ rule train:
     input:
         stale_marker,  # only when runs/<arm>.jsonl lacks runs the config asks for (common.smk)
     output:
-        f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl",
+        update(f"{RESULTS}/{{tier}}/{{claim}}/runs/{{arm}}.jsonl"),  # kept while the job runs
     log:
         f"{RESULTS}/{{tier}}/{{claim}}/logs/{{arm}}.log",
     conda:
