@@ -228,3 +228,18 @@ def test_tables_and_summaries_are_written_with_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert [oct((tmp_path / n).stat().st_mode & 0o777) for n in ("a.json", "b.pdf", "c.json")] == ["0o644", "0o644", "0o600"]
+
+
+def test_a_killed_writers_temporary_file_is_removed_on_the_next_run(tmp_path):
+    """kill -9 between a temporary file and its rename left `.runs.csv.<x>.tmp` for good."""
+    import os
+    import time
+    from trickbench import io
+    stale, fresh = tmp_path / "a" / ".runs.csv.abc123.tmp", tmp_path / ".verdicts.json.def456.tmp"
+    stale.parent.mkdir()
+    for f in (stale, fresh):
+        f.write_text("half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert io.remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and fresh.exists()   # a write in progress is left alone

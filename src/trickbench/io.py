@@ -60,3 +60,19 @@ def write_jsonl(path: str | Path, rows) -> None:
 
 def read_jsonl(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def remove_stale_temporaries(root: str | Path, older_than_s: float = 600.0) -> list[Path]:
+    """Delete the temporary files of atomic writes (`.<name>.<random>.tmp`) under `root` that a
+    killed process left behind; only those older than `older_than_s` (a write in progress renames
+    its file within seconds). Returns what was deleted."""
+    import time
+    gone, now = [], time.time()
+    for f in Path(root).rglob(".*.tmp"):
+        try:
+            if f.is_file() and now - f.stat().st_mtime > older_than_s:
+                f.unlink()
+                gone.append(f)
+        except OSError:
+            pass   # gone meanwhile, or not ours to delete
+    return gone

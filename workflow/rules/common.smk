@@ -220,5 +220,19 @@ def _check_results_writable():
         )
 
 
+def _remove_stale_temporaries():
+    """Half-written files of a killed job (atomic writes' `.<name>.*.tmp`), from an earlier run."""
+    from trickbench.io import remove_stale_temporaries
+
+    for root in (RESULTS, REPORT_DIR):
+        if Path(root).is_dir():
+            for f in remove_stale_temporaries(root):
+                print(
+                    f"removed {f}: a temporary file a killed job left behind",
+                    file=sys.stderr,
+                )
+
+
 _check_data()
 _check_results_writable()
+_remove_stale_temporaries()
