@@ -124,11 +124,11 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def cpu_matmul_peak(threads: int, n: int = 1024, repeat: int = 20) -> float:
-    """Measured float32 matmul FLOP/s on this CPU with `threads` threads."""
+def cpu_matmul_peak(threads: int, n: int = 1024, repeat: int = 20, dtype: str = "float32") -> float:
+    """Measured matmul FLOP/s on this CPU with `threads` threads, in `dtype` (float32, bfloat16)."""
     import torch
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n).to(getattr(torch, dtype)), torch.randn(n, n).to(getattr(torch, dtype))
     a @ b
     best = float("inf")
     for _ in range(repeat):

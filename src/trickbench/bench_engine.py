@@ -29,19 +29,10 @@ import time
 CASES = {"resnet20": 128, "nf_resnet20": 256}  # model (trickbench.bench.MODELS_BENCH) -> batch
 
 
-def matmul_peak(dtype_name: str, threads: int = 1, n: int = 2048, repeat: int = 10) -> float:
-    """Measured matmul FLOP/s in `dtype_name` (float32 or bfloat16) on `threads` threads."""
-    import torch
-    torch.set_num_threads(threads)
-    dtype = getattr(torch, dtype_name)
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best
+def matmul_peak(dtype_name: str, threads: int = 1) -> float:
+    """Measured matmul FLOP/s in `dtype_name` (float32 or bfloat16), 2048 x 2048, best of 10."""
+    from trickbench.bench import cpu_matmul_peak
+    return cpu_matmul_peak(threads, n=2048, repeat=10, dtype=dtype_name)
 
 
 def eval_img_s(model_name: str, args: dict, shape, channels_last: bool, n: int = 4000, batch: int = 2000) -> float:
