@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 CASES = {"resnet20": 128, "nf_resnet20": 256}  # model (trickbench.bench.MODELS_BENCH) -> batch
