@@ -156,17 +156,64 @@ def test_reproduce_retrains_into_its_own_folder_and_compares_verdicts(workdir):
     assert len(data["reproduction"]["rows"]) == len(SYN.claim["subclaims"])
 
 
-def test_usable_as_a_snakemake_module_from_another_folder(tmp_path):
-    """Another workflow imports this one (`module ... snakefile:`): every path comes from the
-    module's own files, not from the importing workflow's folder."""
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text(
+def _importing_workflow(folder, snakefile_source):
+    """A folder as `snakedeploy deploy-workflow` leaves it: its own config/, a Snakefile that
+    loads trickbench as a module and uses every rule, naming no target."""
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "config.yaml").write_text(
         f"tier: smoke\nclaims: [amsgrad_synthetic]\nclaims_dir: {REPO / 'config' / 'claims'}\n")
-    (tmp_path / "Snakefile").write_text(
+    (folder / "Snakefile").write_text(
         'configfile: "config/config.yaml"\n\n\n'
-        f'module trickbench:\n    snakefile:\n        "{REPO / "Snakefile"}"\n    config:\n        config\n\n\n'
+        f'module trickbench:\n    snakefile:\n        {snakefile_source}\n    config:\n        config\n\n\n'
         'use rule * from trickbench as tb_*\n')
+
+
+def test_usable_as_a_snakemake_module_from_another_folder(tmp_path):
+    """Another workflow imports this one from a local path (`module ... snakefile:`): every path
+    comes from the module's own files, and its `all` is the default target."""
+    _importing_workflow(tmp_path, f'"{REPO / "workflow" / "Snakefile"}"')
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.stdout.count("rule tb_train:") == len(SYN.families()) and "rule tb_report:" in out.stdout
+    assert "rule tb_all:" in out.stdout
+
+
+def test_entry_points_agree():
+    """`snakemake` from the root (Snakefile includes workflow/Snakefile) and `-s workflow/Snakefile`
+    (the catalog's entry point) plan the same jobs: an included file's default target is not lost."""
+    plans = []
+    for snakefile in ("Snakefile", "workflow/Snakefile"):
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", snakefile, "--cores", "1",
+                              "--config", "tier=smoke", "results_dir=/nonexistent-results"],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        plans.append(sorted(line for line in out.stdout.splitlines()
+                            if line.startswith("rule ") and line.strip() not in ("rule default:", "rule all:")))
+    assert plans[0] == plans[1] and any(p.startswith("rule report") for p in plans[0])
+
+
+def test_deployed_from_a_git_tag_runs_to_the_pdf(tmp_path):
+    """As snakedeploy deploys it: a module from a git source at a tag (Snakemake's `gitfile`
+    helper on a local repository; `github(...)` takes the same path), the package installed
+    (here the test's own), no file of a clone in reach: dry run, then the smoke tier of one claim
+    through to the PDF."""
+    repo = tmp_path / "trickbench.git"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "--", "workflow", "config",
+                            "report/report.typ", "Snakefile"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:  # the working tree's files, committed changes or not
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / f, repo / f)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-C", str(repo)]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"], ["tag", "-a", "v9.9.9", "-m", "t"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    user = tmp_path / "user"
+    _importing_workflow(user, f'gitfile("{repo}", path="workflow/Snakefile", tag="v9.9.9")')
+    assert not (repo / "src").exists()  # the package comes from the installation
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=user,
+                         capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (user / "report" / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    v = json.loads((user / "results" / "smoke" / "amsgrad_synthetic" / "verdicts.json").read_text())
+    assert v["cost"]["runs"] == N_RUNS

@@ -1,4 +1,6 @@
 """A run trained inside a stack of seeds gives the same metrics as the same run alone."""
+import re
+
 import pytest
 
 from trickbench import io, stacked, train
@@ -89,9 +91,11 @@ def test_a_stack_prints_one_progress_line_per_epoch(tmp_path, ctx, capsys):
     seeds = [0, 1]
     stacked.run_stacked(dict(BASE, epochs=2), seeds, [tmp_path / "arm" / "h" / f"seed{s}" for s in seeds], ctx, META)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "stacked" in ln]
-    assert [ln.split(": ")[0] for ln in lines] == ["arm/2 seeds stacked (2 live) epoch 1/2",
-                                                    "arm/2 seeds stacked (2 live) epoch 2/2"]
+    assert [ln.split(": ")[0][9:] for ln in lines] == ["arm/2 seeds stacked (2 live) epoch 1/2",
+                                                        "arm/2 seeds stacked (2 live) epoch 2/2"]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d ", ln[:9]) for ln in lines)  # the time, UTC
     assert "mean test_acc" in lines[0] and "ETA stack 0 s" in lines[1]
+    assert " 0 s/epoch" not in lines[0]  # a sub-second epoch shows as such (e.g. "0.31 s/epoch")
 
 
 def test_a_stack_stopped_after_an_epoch_keeps_its_checkpoint_and_resumes_to_the_same_metrics(tmp_path, ctx):

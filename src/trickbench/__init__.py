@@ -4,4 +4,4 @@ Layers (one direction of data flow): config -> tasks (online, train) -> io/prove
 analyse (tables, statistics, verdicts) -> figures -> report. The training path never imports
 pandas or the report; analysis and report never import torch.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

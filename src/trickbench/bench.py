@@ -317,6 +317,8 @@ def bench_layouts(seeds: int, epochs: int, cores: int, repeat: int) -> dict:
 
 def _snakemake(workdir: Path, cores: int, tier: str, *extra: str) -> tuple[float, dict]:
     from trickbench import provenance
+    if provenance.REPO is None:
+        raise RuntimeError("the pipeline benchmark runs the workflow of a clone: run it from one")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(provenance.REPO / "Snakefile"), "-d", str(workdir),
            "--cores", str(cores), *extra, "--config", f"tier={tier}"]
     t0 = time.perf_counter()

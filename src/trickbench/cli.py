@@ -5,6 +5,7 @@
     python -m trickbench.cli figure   --claim amsgrad_synthetic --tier quick --out report/figures/quick/amsgrad_synthetic_0.svg
     python -m trickbench.cli report   --out report/report.pdf
     python -m trickbench.cli validate --tier smoke
+    python -m trickbench.cli init my-study     # a new folder with the lecture's config/ (an installed package)
     python -m trickbench.cli verdict-changes --before <git rev>
 
 Heavy imports (torch, pandas, seaborn) happen inside the command that needs them.
@@ -154,6 +155,25 @@ def cmd_canary(args):
         sys.exit(1)
 
 
+def cmd_init(args):
+    """A folder of one's own: config/config.yaml and config/claims/ as this version ships them."""
+    import shutil
+
+    from trickbench import resources
+    dest = Path(args.dir) / "config"
+    pairs = [(resources.path("config.yaml"), dest / "config.yaml")]
+    pairs += [(f, dest / "claims" / f.name) for f in sorted(resources.path("claims").glob("*.yaml"))]
+    there = [str(d) for _, d in pairs if d.exists()]
+    if there:
+        sys.exit(f"init: {len(there)} file(s) already there, nothing written (first: {there[0]}); "
+                 "remove them or choose another folder")
+    for src, d in pairs:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, d)
+    print(f"wrote {dest}/config.yaml and {len(pairs) - 1} claim files; next: "
+          f"cd {args.dir} && snakemake --cores all --config tier=smoke (README, \"Using it as a module\")")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from trickbench import __version__
@@ -215,6 +235,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="keep the rows in this CSV (e.g. results/cpu/canary.csv; other claims' rows stay)")
     p.set_defaults(fn=cmd_canary)
+    p = sub.add_parser("init", help="write config/ (config.yaml, the lecture's claim files) into a new folder")
+    p.add_argument("dir", nargs="?", default=".")
+    p.set_defaults(fn=cmd_init)
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)

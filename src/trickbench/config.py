@@ -16,9 +16,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from trickbench import resources
 from trickbench.tasks import TASKS
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 TIERS = ("smoke", "quick", "cpu", "cpu_long", "full", "paper")
 
 
@@ -50,9 +50,10 @@ def load_yaml(text: str):
 
 
 def _load_schema(name: str) -> dict:
-    path = SCHEMA_DIR / name
-    if not path.exists():
-        raise ConfigError(f"schema {path} not found: run trickbench from a clone of the repository")
+    try:
+        path = resources.path("schemas") / name
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
     return load_yaml(path.read_text())
 
 
@@ -74,7 +75,7 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def validate(instance: dict, schema_name: str, what: str) -> dict:
-    """Validate against a schema in workflow/schemas, fill defaults, raise ConfigError naming the key."""
+    """Validate against a schema of workflow/schemas (resources.py), fill defaults, raise ConfigError naming the key."""
     errors = sorted(_Validator(_load_schema(schema_name)).iter_errors(instance), key=lambda e: list(e.path))
     if errors:
         lines = []

@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from trickbench import __version__, resources
+
+REPO = resources.REPO  # None in an installed package: no git history to ask
 PACKAGES = ("numpy", "torch", "torchvision", "timm", "scipy", "pandas", "seaborn", "snakemake", "typst")
 
 
 def _git(*args) -> str | None:
+    if REPO is None:  # never the history of a repository that merely holds the virtual environment
+        return None
     try:
         out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -24,7 +28,8 @@ def _git(*args) -> str | None:
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict:
     status = _git("status", "--porcelain", "--untracked-files=no", "--", "src", "workflow", "config", "Snakefile")
-    return {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
+            "version": __version__}
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,10 +12,9 @@ import shutil
 from pathlib import Path
 
 
-from trickbench import config, io, provenance
+from trickbench import config, io, provenance, resources
 from trickbench.config import TIERS, figure_paths
 
-TEMPLATE = provenance.REPO / "report" / "report.typ"
 VERDICT_ORDER = {"replicated": 0, "reversed": 1, "not replicated": 1, "inconclusive": 2, "no data": 3}
 FRAGILE = 0.8   # a decided verdict that fewer seed resamples than this reproduce is labelled fragile
 FEW_SEEDS = 5   # below this, a positive verdict says it rests on the t interval's normality
@@ -613,8 +612,8 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
     build_dir = report_dir / "build"
     io.write_json(build_dir / "data.json", data)
     write_flat_verdicts(results, claims_dir)   # the same verdicts as one table, for scripts
-    template = report_dir / "report.typ"
-    if template.resolve() != TEMPLATE.resolve():
-        shutil.copyfile(TEMPLATE, template)
+    template, source = report_dir / "report.typ", resources.path("report.typ")
+    if template.resolve() != source.resolve():
+        shutil.copyfile(source, template)
     pdf = typst.compile(str(template), root=str(report_dir))
     io.atomic_write_bytes(out, pdf)

@@ -28,17 +28,20 @@ from trickbench.tricks import penalty as penalty_trick
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import _eta, data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
+from trickbench.train import _eta, _secs, data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
 
 
 def progress_line(run_dirs, rows: list[dict], epoch: int, epochs: int, spent: float) -> str:
     """One line per epoch for the job's log (a single run prints train.progress_line): the stack,
-    its live runs' mean test accuracy, seconds per epoch of the whole stack, and its ETA."""
+    its live runs' mean test accuracy, seconds per epoch of the whole stack, and its ETA, after the
+    time (UTC) as train.progress_line starts."""
+    import time
     first = Path(run_dirs[0])
     per_epoch = spent / epoch
     acc = f"mean test_acc {sum(r['test_acc'] for r in rows) / len(rows):.4f} " if rows else ""
-    return (f"{first.parent.parent.name}/{len(run_dirs)} seeds stacked ({len(rows)} live) epoch {epoch}/{epochs}: "
-            f"{acc}· {per_epoch:.0f} s/epoch · ETA stack {_eta((epochs - epoch) * per_epoch)}")
+    return (f"{time.strftime('%H:%M:%S', time.gmtime())} "
+            f"{first.parent.parent.name}/{len(run_dirs)} seeds stacked ({len(rows)} live) epoch {epoch}/{epochs}: "
+            f"{acc}· {_secs(per_epoch)}/epoch · ETA stack {_eta((epochs - epoch) * per_epoch)}")
 
 
 def supports(recipe: dict) -> bool:

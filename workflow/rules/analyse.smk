@@ -20,12 +20,12 @@ rule analyse:
     conda:
         "../envs/analysis.yaml"
     params:
-        src=SRC,
+        python=PYTHON,
         claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, output: results_root(output.verdicts, 3),
         seeds=SEEDS_ARG,
     shell:
-        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli analyse"
+        "{params.python} -m trickbench.cli analyse"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} {params.seeds} > {log:q} 2>&1"
 
@@ -48,10 +48,10 @@ rule figure:
     conda:
         "../envs/analysis.yaml"
     params:
-        src=SRC,
+        python=PYTHON,
         claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, input: results_root(input.curves, 3),
     shell:
-        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli figure"
+        "{params.python} -m trickbench.cli figure"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --out {output:q} > {log:q} 2>&1"

@@ -1,14 +1,12 @@
 # Validation and input wrangling. Everything that can be wrong with the config or a claim file
 # fails here, before any job runs, with a message that names the key.
 import json
-import sys
+import shlex
 from pathlib import Path
 
-# the repository, from this file's own location (<repo>/workflow/rules/common.smk): workflow.basedir
-# is the *importing* workflow's folder when trickbench is used as a Snakemake module
-REPO = Path(str(workflow.current_basedir)).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-from trickbench import config as tbconfig  # noqa: E402
+# SRC's package, or the installed one (workflow/Snakefile)
+from trickbench import config as tbconfig
+from trickbench import resources
 
 # our own messages (one line per key, "did you mean"), not the schema dump snakemake.utils.validate prints
 if isinstance(config.get("claims"), str) and config["claims"] != "all":
@@ -30,7 +28,12 @@ REPORT_PDF = f"{REPORT_DIR}/report.pdf"
 REPRODUCTION = (
     [f"{RESULTS}/{TIER}/reproduction.csv"] if config.get("compare_with") else []
 )
-SRC = str(REPO / "src")
+# how every job starts trickbench: with the clone's src/ first on the path, if there is a clone
+PYTHON = (
+    f"PYTHONPATH={shlex.quote(SRC)}${{PYTHONPATH:+:$PYTHONPATH}} python"
+    if SRC
+    else "python"
+)
 
 try:
     _loaded = tbconfig.load_claims(config["claims_dir"], config["claims"])
@@ -57,7 +60,7 @@ except tbconfig.ConfigError as e:
 
 
 wildcard_constraints:
-    tier="smoke|quick|cpu|full|paper",
+    tier="|".join(tbconfig.TIERS),
     claim="[a-z0-9_]+",
     arm="[A-Za-z0-9_]+",
     i="[0-9]+",

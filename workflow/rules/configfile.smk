@@ -3,15 +3,8 @@
 
 
 def _parse_or_explain(path):
-    import sys
-    from pathlib import Path
-
     import yaml
 
-    # the repository from this file's own location (as common.smk finds it)
-    sys.path.insert(
-        0, str(Path(str(workflow.current_basedir)).resolve().parents[1] / "src")
-    )
     from trickbench.config import (
         load_yaml,
     )  # rejects duplicate keys, which Snakemake's reader keeps

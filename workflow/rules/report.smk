@@ -4,7 +4,7 @@ rule report:
         verdicts=[f"{RESULTS}/{TIER}/{c}/verdicts.json" for c in CLAIMS],
         figures=[f for c in CLAIMS for f in figure_outputs(c)],
         claims=[claim_file(c) for c in CLAIMS],
-        template=str(REPO / "report" / "report.typ"),
+        template=str(resources.path("report.typ")),  # the clone's, or the package's
         reproduction=REPRODUCTION,  # [] unless compare_with is set
     output:
         report(update(REPORT_PDF), caption="../report/report.rst", category="Report"),
@@ -13,12 +13,12 @@ rule report:
     conda:
         "../envs/analysis.yaml"
     params:
-        src=SRC,
+        python=PYTHON,
         claims_dir=lambda w, input: str(Path(input.claims[0]).parent),
         results=lambda w, input: results_root(input.verdicts[0], 3),
         report_dir=lambda w, output: str(Path(output[0]).parent),
     shell:
-        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli report"
+        "{params.python} -m trickbench.cli report"
         " --claims-dir {params.claims_dir:q} --results {params.results:q}"
         " --report-dir {params.report_dir:q} --out {output:q} > {log:q} 2>&1"
 
@@ -34,10 +34,10 @@ rule reproduction:
     conda:
         "../envs/analysis.yaml"
     params:
-        src=SRC,
+        python=PYTHON,
         committed=config["compare_with"] or "",
         tier=TIER,
         results=lambda w, input: results_root(input.verdicts[0], 3),
     shell:
-        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli reproduction"
+        "{params.python} -m trickbench.cli reproduction"
         " --committed {params.committed:q} --results {params.results:q} --tier {params.tier} --out {output:q} > {log:q} 2>&1"

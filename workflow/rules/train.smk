@@ -23,7 +23,7 @@ rule train:
         tasks=1,
     params:
         config_hash=arm_hash,
-        src=SRC,
+        python=PYTHON,
         claims_dir=config["claims_dir"],
         results=lambda w, output: results_root(output[0], 4),
         data_root=config["data_root"],
@@ -39,7 +39,7 @@ rule train:
         engine=f"--precision {config['precision']} --channels-last {str(config['channels_last']).lower()} --micro-batch {config['micro_batch']}"
         + (" --compile" if config["compile"] else ""),
     shell:
-        "PYTHONPATH={params.src:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m trickbench.cli run-arm"
+        "{params.python} -m trickbench.cli run-arm"
         " --claims-dir {params.claims_dir:q} --results {params.results:q} --tier {wildcards.tier}"
         " --claim {wildcards.claim} --arm {wildcards.arm} --out {output:q} {params.seeds}"
         " --data-root {params.data_root:q} {params.cache_dir} --device {params.device} --threads {threads}"
