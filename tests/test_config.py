@@ -243,3 +243,13 @@ def test_a_killed_writers_temporary_file_is_removed_on_the_next_run(tmp_path):
     os.utime(stale, (old, old))
     assert io.remove_stale_temporaries(tmp_path) == [stale]
     assert not stale.exists() and fresh.exists()   # a write in progress is left alone
+
+
+def test_every_sub_claim_has_a_short_name_for_the_report():
+    """Page 1, the forest plot and the README table name sub-claims by their claim-file `label`
+    (or a statement of 70 characters at most), never by an id."""
+    from trickbench import report
+    for cid, claim in config.load_claims(REPO / "config" / "claims").items():
+        for sub in claim["subclaims"]:
+            name = report.label(claim, sub)
+            assert 0 < len(name) <= 70, (cid, sub["id"], name)

@@ -92,7 +92,11 @@ def test_lint_dry_run_and_html_report(workdir):
     assert dry.returncode == 0 and "analyse" in dry.stdout
     html = snakemake(workdir, "--report", str(workdir / "report.html"), config=[ONE])
     assert html.returncode == 0, html.stderr[-3000:]
+    page = (workdir / "report.html").read_text(errors="replace")
     assert (workdir / "report.html").stat().st_size > 10_000
+    # each figure carries its own caption from the claim file (report/figure.rst renders params.caption)
+    first = " ".join(SYN.claim["figures"][0]["caption"].split()[:4])
+    assert first in page, first
 
 
 def test_committed_results_of_another_tier_survive_and_are_shown(workdir):

@@ -1,17 +1,57 @@
 """How the report states our side of a sub-claim."""
+from pathlib import Path
+
 from conftest import REPO
-from trickbench import report
+from trickbench import report, units
 
 
 def _sub(kind, **kw):
     return {"verdict": "not equivalent", "rule": {"type": kind}, **kw}
 
 
-def test_ours_shows_both_means_for_compare_and_equivalence():
-    assert report._ours(_sub("equivalence", arm_mean=0.948, baseline_mean=0.967)) == "0.948 vs 0.967"
-    assert report._ours(_sub("compare", arm_mean=0.5, baseline_mean=0.25)) == "0.5 vs 0.25"
-    assert report._ours(_sub("equivalence", arm_mean=0.948)) == "0.948"  # no baseline recorded
-    assert report._ours({"verdict": "no data", "rule": {"type": "compare"}}) == "–"
+def test_ours_shows_both_means_in_the_metrics_unit():
+    acc = {"verdict": "not equivalent", "rule": {"type": "equivalence", "metric": "final_test_acc"},
+           "arm_mean": 0.948, "baseline_mean": 0.967}
+    assert units.ours(acc) == "94.8 % vs 96.7 %"
+    loss = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_train_loss"},
+            "arm_mean": 0.5, "baseline_mean": 0.25}
+    assert units.ours(loss) == "0.5 vs 0.25"
+    assert units.ours({**acc, "baseline_mean": None}) == "94.8 %"  # no baseline recorded
+    assert units.ours({"verdict": "no data", "rule": {"type": "compare"}}) == "–"
+    rate = {"verdict": "replicated", "rule": {"type": "rate"}, "successes": 3, "n_total": 5,
+            "baseline_successes": 0, "baseline_n": 5}
+    assert units.ours(rate) == "3/5 vs 0/5"
+
+
+def test_effects_in_natural_units_arm_minus_baseline():
+    # accuracy, claimed 'greater': the effect is arm − baseline, in pp, one rounding for effect and interval
+    acc = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_test_acc", "direction": "greater"},
+           "effect": 0.07682, "ci_low": 0.05358, "ci_high": 0.10006}
+    assert units.effect(acc) == "+7.7 pp [5.4, 10.0]"
+    # time, claimed 'less': the effect (baseline − arm) is turned back into the change, in s and %
+    t = {"verdict": "replicated", "rule": {"type": "compare", "metric": "train_s_per_epoch", "direction": "less"},
+         "effect": 40.913, "ci_low": 34.74, "ci_high": 47.08, "baseline_mean": 167.06}
+    assert units.effect(t) == "−40.9 s [−47.1, −34.7] (−24.5 %)"
+    # a small loss difference: positional, never 2.2e−4
+    loss = {"verdict": "inconclusive", "rule": {"type": "compare", "metric": "final_train_loss", "direction": "less"},
+            "effect": 0.00022, "ci_low": -0.0001, "ci_high": 0.00054}
+    assert units.effect(loss) == "−0.000220 [−0.000540, 0.000100]"
+    eq = {"verdict": "not equivalent", "rule": {"type": "equivalence", "metric": "final_test_acc", "margin": 0.01},
+          "effect": -0.1646, "ci_low": -0.2164, "ci_high": -0.1129}
+    assert units.effect(eq) == "−16.5 pp [−21.6, −11.3], margin ±1 pp"
+    rate = {"verdict": "inconclusive", "rule": {"type": "rate", "direction": "less"}, "effect": 1.0,
+            "ci_low": 0.2059, "ci_high": 1.0}
+    assert units.effect(rate) == "−100 pp [−100, −21]"
+    assert units.num(2.2e-4) == "0.00022" and units.num(123456.0) == "123,456" and units.num(-0.5) == "−0.5"
+
+
+def test_forest_rows_are_in_the_claims_direction():
+    t = {"verdict": "replicated", "rule": {"type": "compare", "metric": "train_s_per_epoch", "direction": "less"},
+         "effect": 40.0, "ci_low": 30.0, "ci_high": 50.0, "baseline_mean": 200.0}
+    assert units.forest(t) == {"axis": "% time", "effect": 20.0, "lo": 15.0, "hi": 25.0}
+    loss = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_train_loss", "direction": "less"},
+            "effect": 0.1, "ci_low": 0.05, "ci_high": 0.15}
+    assert units.forest(loss) is None   # no common unit: the tables show it
 
 
 def test_pooled_best_and_mean_over_grid_points_beside_the_paper():
@@ -46,19 +86,78 @@ def test_recipes_read_as_text_not_python_dicts():
     assert text == "model_args.blocks 50 · model_args.width 64 · val_fraction 0.0833 · stochastic_depth.p_last 0.5"
 
 
-def test_first_page_groups_claim_files_by_trick_strongest_evidence_first():
-    claims = {"a": {"trick": "T", "headline": "h", "tiers": {"quick": {}, "full": {}}},
-              "b": {"trick": "T", "tiers": {"cpu": {}, "full": {}}}}
-    rows = [{"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP on digits", "verdict": "replicated"},
-            {"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP on digits", "verdict": "inconclusive"},
-            {"claim": "b", "tier": "cpu", "level": "reduced", "evidence": "ResNet-110, CIFAR-10", "verdict": "reversed"}]
+def _v(verdict, effect=0.02, **kw):
+    return {"id": kw.pop("id"), "verdict": verdict, "effect": effect, "ci_low": effect - 0.01, "ci_high": effect + 0.01,
+            "n": 5, "rule": {"type": "compare", "metric": "final_test_acc", "direction": "greater"}, **kw}
+
+
+def test_first_page_answers_each_sub_claim_at_its_strongest_evidence():
+    claims = {"a": {"trick": "T", "headline": "h", "tiers": {"quick": {}, "cpu": {"caveat": "3 epochs only"}},
+                    "subclaims": [{"id": "s1", "statement": "x", "label": "S one"}, {"id": "s2", "statement": "Two."}]},
+              "b": {"trick": "T", "tiers": {"full": {}}, "subclaims": [{"id": "s3", "statement": "three"}]}}
+    subs = [{"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP", "sub": _v("replicated", id="s1")},
+            {"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "ResNet", "sub": _v("reversed", -0.03, id="s1")},
+            {"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "ResNet", "sub": _v("inconclusive", id="s2")},
+            {"claim": "a", "tier": "smoke", "level": "plumbing", "evidence": "toy", "sub": _v("replicated", id="s2")}]
     pending = [{"claim": "b", "tier": "full", "level": "paper scale", "evidence": "500 epochs", "cost": "8 GPU-h",
                 "command": "snakemake --config tier=full claims=[b]"}]
-    (t,) = report.answers(claims, rows, pending, {"a": (1, "a"), "b": (2, "b")})
+    (t,) = report.answers(claims, subs, pending, {"a": (1, "a"), "b": (2, "b")})
     assert t["trick"] == "T" and t["headline"] == "h"
-    assert [r["level"] for r in t["rows"]] == ["reduced", "stand-in"]
-    assert t["rows"][1]["tally"] == "1 replicated · 1 inconclusive" and t["rows"][0]["tally"] == "1 reversed"
-    assert t["pending"] == [{"text": "paper scale: 500 epochs (8 GPU-h)", "command": "snakemake --config tier=full claims=[b]"}]
+    # s1 at the reduced tier (not the stand-in's opposite verdict), in pp, labelled from the claim file
+    assert [(r["label"], r["verdict"], r["effect"], r["tier"]) for r in t["found"]] == \
+        [("S one", "reversed", "−3.00 pp [−4.00, −2.00]", "cpu")]
+    assert [r["label"] for r in t["open"]] == ["Two"]            # the smoke tier never answers
+    assert t["caveats"] == [{"tier": "cpu", "claim": "a", "text": "3 epochs only"}]
+    assert t["decide"][0]["tier"] == "full" and t["decide"][0]["cost"] == "8 GPU-h"
+    assert t["sentence"] == "Of 2 sub-claims at their strongest evidence: 1 against it, 1 undecided."
+    assert [r["level"] for r in t["rows"]] == ["reduced", "stand-in"]   # tiers the claim files declare
+
+
+def test_every_number_the_report_prints_for_a_sub_claim_is_its_verdicts_json(tmp_path):
+    """Nothing stale: the main body's and the appendix's rows are recomputed from verdicts.json on
+    every build; each printed effect, read back, is the file's (to its rounding)."""
+    import json
+    import re
+    data = report.gather(REPO / "results", REPO / "config" / "claims", tmp_path, tmp_path)
+    files = {(v["tier"], v["claim"]): v for v in (json.loads(f.read_text()) for f in (REPO / "results").glob("*/*/verdicts.json"))}
+    checked = 0
+    for c in data["claims"]:
+        for t in c["tiers"]:
+            subs = {s["id"]: s for s in files[(t["tier"], c["id"])]["subclaims"]}
+            for row in t["subclaims"]:
+                s = subs[row["id"]]
+                assert row["effect"] == units.effect(s) and row["verdict"] == report._shown(s)
+                m = re.match(r"([+−]?[0-9,.]+)( pp| s)?", row["effect"])
+                if m and s["rule"]["type"] in ("compare", "threshold") and not s.get("no_spread"):
+                    printed = float(m.group(1).replace("−", "-").replace(",", ""))
+                    scale = 100 if m.group(2) == " pp" else 1
+                    sign = -1 if s["rule"].get("direction") == "less" else 1
+                    decimals = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+                    assert abs(printed - sign * s["effect"] * scale) <= 0.5 * 10 ** -decimals + 1e-9, (c["id"], row)
+                    checked += 1
+    assert checked > 80
+    assert len(data["summary"]) == sum(len(v["subclaims"]) for v in files.values())
+
+
+def test_the_readme_results_table_is_the_committed_results():
+    """README.md's table between the markers is what `trickbench report` writes from results/
+    (regenerated by the pipeline's report rule; run it after committing new results)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        data = report.gather(REPO / "results", REPO / "config" / "claims", Path(tmp), Path(tmp))
+    text = (REPO / "README.md").read_text()
+    block = text.split(report.README_START, 1)[1].split(report.README_END, 1)[0].strip()
+    assert block == report.readme_table(data["answers"])
+
+
+def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold\n{report.README_END}\nrest\n")
+    assert report.update_readme(readme, "| new |")
+    assert readme.read_text() == f"intro\n{report.README_START}\n| new |\n{report.README_END}\nrest\n"
+    (tmp_path / "plain.md").write_text("no markers")
+    assert not report.update_readme(tmp_path / "plain.md", "x") and (tmp_path / "plain.md").read_text() == "no markers"
+    assert not report.update_readme(tmp_path / "absent.md", "x")
 
 
 def test_every_verdict_shows_its_stability_and_whether_a_rerun_held():

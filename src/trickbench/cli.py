@@ -83,7 +83,8 @@ def cmd_figure(args):
 
 def cmd_report(args):
     from trickbench import report
-    report.build(Path(args.results), Path(args.claims_dir), Path(args.report_dir), Path(args.out))
+    report.build(Path(args.results), Path(args.claims_dir), Path(args.report_dir), Path(args.out),
+                 Path(args.readme) if args.readme else None)
 
 
 def cmd_validate(args):
@@ -209,6 +210,8 @@ def main(argv=None):
     _common(p, claim=False)
     p.add_argument("--report-dir", default="report")
     p.add_argument("--out", default="report/report.pdf")
+    p.add_argument("--readme", default="README.md",
+                   help="rewrite the results table between its markers in this file, if it has them ('' : never)")
     p.set_defaults(fn=cmd_report)
     p = sub.add_parser("prune", help="delete run folders of arms/recipes no longer in the claim files")
     _common(p, claim=False)

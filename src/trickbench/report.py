@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 
-from trickbench import config, io, provenance, resources
+from trickbench import config, io, provenance, resources, units
 from trickbench.config import TIERS, figure_paths
 
 VERDICT_ORDER = {"replicated": 0, "reversed": 1, "not replicated": 1, "inconclusive": 2, "no data": 3}
@@ -30,19 +30,6 @@ def fmt(v, digits: int = 3) -> str:
     if abs(v) >= 1e4 or abs(v) < 1e-3:
         return f"{v:.2e}".replace("e-0", "e−").replace("e-", "e−").replace("e+0", "e").replace("-", "−")
     return f"{v:.{digits}g}".replace("-", "−")
-
-
-def _ours(s: dict) -> str:
-    if s["verdict"] == "no data":
-        return "–"
-    if s["rule"]["type"] == "rate":
-        mine = f"{s['successes']}/{s['n_total']}"
-        return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
-    if s["rule"]["type"] in ("compare", "equivalence") and "baseline_mean" in s:
-        return f"{fmt(s['arm_mean'])} vs {fmt(s['baseline_mean'])}"
-    if s["rule"]["type"] == "order":
-        return "best " + s["rule"]["key"].rsplit(".", 1)[-1] + ": " + " → ".join(fmt(b) for b in s["best"])
-    return fmt(s["arm_mean"])
 
 
 def _rule_text(rule: dict, names: dict | None = None) -> str:
@@ -74,17 +61,6 @@ def _rule_text(rule: dict, names: dict | None = None) -> str:
     if rule["type"] == "compare":
         return f"{rule['metric']}: {rule['arm']} {rel} {rule['baseline']}{margin} (paired over seeds)"
     return f"{rule['metric']}: mean of {rule['arm']} {rel} {fmt(rule['value'])}{margin}"
-
-
-def _interval(s: dict) -> str:
-    if s["verdict"] == "no data":
-        return "–"
-    pct = round(100 * s["rule"].get("confidence", 0.90 if s["rule"]["type"] == "equivalence" else 0.95))
-    if s["rule"]["type"] == "order":
-        return f"support {fmt(s['effect'], 2)}"
-    if s.get("no_spread"):
-        return f"{fmt(s['effect'])} (no spread, n = {s['n']})"
-    return f"{fmt(s['effect'])} [{fmt(s['ci_low'])}, {fmt(s['ci_high'])}] ({pct}%)"
 
 
 def _shown(s: dict) -> str:
@@ -283,34 +259,109 @@ def _tally(rows: list[dict]) -> str:
     return " · ".join(f"{n} {w}" for w, n in counts.items() if n)
 
 
-def answers(claim_files: dict, summary: list[dict], pending: list[dict], order: dict) -> list[dict]:
-    """Page 1: one entry per trick (the claim files' `trick`), the paper's claim in a phrase, and
-    per tier that has results, strongest evidence first: its evidence in words and its verdicts
-    counted; then what is configured but not run, with its cost and command."""
+POSITIVE = ("replicated", "equivalent", "as expected")
+NEGATIVE = ("reversed", "not replicated", "not equivalent", "unexpected effect")
+
+
+def label(claim: dict, sub: dict) -> str:
+    """A sub-claim's short name: its claim-file `label`, else its statement (70 characters at
+    most: the schema and a test hold the claim files to it)."""
+    for c in claim.get("subclaims", []):
+        if c.get("id") == sub["id"]:
+            return (c.get("label") or c["statement"]).rstrip(".")
+    return sub.get("statement", sub["id"]).rstrip(".")
+
+
+def best_evidence(subs: list[dict]) -> dict:
+    """(claim, sub-claim id) -> the row of the tier with the strongest evidence that has data for
+    it (paper scale > reduced > stand-in; the smoke tier's plumbing never), the larger tier on a tie."""
+    best = {}
+    for r in subs:
+        if r["level"] == "plumbing" or r["sub"]["verdict"] == "no data":
+            continue
+        key = (r["claim"], r["sub"]["id"])
+        rank = (LEVELS.index(r["level"]), -(TIERS.index(r["tier"]) if r["tier"] in TIERS else -1))
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, r)
+    return {k: v[1] for k, v in best.items()}
+
+
+def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dict) -> list[dict]:
+    """Page 1: per trick (the claim files' `trick`), each sub-claim at its strongest evidence: what
+    replicated and what went against the paper, with the effect in natural units (units.effect) and
+    where it comes from; what is undecided, the tier's caveat (claim files' `caveat`) and what it
+    would cost to decide (the tiers configured but not run). Also the per-tier tallies."""
+    best = best_evidence(subs)
     tricks: dict[str, dict] = {}
     for cid in sorted(claim_files, key=lambda c: order.get(c, (100, c))):
         c = claim_files[cid]
-        t = tricks.setdefault(c.get("trick", c.get("title", cid)), {"trick": c.get("trick", c.get("title", cid)),
-                                                                    "headline": c.get("headline", ""), "rows": [], "pending": []})
+        name = c.get("trick", c.get("title", cid))
+        t = tricks.setdefault(name, {"trick": name, "headline": c.get("headline", ""), "found": [], "open": [],
+                                     "caveats": [], "decide": [], "rows": [], "pending": []})
         t["headline"] = t["headline"] or c.get("headline", "")
         for tier in c.get("tiers", {}):
-            mine = [r for r in summary if r["claim"] == cid and r["tier"] == tier]
+            mine = [r for r in subs if r["claim"] == cid and r["tier"] == tier]
             if mine:
                 t["rows"].append({"level": mine[0]["level"], "evidence": mine[0]["evidence"], "claim": cid,
-                                  "tier": tier, "tally": _tally(mine), "n": str(len(mine))})
+                                  "tier": tier, "tally": _tally([{"verdict": _shown(r["sub"])} for r in mine]),
+                                  "n": str(len(mine))})
+        for sub in c.get("subclaims", []):
+            r = best.get((cid, sub["id"]))
+            if r is None:
+                continue
+            shown = _shown(r["sub"])
+            row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
+                   "ours": units.ours(r["sub"]), "level": r["level"], "tier": r["tier"], "claim": cid,
+                   "n": _n_text(r["sub"])}
+            if shown in POSITIVE or shown in NEGATIVE:
+                t["found"].append(row)
+            else:
+                t["open"].append(row)
+            caveat = c.get("tiers", {}).get(r["tier"], {}).get("caveat")
+            if caveat and shown not in POSITIVE and not any(x["text"] == caveat for x in t["caveats"]):
+                t["caveats"].append({"tier": r["tier"], "claim": cid, "text": caveat})
         for p in pending:
             if p["claim"] == cid and p["level"] != "plumbing":
                 t["pending"].append({"text": f"{p['level']}: {p['evidence']} ({p['cost'] or 'cost not stated'})",
                                      "command": p["command"]})
+                t["decide"].append({"level": p["level"], "evidence": p["evidence"], "cost": p["cost"] or "cost not stated",
+                                    "tier": p["tier"], "claim": cid})
     for t in tricks.values():
         t["rows"].sort(key=lambda r: LEVELS.index(r["level"]))
+        t["found"].sort(key=lambda r: (r["verdict"] not in POSITIVE, LEVELS.index(r["level"])))
+        t["decide"].sort(key=lambda d: LEVELS.index(d["level"]))
+        n_pos = sum(r["verdict"] in POSITIVE for r in t["found"])
+        n_neg = len(t["found"]) - n_pos
+        parts = [f"{n_pos} as the paper says" if n_pos else "", f"{n_neg} against it" if n_neg else "",
+                 f"{len(t['open'])} undecided" if t["open"] else ""]
+        total = len(t["found"]) + len(t["open"])
+        t["sentence"] = (f"Of {total} sub-claim{'s' if total != 1 else ''} at their strongest evidence: "
+                         + ", ".join(x for x in parts if x) + ".") if total else "Not run yet beyond the plumbing check."
     return [t for t in tricks.values() if t["rows"] or t["pending"]]
+
+
+def forest_rows(claim_files: dict, subs: list[dict], order: dict) -> list[dict]:
+    """One row per sub-claim at its strongest evidence whose effect is in pp (accuracies, shares,
+    rates) or in % of time, in the claim's direction (units.forest), grouped by trick."""
+    best = best_evidence(subs)
+    rows = []
+    for (cid, sid), r in best.items():
+        f = units.forest(r["sub"])
+        if f is None:
+            continue
+        c = claim_files[cid]
+        rows.append({**f, "trick": c.get("trick", c.get("title", cid)), "label": label(c, r["sub"]),
+                     "verdict": _shown(r["sub"]), "level": r["level"], "tier": r["tier"],
+                     "order": (order.get(cid, (100, cid)), [x["id"] for x in c.get("subclaims", [])].index(sid)
+                               if any(x["id"] == sid for x in c.get("subclaims", [])) else 99)})
+    rows.sort(key=lambda x: x.pop("order"))
+    return rows
 
 
 def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dict:
     verdict_files = sorted(Path(results).glob("*/*/verdicts.json"),
                            key=lambda p: (TIERS.index(p.parent.parent.name) if p.parent.parent.name in TIERS else 99, p.parent.name))
-    claims, summary, cost, prov, claim_files = {}, [], [], {}, {}
+    claims, summary, cost, prov, claim_files, subs = {}, [], [], {}, {}, []
     loaded = [io.read_json(vf) for vf in verdict_files]  # (verdicts after Holm's correction per claim: analyse)
     reruns = _reruns(results)
     for v in loaded:
@@ -331,8 +382,10 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             if path.exists():
                 figs.append({"path": str(fig_rel / path.relative_to(fig_dir)), "width": _svg_width_pt(path),
                              "caption": claim["figures"][i].get("caption", "")})
+        spec = claim.get("tiers", {}).get(tier, {})
+        level, evidence = spec.get("level", "stand-in"), spec.get("evidence") or v["data"]
         entry["tiers"].append({
-            "tier": tier, "data": v["data"], "seeds": v["seeds"],
+            "tier": tier, "data": v["data"], "seeds": v["seeds"], "level": level, "evidence": evidence,
             "note": v.get("note", "") + (f" Partial: not complete yet: {', '.join(v['missing_arms'])} (sub-claims on them use the runs finished so far, or show no data; a tuned grid arm is tuned over the points run so far)."
                                          if v.get("missing_arms") else ""),
             "used": ", ".join(v.get("datasets_used", [])),
@@ -352,12 +405,12 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                      for a in v["arms"]],
             "metrics": [{"name": m, "desc": v["metrics"][m]} for m in shown],
             "metrics_left_out": len(v["metrics"]) - len(shown),
-            "subclaims": [{"id": s["id"], "statement": s["statement"], "verdict": _shown(s),
+            "subclaims": [{"id": s["id"], "statement": s["statement"], "label": label(claim, s), "verdict": _shown(s),
                            "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
                            "stability": _stability(s, reruns.get((tier, cid, s["id"]))),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
-                           "ours": _ours(s), "effect": _interval(s), "n": _n_text(s),
+                           "ours": units.ours(s), "effect": units.effect(s), "n": _n_text(s),
                            "p_holm": _p_holm(s),
                            "rule": _rule_text(s["rule"], names) + (f". {_design_text(s)}" if _design_text(s) else "")}
                           for s in v["subclaims"]],
@@ -367,14 +420,15 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "has_paper": any(f["paper"] for f in families),
             "paper_metric": claim.get("paper_metric") or "",
         })
-        spec = claim.get("tiers", {}).get(tier, {})
-        level, evidence = spec.get("level", "stand-in"), spec.get("evidence") or v["data"]
         for s in v["subclaims"]:
-            summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": s["statement"],
+            subs.append({"claim": cid, "tier": tier, "level": level, "evidence": evidence, "sub": s})
+            summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": label(claim, s),
                             "level": level, "evidence": evidence,
                             "data": ", ".join(v.get("datasets_used", [])) or v["data"],
-                            "paper": fmt((s.get("paper") or {}).get("value")), "ours": _ours(s),
-                            "effect": _interval(s),
+                            "paper": fmt((s.get("paper") or {}).get("value")), "ours": units.ours(s),
+                            "paper_source": (s.get("paper") or {}).get("source", ""),
+                            "rule": _rule_text(s["rule"], names) + (f". {_design_text(s)}" if _design_text(s) else ""),
+                            "effect": units.effect(s),
                             "n": _n_text(s), "verdict": _shown(s),
                             "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
                             "stability": _stability(s, reruns.get((tier, cid, s["id"])))})
@@ -406,11 +460,18 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     summary.sort(key=lambda r: (LEVELS.index(r["level"]), order.get(r["claim"], (100, r["claim"])),
                                 TIERS.index(r["tier"]) if r["tier"] in TIERS else 99))
     ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], (100, c["id"])))
+    for c in ordered:  # the main body shows each claim's strongest tier; the appendix the others
+        ranked = sorted(c["tiers"], key=lambda t: (LEVELS.index(t["level"]) if t["level"] in LEVELS else 9,
+                                                   -(TIERS.index(t["tier"]) if t["tier"] in TIERS else -1)))
+        for t in c["tiers"]:
+            t["main"] = t is ranked[0]
+            t["tally"] = _tally([{"verdict": x["verdict"]} for x in t["subclaims"]])
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code": {"commit": provenance.code_version()["commit"] or "unknown (no git history)",
                  "dirty": bool(provenance.code_version()["dirty"])},
-        "answers": answers(claim_files, summary, pending, order),
+        "answers": answers(claim_files, subs, pending, order),
+        "forest": forest_rows(claim_files, subs, order),
         "summary": summary, "claims": ordered, "cost": cost, "pending": pending,
         "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
                         "versions": ", ".join(f"{k} {val}" for k, val in d["versions"].items()),
@@ -498,28 +559,59 @@ def speed(results: Path) -> dict:
     return {"mlp": mlp, "models": models, "tta": tta, "layouts": layouts, "pipeline": pipeline, "engine": engine}
 
 
-def verdict_changes(results: Path) -> dict:
+def _names(results: Path, claims_dir: Path) -> dict:
+    """(tier, claim, sub-claim) -> (claim title, sub-claim label, its current verdicts.json entry):
+    what a table of ids reads as, and what the current analysis says."""
+    out, files = {}, {}
+    for vf in Path(results).glob("*/*/verdicts.json"):
+        v = io.read_json(vf)
+        if v["claim"] not in files:
+            cf = Path(claims_dir) / f"{v['claim']}.yaml"
+            files[v["claim"]] = config.load_yaml(cf.read_text()) if cf.exists() else {}
+        claim = files[v["claim"]]
+        for sub in v["subclaims"]:
+            out[(v["tier"], v["claim"], sub["id"])] = (claim.get("title", v["claim"]), label(claim, sub), sub)
+    return out
+
+
+def _where(names: dict, tier: str, claim: str, sub: str) -> tuple[str, str]:
+    title, lab, _ = names.get((tier, claim, sub), (claim, sub, None))
+    return f"{title} · {tier}", lab
+
+
+def verdict_changes(results: Path, names: dict | None = None) -> dict:
     """results/verdict-changes.csv (trickbench verdict-changes): the verdicts that a change of the
-    statistics moved, for the report to say so."""
+    statistics moved, for the report to say so, each beside what the current analysis says (the
+    file is a record of one past change; the "now" column is recomputed on every build)."""
     from trickbench import changes
     path = Path(results) / "verdict-changes.csv"
     if not path.exists():
         return {"head": "", "rows": [], "total": 0}
+    names = names if names is not None else {}
     head, rows = changes.read(path)
-    moved = [{"where": f"{r['claim']} · {r['tier']}", "subclaim": r["subclaim"], "before": r["verdict_before"],
-              "after": r["verdict_after"], "ci": r["ci_after"]} for r in rows if r["changed"] == "True"]
+    moved = []
+    for r in rows:
+        if r["changed"] != "True":
+            continue
+        where, lab = _where(names, r["tier"], r["claim"], r["subclaim"])
+        now = names.get((r["tier"], r["claim"], r["subclaim"]), (None, None, None))[2]
+        moved.append({"where": where, "subclaim": lab, "before": r["verdict_before"], "after": r["verdict_after"],
+                      "now": _shown(now) if now else "no longer analysed",
+                      "ci": units.effect(now) if now else "–"})
     return {"head": head, "rows": moved, "total": len(rows)}
 
 
-def reproduction(results: Path) -> dict:
+def reproduction(results: Path, names: dict | None = None) -> dict:
     """results/<tier>/reproduction.csv (a retrained tier against the committed one) as report rows."""
     from trickbench import changes
     rows, head, setups = [], "", set()
+    names = names if names is not None else {}
     for path in sorted(Path(results).glob("*/reproduction.csv")):
         head, found = changes.read(path)
         for r in found:
             moved = r["moved_in_half_widths"]
-            rows.append({"where": f"{r['claim']} · {r['tier']}", "subclaim": r["subclaim"],
+            where, lab = _where(names, r["tier"], r["claim"], r["subclaim"])
+            rows.append({"where": where, "subclaim": lab,
                          "committed": r["verdict_committed"], "new": r["verdict_new"],
                          "agree": "exact" if r["exact"] == "True" else "yes" if r["agree"] == "True" else "no",
                          "effect": f"{fmt(_num(r['effect_committed']))} → {fmt(_num(r['effect_new']))}",
@@ -597,21 +689,61 @@ def write_flat_verdicts(results: Path, claims_dir: Path) -> Path:
     return out
 
 
-def build(results: Path, claims_dir: Path, report_dir: Path, out: Path) -> None:
+README_START = "<!-- results: written by `trickbench report` (the pipeline's report rule) from results/; edits are overwritten -->"
+README_END = "<!-- end of results -->"
+
+
+def readme_table(answers_: list[dict]) -> str:
+    """Page 1 as a Markdown table for the README: each sub-claim at its strongest evidence."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+    lines = ["| Trick | Sub-claim | Verdict | Change, arm − baseline [95 % CI] | Evidence |", "|---|---|---|---|---|"]
+    for t in answers_:
+        for r in t["found"] + t["open"]:
+            lines.append(f"| {cell(t['trick'])} | {cell(r['label'])} | {cell(r['verdict'])} | {cell(r['effect'])} | "
+                         f"{cell(r['level'])} (`{r['tier']}`) |")
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, table: str) -> bool:
+    """Replace the block between README_START and README_END in `path` with `table`; False (and
+    nothing written) where the file or its markers are absent (a folder of one's own)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    new = f"{head}{README_START}\n{table}\n{README_END}{tail}"
+    if new != text:
+        io.atomic_write_text(path, new)
+    return True
+
+
+def build(results: Path, claims_dir: Path, report_dir: Path, out: Path, readme: Path | None = None) -> None:
     import typst
 
     report_dir = Path(report_dir)
     fig_dir = report_dir / "figures"
     data = gather(results, claims_dir, fig_dir, Path("figures"))
     data["speed"] = speed(results)
-    data["changes"] = verdict_changes(results)
-    data["reproduction"] = reproduction(results)
+    names = _names(results, claims_dir)
+    data["changes"] = verdict_changes(results, names)
+    data["reproduction"] = reproduction(results, names)
     data["canary"] = canaries(results)
+    data["forest_figures"] = []
+    if data["forest"]:
+        from trickbench import figures  # matplotlib: only when a report is built
+        data["forest_figures"] = [f"figures/{p.name}" for p in figures.forest_figures(data["forest"], fig_dir)]
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
     build_dir = report_dir / "build"
     io.write_json(build_dir / "data.json", data)
     write_flat_verdicts(results, claims_dir)   # the same verdicts as one table, for scripts
+    if readme is not None:
+        update_readme(readme, readme_table(data["answers"]))
     template, source = report_dir / "report.typ", resources.path("report.typ")
     if template.resolve() != source.resolve():
         shutil.copyfile(source, template)

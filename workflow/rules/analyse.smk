@@ -48,6 +48,7 @@ rule figure:
     conda:
         "../envs/analysis.yaml"
     params:
+        caption=figure_caption,  # shown by --report (report/figure.rst)
         python=PYTHON,
         claims_dir=lambda w, input: str(Path(input.claim).parent),
         results=lambda w, input: results_root(input.curves, 3),

@@ -87,6 +87,13 @@ def figure_outputs(claim_id):
     ]
 
 
+def figure_caption(wildcards):
+    """The claim file's caption of figure i, for Snakemake's --report (report/figure.rst)."""
+    figures = CLAIMS[wildcards.claim].claim.get("figures", [])
+    i = int(wildcards.i)
+    return figures[i].get("caption", "") if i < len(figures) else ""
+
+
 SEEDS_ARG = f"--seeds {config['seeds']}" if config["seeds"] else ""
 
 

@@ -1,0 +1,147 @@
+"""One unit system for the report: a sub-claim's numbers as a reader compares them.
+
+Accuracies (and other shares of a test set) print in % and their differences in percentage points
+(pp); times in seconds and in % of the baseline's time; rates as k/n with the difference of shares
+in pp; everything else (losses, regret, steps, iterates) as plain numbers, never in scientific
+notation. `effect()` states the change the runs show, arm minus baseline, with its interval;
+`forest()` the same effect in the claim's direction (right of 0: as the paper says) for the forest
+plot. Never imports torch or pandas.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+# metrics that are shares of a test set or of weights (0-1): shown in %, differences in pp
+SHARE = re.compile(r"acc|^prune_|^ensemble_gain$|^generalization_gap$|^early_stop_(gain|regret)$|sparsity$")
+SECONDS = re.compile(r"_s_per_epoch$|_s$")
+
+
+def unit(metric: str | None) -> str:
+    """'pp' (a share), 's' (seconds) or '' (a plain number)."""
+    if not metric:
+        return ""
+    return "pp" if SHARE.search(metric) else "s" if SECONDS.search(metric) else ""
+
+
+def num(v: float | None, digits: int = 3) -> str:
+    """A number to `digits` significant digits, positional (0.00022, not 2.2e−4), thousands
+    separated, with a true minus sign."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if v == 0:
+        return "0"
+    if abs(v) >= 10 ** digits:
+        text = f"{v:,.0f}"
+    else:
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+        text = f"{v:.{decimals}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+    return text.replace("-", "−")
+
+
+def _decimals(*vs: float) -> int:
+    """One rounding for an effect and its interval, so they read against each other: none from
+    100 up, 1 decimal from 10, 2 from 1, else three significant digits of the largest."""
+    big = max((abs(v) for v in vs if v is not None and math.isfinite(v)), default=0)
+    if big == 0:
+        return 1
+    return 0 if big >= 100 else 1 if big >= 10 else 2 if big >= 1 else min(6, 2 - math.floor(math.log10(big)))
+
+
+def _fixed(v: float, decimals: int, signed: bool = False) -> str:
+    if round(v, decimals) == 0:
+        v = 0.0  # no "−0.00"
+    text = f"{v:{'+' if signed and v != 0 else ''},.{decimals}f}"
+    return text.replace("-", "−")
+
+
+def pct(v: float | None) -> str:
+    """A share as a percentage: 0.6683 -> '66.8 %', 0.0205 -> '2.05 %'."""
+    if v is None:
+        return "–"
+    return f"{_fixed(100 * v, 1)} %" if abs(v) >= 0.1 else f"{num(100 * v)} %"
+
+
+def _metric(s: dict) -> str | None:
+    r = s["rule"]
+    return r.get("metric") or r.get("success", {}).get("metric")
+
+
+def _sign(s: dict) -> int:
+    """+1 when the claim's direction is 'greater' (effect = arm − baseline), −1 when 'less'."""
+    return -1 if s["rule"].get("direction") == "less" else 1
+
+
+def value(s: dict, v: float | None) -> str:
+    """A metric value of this sub-claim in its unit: '66.8 %', '126 s', '0.0412'."""
+    u = unit(_metric(s))
+    if v is None:
+        return "–"
+    return pct(v) if u == "pp" else f"{num(v)} s" if u == "s" else num(v)
+
+
+def ours(s: dict) -> str:
+    """Our side, in the metric's unit: '66.8 % vs 56.9 %', '3/5 vs 0/5', 'best clipping: 0.04 → 0.01'."""
+    r = s["rule"]
+    if s["verdict"] == "no data":
+        return "–"
+    if r["type"] == "rate":
+        mine = f"{s['successes']}/{s['n_total']}"
+        return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
+    if r["type"] == "order":
+        return "best " + r["key"].rsplit(".", 1)[-1] + ": " + " → ".join(num(b) for b in s["best"])
+    if r["type"] == "threshold":
+        return f"{value(s, s.get('arm_mean'))} (threshold {value(s, r.get('value'))})"
+    if s.get("baseline_mean") is not None:
+        return f"{value(s, s.get('arm_mean'))} vs {value(s, s['baseline_mean'])}"
+    return value(s, s.get("arm_mean"))
+
+
+
+
+def effect(s: dict) -> str:
+    """The change the runs show, arm minus baseline (or the arm against the threshold), in the
+    metric's unit, with its interval: '+3.1 pp [1.2, 5.0]', '−40.9 s [−47.1, −34.7] (−24 %)'.
+    Rates: the difference of the shares in pp. Order rules: the bootstrap support."""
+    r = s["rule"]
+    if s["verdict"] == "no data" or s.get("effect") is None:
+        return "–"
+    if r["type"] == "order":
+        return f"support {num(s['effect'], 2)}"
+    eff, lo, hi = s["effect"], s.get("ci_low"), s.get("ci_high")
+    # the claim's direction -> arm − baseline (equivalence is already arm − baseline)
+    sign = 1 if r["type"] == "equivalence" else _sign(s)
+    u = "pp" if r["type"] == "rate" else unit(_metric(s))
+    scale = 100.0 if u == "pp" else 1.0
+    change = sign * eff * scale
+    bounds = None if s.get("no_spread") or lo is None or hi is None else sorted((sign * lo * scale, sign * hi * scale))
+    d = _decimals(change, *(bounds or ()))
+    spread = f" [{_fixed(bounds[0], d)}, {_fixed(bounds[1], d)}]" if bounds else ""
+    text = f"{_fixed(change, d, signed=True)}{' pp' if u == 'pp' else ' s' if u == 's' else ''}{spread}"
+    if u == "s" and s.get("baseline_mean"):
+        rel = 100 * change / s["baseline_mean"]
+        text += f" ({_fixed(rel, _decimals(rel), signed=True)} %)"
+    if r["type"] == "equivalence":
+        text += f", margin ±{num(r['margin'] * scale)}{' pp' if u == 'pp' else ''}"
+    return text
+
+
+def forest(s: dict) -> dict | None:
+    """The effect in the claim's direction for the forest plot, in pp (shares, rates) or in % of
+    the baseline's time; None where the unit is neither (losses, steps, iterates) or no interval."""
+    r = s["rule"]
+    if s["verdict"] == "no data" or r["type"] == "order" or s.get("ci_low") is None or s.get("effect") is None:
+        return None
+    u = "pp" if r["type"] == "rate" else unit(_metric(s))
+    if u == "pp":
+        scale, axis = 100.0, "pp"
+    elif u == "s" and s.get("baseline_mean"):
+        scale, axis = 100.0 / s["baseline_mean"], "% time"
+    else:
+        return None
+    row = {"axis": axis, "effect": s["effect"] * scale, "lo": s["ci_low"] * scale, "hi": s["ci_high"] * scale}
+    if r["type"] == "equivalence":
+        row["margin"] = r["margin"] * scale
+    return row
