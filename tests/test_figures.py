@@ -76,3 +76,25 @@ def test_points_figure_category_names_never_overlap(tmp_path, monkeypatch):
     boxes = [t.get_window_extent(renderer) for t in labels]
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))            # left to right, apart
     assert ax.get_legend() is None          # the x axis already names every point
+
+
+def test_hues_sharing_an_x_are_dodged_and_a_narrow_accuracy_axis_is_widened():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from trickbench import figures
+    runs = pd.DataFrame({"share": [1.0, 1.0, 1.0, 1.0, 0.75, 0.75], "rule": ["constant", "constant", "drop", "drop", "linear", "linear"],
+                         "final_test_acc": [0.118, 0.12, 0.121, 0.119, 0.122, 0.12]})
+    moved = figures._dodge(runs, "share", "rule")
+    at_one = moved[runs["share"] == 1.0].groupby("rule")["share"].first()
+    assert at_one["constant"] != at_one["drop"]          # no mean hidden under the other's bar
+    assert figures._dodge(runs[runs["rule"] != "drop"], "share", "rule").equals(runs[runs["rule"] != "drop"])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.118, 0.122])
+    figures._min_share_span(ax, "final_test_acc")
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= figures.MIN_SHARE_SPAN - 1e-12 and 0 <= lo and hi <= 1
+    ax.set_ylim(0.1, 0.11)
+    figures._min_share_span(ax, "final_train_loss")      # not a share: left alone
+    assert ax.get_ylim() == (0.1, 0.11)
+    plt.close(fig)
+    assert "#F0E442" not in figures.PALETTE              # light yellow markers vanished on white

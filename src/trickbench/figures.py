@@ -16,8 +16,10 @@ import seaborn as sns  # noqa: E402
 from trickbench.analyse import claim_dir  # noqa: E402
 
 # Okabe & Ito's colour-blind-safe colours, ordered so that any first few differ strongly (seaborn's
-# "colorblind" puts orange #de8f05 and vermillion #d55e00 second and fourth: two arms looked alike)
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442", "#999999"]
+# "colorblind" puts orange #de8f05 and vermillion #d55e00 second and fourth: two arms looked alike).
+# Okabe & Ito's yellow #F0E442 is left out (light markers vanished on white) and vermillion comes
+# after six clearly different colours, with Tol's indigo in its place
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#332288", "#000000", "#D55E00", "#999999"]
 # the bootstrap of the 95% intervals and the strip jitter are seeded: the same data redrawn gives
 # the same bytes (unseeded, every redraw rewrote the points and runs figures in git)
 SEED = 0
@@ -65,10 +67,13 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
                 ax.set_xscale("log")
             if y in spec.get("symlogy", []):  # long early transients: log scale that allows <= 0
                 ax.set_yscale("symlog", linthresh=0.1)
+                if (df[y].dropna() >= 0).all():  # a norm: no negative decades below it
+                    ax.set_ylim(bottom=0)
             elif "loss" in y and (df[y].dropna() > 0).all() and df[y].max() > 5 * df[y].median():
                 ax.set_yscale("log")  # an early spike (epoch 1, a divergence) would flatten every curve
             if spec.get("ymin") is not None:
                 ax.set_ylim(bottom=spec["ymin"])
+            _min_share_span(ax, y)
             ax.set_xlabel(LABELS.get(x, x) if i == len(ys) - 1 else "")
             ax.set_ylabel(LABELS.get(y, y) if j == 0 else "")
             if i == 0 and f is not None:
@@ -78,6 +83,38 @@ def curves_figure(curves: pd.DataFrame, spec: dict, out: Path) -> None:
         handles = _legend_handles(spec, hue_order, style_order)
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.97), frameon=False, fontsize=8)
     _save(fig, out)
+
+
+MIN_SHARE_SPAN = 0.05  # an accuracy axis spans at least 5 pp: no panel auto-scaled to 0.115-0.125
+
+
+def _min_share_span(ax, metric: str) -> None:
+    """Widen a linear axis of a share (accuracy, 0-1) to at least MIN_SHARE_SPAN around its data,
+    so that noise in the third decimal does not fill a panel as if it were an effect."""
+    from trickbench.units import unit
+    if unit(metric) != "pp" or ax.get_yscale() != "linear":
+        return
+    lo, hi = ax.get_ylim()
+    if hi - lo < MIN_SHARE_SPAN:
+        mid = (lo + hi) / 2
+        lo, hi = mid - MIN_SHARE_SPAN / 2, mid + MIN_SHARE_SPAN / 2
+        shift = max(0.0, -lo) - max(0.0, hi - 1.0)   # stay within [0, 1]
+        ax.set_ylim(lo + shift, hi + shift)
+
+
+def _dodge(runs: pd.DataFrame, x: str, hue: str | None) -> pd.DataFrame:
+    """Numeric x shared by several hues (constant depth and drop path both compute every branch):
+    each hue shifted by a sliver of the axis, so no mean hides under another's interval."""
+    if not hue or not pd.api.types.is_numeric_dtype(runs[x]):
+        return runs
+    if not (runs.groupby(x)[hue].nunique() > 1).any():
+        return runs
+    hues = list(dict.fromkeys(runs[hue]))
+    span = (runs[x].max() - runs[x].min()) or 1.0
+    step = 0.012 * span
+    out = runs.copy()
+    out[x] = out[x] + out[hue].map({h: (i - (len(hues) - 1) / 2) * step for i, h in enumerate(hues)})
+    return out
 
 
 def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
@@ -167,7 +204,7 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         ax = axes[0, j]
         # a legend only where the x axis does not already name the lines
         legend = j == len(ys) - 1 and spec.get("hue") != x
-        sns.lineplot(data=runs, x=x, y=y, hue=spec.get("hue"), hue_order=hue_order, estimator="mean",
+        sns.lineplot(data=_dodge(runs, x, spec.get("hue")), x=x, y=y, hue=spec.get("hue"), hue_order=hue_order, estimator="mean",
                      errorbar=("ci", 95), seed=SEED, marker="o", err_style="bars", ax=ax, legend=legend)
         if spec.get("logx"):
             ax.set_xscale("log")
@@ -176,6 +213,7 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
             ax.set_xticks(ax.get_xticks(), [textwrap.fill(t, 10, break_long_words=False) for t in ticks])
         ax.set_xlabel(LABELS.get(x, x))
         ax.set_ylabel(LABELS.get(y, y))
+        _min_share_span(ax, y)
     last = axes[0, -1]
     if last.get_legend() is not None:
         sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))

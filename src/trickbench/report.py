@@ -185,6 +185,14 @@ def _n_text(s: dict) -> str:
     return f"{n}/{total}" if total not in (None, n) else str(n)
 
 
+def _mean_sd(arm: dict, metric: str) -> str:
+    """'0.948 ± 0.01', or '–' where no run of the arm has the metric (never '–±–')."""
+    mean, sd = arm["mean"].get(metric), arm.get("std", {}).get(metric)
+    if fmt(mean) == "–":
+        return "–"
+    return fmt(mean) + (f" ± {fmt(sd, 2)}" if fmt(sd) != "–" else "")
+
+
 def _value_text(v) -> str:
     if isinstance(v, bool) or v is None:
         return {True: "yes", False: "no", None: "none"}[v]
@@ -400,7 +408,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "arms": [{"name": a["arm"], "label": ("★ " if a.get("tuned") else "") + a["label"], "n": f"{a['n_ok']}/{a['n']}",
                       "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
                       "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
-                      "means": [fmt(a["mean"].get(m)) + (f" ± {fmt(a['std'][m], 2)}" if m in a.get("std", {}) else "")
+                      "means": [_mean_sd(a, m)
                                 for m in shown]}
                      for a in v["arms"]],
             "metrics": [{"name": m, "desc": v["metrics"][m]} for m in shown],
