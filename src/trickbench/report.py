@@ -349,13 +349,14 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
 
 
 def forest_rows(claim_files: dict, subs: list[dict], order: dict) -> list[dict]:
-    """One row per sub-claim at its strongest evidence whose effect is in pp (accuracies, shares,
-    rates) or in % of time, in the claim's direction (units.forest), grouped by trick."""
+    """One row per decisive sub-claim (decided either way: replicated, reversed, equivalent, ...;
+    page 1 lists the undecided) at its strongest evidence whose effect is in pp (accuracies,
+    shares, rates) or in % of time, in the claim's direction (units.forest), grouped by trick."""
     best = best_evidence(subs)
     rows = []
     for (cid, sid), r in best.items():
         f = units.forest(r["sub"])
-        if f is None:
+        if f is None or _shown(r["sub"]) not in POSITIVE + NEGATIVE:
             continue
         c = claim_files[cid]
         rows.append({**f, "trick": c.get("trick", c.get("title", cid)), "label": label(c, r["sub"]),
