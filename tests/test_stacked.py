@@ -75,6 +75,17 @@ def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
     assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]
 
 
+def test_a_key_it_does_not_implement_is_never_trained_here_without_its_effect(tmp_path, ctx):
+    """A new trick's key (or a value of a known key it does not implement) makes a recipe
+    unstackable, and run_stacked refuses it by name, instead of training it without the trick."""
+    new_trick = dict(BASE, my_new_trick={"strength": 0.5})
+    assert stacked.unsupported(new_trick) == ["my_new_trick"] and not stacked.supports(new_trick)
+    assert stacked.supports(dict(BASE, my_new_trick=None))           # absent is absent
+    assert stacked.unsupported(dict(BASE, weight_decay_on="matrices")) == ["weight_decay_on='matrices'"]
+    with pytest.raises(ValueError, match="does not implement my_new_trick"):
+        stacked.run_stacked(new_trick, [0, 1], [tmp_path / "a", tmp_path / "b"], ctx, META)
+
+
 def test_supports_only_what_it_implements():
     assert stacked.supports(BASE)
     assert not stacked.supports(dict(BASE, augment="crop"))

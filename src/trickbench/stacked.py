@@ -44,12 +44,50 @@ def progress_line(run_dirs, rows: list[dict], epoch: int, epochs: int, spent: fl
             f"{acc}· {_secs(per_epoch)}/epoch · ETA stack {_eta((epochs - epoch) * per_epoch)}")
 
 
+def _absent(v) -> bool:
+    return v in (None, False, 0, "", [], {})
+
+
+# Every recipe key this engine implements; where it implements only some values, which. A recipe
+# with any other key set (a trick added to train.run, a new recipe key) or another value is not
+# stackable: ClassifyTask trains it one run at a time in train.run, with its trick, and
+# run_stacked refuses it naming the key. A new key never trains here silently without its effect.
+IMPLEMENTED = {
+    # data, evaluation, bookkeeping (load_data, _evaluate, final_metrics)
+    "dataset": None, "dataset_args": None, "train_subset": None, "val_fraction": None, "test_subset": None,
+    "epochs": None, "batch_size": None, "eval_batch_size": None, "diverge_factor": None, "max_seconds": None,
+    "early_stopping": None, "test_every": lambda v: v == 1,
+    "augment": lambda v: v == "none", "augment_pad": None,   # the pad only matters with crops
+    # the model: a plain ReLU MLP, optionally with dropout (stacked _forward)
+    "model": lambda v: v == "mlp",
+    "model_args": lambda v: not v.get("batchnorm") and v.get("activation", "relu") == "relu"
+    and set(v) <= {"depth", "width", "hidden", "widths", "dropout", "input_dropout", "init", "init_std", "activation", "batchnorm"},
+    # optimisation (build_optimizer on the stacked tensors: one group, so weight decay on all)
+    "optimizer": None, "lr": None, "lr_ref_batch": None, "lr_schedule": None, "schedule_args": None,
+    "momentum": None, "nesterov": None, "weight_decay": None, "beta1": None, "beta2": None, "eps": None,
+    "weight_decay_on": lambda v: v == "all",
+    # tricks implemented per seed (clipping per seed's norm, noise from each seed's stream, penalty)
+    "clip_grad_norm": None, "grad_noise": None, "penalty": None, "label_smoothing": None,
+}
+
+
+def unsupported(recipe: dict) -> list[str]:
+    """The keys of `recipe` (set, not absent) this engine does not implement, or not at the value
+    given: [] when it can train the recipe exactly as train.run does."""
+    out = []
+    for key, value in recipe.items():
+        if key not in IMPLEMENTED:
+            if not _absent(value):
+                out.append(key)
+        elif IMPLEMENTED[key] is not None and not _absent(value) and not IMPLEMENTED[key](value):
+            out.append(f"{key}={value!r}")
+        elif key in ("augment", "model", "test_every") and not IMPLEMENTED[key](value):
+            out.append(f"{key}={value!r}")
+    return out
+
+
 def supports(recipe: dict) -> bool:
-    args = recipe.get("model_args", {})
-    return (recipe["model"] == "mlp" and recipe["augment"] == "none" and not args.get("batchnorm")
-            and args.get("activation", "relu") == "relu" and not recipe.get("curriculum")
-            and not recipe.get("snapshots") and not recipe.get("prune") and not recipe.get("log_grad_norm")
-            and recipe.get("test_every", 1) == 1)
+    return not unsupported(recipe)
 
 
 def _drop(x, p: float, drop_gens):
@@ -94,6 +132,10 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
 
     `stop_after_epoch` ends the work after that epoch with the checkpoint in place, as a kill would
     (train.run's argument; the canary uses it); nothing is returned then."""
+    missing = unsupported(recipe)
+    if missing:
+        raise ValueError(f"the stacked engine does not implement {', '.join(missing)}: train this recipe one run "
+                         "at a time (train.run), or implement it in stacked.py and add it to IMPLEMENTED")
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
