@@ -44,7 +44,7 @@ def test_the_ensemble_of_the_last_m_snapshots_grows_from_the_last_one():
     assert accs[-1] == snapshots.ensemble_accuracy(nets[0], states, x, y, mean, std, 16)
     two = snapshots.ensemble_accuracy(nets[0], states[1:], x, y, mean, std, 16)
     assert accs[1] == two                                                                  # m = 2: the last two
-    m = snapshots.metrics(accs, accs[0])
+    m = snapshots.metrics_of(accs, accs[0])
     assert m["ensemble_test_acc_last3"] == m["ensemble_test_acc"] and m["ensemble_gain"] == accs[2] - accs[0]
 
 

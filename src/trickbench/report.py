@@ -160,7 +160,9 @@ def _design_text(s: dict) -> str:
 def _p_holm(s: dict) -> str:
     if s.get("p_holm") is None:
         return "–"
-    return "– (no spread)" if s.get("no_spread") else fmt(s["p_holm"], 2)
+    if s.get("no_spread"):
+        return "– (no spread)"
+    return "< 0.001" if s["p_holm"] < 0.001 else units.num(s["p_holm"], 2)   # exact in verdicts.json
 
 
 def _duration(seconds: float, unit: str) -> str:

@@ -15,16 +15,18 @@ Supported: model `mlp` with ReLU and without batchnorm, augment `none` (what the
 """
 from __future__ import annotations
 
+import functools
 import io as _io
 import math
+import operator
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
-from trickbench.tricks import penalty as penalty_trick
 from trickbench.data.tensors import normalize
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
@@ -66,8 +68,8 @@ IMPLEMENTED = {
     "optimizer": None, "lr": None, "lr_ref_batch": None, "lr_schedule": None, "schedule_args": None,
     "momentum": None, "nesterov": None, "weight_decay": None, "beta1": None, "beta2": None, "eps": None,
     "weight_decay_on": lambda v: v == "all",
-    # tricks implemented per seed (clipping per seed's norm, noise from each seed's stream, penalty)
-    "clip_grad_norm": None, "grad_noise": None, "penalty": None, "label_smoothing": None,
+    "label_smoothing": None,
+    # and every trick whose class says `stacked = True` (tricks/base.py: its *_stacked hooks)
 }
 
 
@@ -75,7 +77,10 @@ def unsupported(recipe: dict) -> list[str]:
     """The keys of `recipe` (set, not absent) this engine does not implement, or not at the value
     given: [] when it can train the recipe exactly as train.run does."""
     out = []
+    stackable = {cls.key for cls in tricks.base.classes() if cls.stacked}
     for key, value in recipe.items():
+        if key in stackable:
+            continue
         if key not in IMPLEMENTED:
             if not _absent(value):
                 out.append(key)
@@ -160,12 +165,12 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             for p in params:
                 p.mul_(1 + ctx["perturb_init"])
     gens = [data_generator(seed) for seed in seeds]
-    noise_spec = recipe.get("grad_noise")
-    penalty_spec = recipe.get("penalty")
-    if penalty_spec:
-        for key in ("l1", "l2"):
-            penalty_trick.coefficients(penalty_spec, key, len(weights))
-    noise_gens = [tricks.noise_generator(seed) for seed in seeds] if noise_spec else []
+    # the tricks this engine implements (unsupported() refused a recipe setting any other; one that
+    # runs without its key, such as stochastic depth's branch_share, has nothing to do on an MLP)
+    active = [t for t in tricks.for_recipe(recipe) if t.stacked]
+    for t in active:
+        t.setup_stacked(weights, seeds)
+    trick_gens = [g for t in active for g in t.generators_stacked()]
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)
     optimizer = build_optimizer(params, recipe)
@@ -188,7 +193,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
         torch.set_rng_state(ck["torch_rng"])
-        for g, st in zip(gens + noise_gens + drop_gens, ck["gens"]):
+        for g, st in zip(gens + trick_gens + drop_gens, ck["gens"]):
             g.set_state(st)
         histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
         epoch0, spent, evaluated = ck["epoch"], ck["wall_s"], ck.get("eval_s", 0.0)
@@ -217,14 +222,11 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
                 if not math.isfinite(lv[s]) or lv[s] > recipe["diverge_factor"] * first[s]:
                     outcome[s], diverged_at[s] = "diverged", step
             optimizer.zero_grad(set_to_none=True)
-            (losses + penalty_trick.penalty(weights, penalty_spec, stacked=True)).sum().backward()  # seeds share no weights: each gets its own gradient
-            if recipe["clip_grad_norm"]:  # per seed, as torch.nn.utils.clip_grad_norm_ on one run
-                norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in params))
-                coef = (recipe["clip_grad_norm"] / (norms + 1e-6)).clamp(max=1.0)
-                for p in params:
-                    p.grad.mul_(coef.view(-1, *[1] * (p.dim() - 1)))
-            if noise_spec:  # after clipping; each seed from its own stream, in the single run's order
-                tricks.add_grad_noise_stacked(params, step, noise_spec, noise_gens)
+            extra = [e for t in active if (e := t.extra_loss_stacked(weights)) is not None]   # a penalty
+            # seeds share no weights: each gets its own gradient
+            functools.reduce(operator.add, extra, losses).sum().backward()
+            for t in active:   # per seed, as on one run: clipping, then noise (Trick.order)
+                t.after_backward_stacked(params, step)
             optimizer.step()
             schedule.step()
             loss_sum += lv * bs
@@ -258,7 +260,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
         torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
                     "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "gens": [g.get_state() for g in gens + noise_gens + drop_gens], "histories": histories, "first": first,
+                    "gens": [g.get_state() for g in gens + trick_gens + drop_gens], "histories": histories, "first": first,
                     "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent,
                     "eval_s": evaluated}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
@@ -276,11 +278,13 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     summaries = []
     for s, seed in enumerate(seeds):
         hist = histories[s]
-        metrics = final_metrics(hist, best[s], recipe.get("early_stopping"))
+        metrics = final_metrics(hist, best[s])
         if outcome[s] == "ok" and hist:
             metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
             metrics["generalization_gap"] = train_acc[s] - metrics["final_test_acc"]
-            metrics["weight_sparsity"] = penalty_trick.sparsity([w[s] for w in weights])
+        for t in active:
+            t.final_metrics_stacked(SimpleNamespace(history=hist, outcome=outcome[s], recipe=recipe),
+                                    [w[s] for w in weights], metrics)
         if not hist:
             io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
         summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],

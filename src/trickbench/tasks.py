@@ -12,12 +12,6 @@ from pathlib import Path
 from trickbench import io, provenance
 from trickbench.registry import Registry
 
-# what trickbench.tricks.pruning writes (kept torch-free here; tests/test_pruning.py checks they agree)
-PRUNE_METRICS = [f"prune_{m}_{pct}{ft}" for m in ("magnitude", "obd", "neuron_weight", "neuron_activation")
-                 for pct in (50, 80, 90, 95) for ft in ("", "_ft")]
-# what trickbench.tricks.snapshots writes: the ensemble of the last m snapshots, m <= its MAX_COUNT
-SNAPSHOT_METRICS = [f"ensemble_test_acc_last{m}" for m in range(1, 11)]
-
 TASKS = Registry("task")
 
 
@@ -123,53 +117,35 @@ class ClassifyTask:
                 "model_args": {}, "eval_batch_size": 1024, "augment": "none", "val_fraction": 0.0,
                 "train_subset": None, "clip_grad_norm": None, "diverge_factor": 1e3, "max_seconds": None}
     required = ("dataset", "model", "optimizer", "lr", "epochs", "batch_size")
-    # what train.final_metrics writes (tests/test_train.py checks it): the *_val_* ones and
-    # test_acc_at_best_val need val_fraction > 0, branch_share a stochastic_depth recipe
-    metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss", "min_train_loss",
-                         "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss", "best_val_acc",
-                         "best_val_epoch", "test_acc_at_best_val", "branch_share",
-                         "final_train_acc", "final_train_loss_eval", "generalization_gap", "weight_sparsity", "first_epoch_train_loss", "first_epoch_test_acc", "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share",
-                         *PRUNE_METRICS, *SNAPSHOT_METRICS,
-                         "test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret"})
+    # what train.run writes itself (tests/test_train.py checks it): the *_val_* ones and
+    # test_acc_at_best_val need val_fraction > 0; each trick declares its own (Trick.metrics)
+    core_metrics = frozenset({"final_test_acc", "final_test_error", "best_test_acc", "final_train_loss",
+                              "min_train_loss", "epochs_done", "train_s_per_epoch", "final_val_acc", "final_val_loss",
+                              "best_val_acc", "best_val_epoch", "test_acc_at_best_val", "final_train_acc",
+                              "final_train_loss_eval", "generalization_gap", "first_epoch_train_loss",
+                              "first_epoch_test_acc"})
+
+    @property
+    def metrics(self) -> frozenset:
+        from trickbench.tricks import base
+        return self.core_metrics | {m for cls in base.classes() for m in cls.metrics}
 
     def check(self, recipe: dict, where: str) -> None:
         from trickbench.data import DATASETS
         from trickbench.models import MODELS
         from trickbench.optim import OPTIMIZERS, SCHEDULES
+        from trickbench.tricks import base
         _require(recipe, self.required, where)
         DATASETS.check(recipe["dataset"], f"{where}: dataset")
         MODELS.check(recipe["model"], f"{where}: model")
         OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
-        pr = recipe.get("prune")
-        if pr is not None:
-            args = recipe.get("model_args", {})
-            if recipe["model"] != "mlp" or args.get("batchnorm") or args.get("dropout") or args.get("input_dropout") \
-                    or args.get("activation", "relu") != "relu":
-                raise ValueError(f"{where}: prune works on a plain ReLU MLP (model mlp without batchnorm or dropout)")
-            if not isinstance(pr, dict) or not isinstance(pr.get("finetune_epochs", 1), int) or pr.get("finetune_epochs", 1) < 0:
-                raise ValueError(f"{where}: prune must be {{finetune_epochs: <whole number >= 0>}}, not {pr!r}")
-        snap = recipe.get("snapshots")
-        if snap is not None:
-            count = snap.get("count") if isinstance(snap, dict) else None
-            if not isinstance(count, int) or not 1 <= count <= 10 or recipe["epochs"] % count:  # 10: SNAPSHOT_METRICS
-                raise ValueError(f"{where}: snapshots.count must be a whole number from 1 to 10 that divides epochs "
-                                 f"({recipe['epochs']}), not {count!r}")
-            cycles = recipe.get("schedule_args", {}).get("cycles")
-            if recipe["lr_schedule"] == "cyclic_cosine" and cycles != count:
-                raise ValueError(f"{where}: schedule_args.cycles ({cycles}) must equal snapshots.count ({count}): "
-                                 "one snapshot at the end of each cycle")
         te = recipe.get("test_every", 1)
         if not isinstance(te, int) or isinstance(te, bool) or te < 1:
             raise ValueError(f"{where}: test_every must be a whole number of epochs >= 1, not {te!r}")
-        if te > 1 and recipe.get("early_stopping"):
-            raise ValueError(f"{where}: early_stopping reads the test accuracy of every epoch; it needs test_every 1")
-        es = recipe.get("early_stopping")
-        if es is not None:
-            if not isinstance(es, dict) or not isinstance(es.get("patience"), int) or es["patience"] < 1:
-                raise ValueError(f"{where}: early_stopping must be {{patience: <whole number of epochs >= 1>}}, not {es!r}")
-            if not recipe.get("val_fraction"):
-                raise ValueError(f"{where}: early_stopping needs a validation split (val_fraction > 0)")
+        for cls in base.classes():   # each trick validates its own spec (tricks/base.py)
+            if not base.absent(recipe.get(cls.key)):
+                cls.check(recipe[cls.key], recipe, where)
 
     def run_arm(self, claim_id, tier, arm, seeds, root, ctx) -> list[dict]:
         from trickbench import stacked, train

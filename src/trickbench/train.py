@@ -14,24 +14,22 @@ Randomness, all derived from the seed:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io as _io
 import math
+import operator
 import statistics
 import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
-from trickbench.tricks import agc as agc_trick
-from trickbench.tricks import curriculum
-from trickbench.tricks import penalty as penalty_trick
-from trickbench.tricks import pruning, snapshots
-from trickbench.tricks import stochastic_depth
-from trickbench.tricks.early_stopping import metrics as early_stopping_metrics
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split, strided
 from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
@@ -47,20 +45,16 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _rng_state(gen: torch.Generator, noise: torch.Generator | None = None) -> dict:
+def _rng_state(gen: torch.Generator) -> dict:
     state = {"torch": torch.get_rng_state(), "data": gen.get_state()}
-    if noise is not None:
-        state["noise"] = noise.get_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(gen: torch.Generator, state: dict, noise: torch.Generator | None = None) -> None:
+def _set_rng_state(gen: torch.Generator, state: dict) -> None:
     torch.set_rng_state(state["torch"])
     gen.set_state(state["data"])
-    if noise is not None:
-        noise.set_state(state["noise"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -70,8 +64,9 @@ MICRO_BATCH_CPU = 256
 
 def chunkable(model, recipe: dict) -> bool:
     """Whether a batch's gradient is the same accumulated over chunks: no batch statistics
-    (BatchNorm), no random masks drawn per forward call (dropout, stochastic depth's gates)."""
-    if recipe.get("stochastic_depth"):
+    (BatchNorm), no random masks drawn per forward call (dropout, a trick's per-batch draws such as
+    stochastic depth's gates: Trick.chunkable)."""
+    if not all(t.chunkable for t in tricks.for_recipe(recipe)):
         return False
     return not any(isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.Dropout)) for m in model.modules())
 
@@ -243,18 +238,9 @@ def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
     return statistics.median(per[1:] or per)
 
 
-def grad_norm_row(norms: torch.Tensor, clip: float | None) -> dict:
-    """An epoch's gradient norms (total L2 norm over all parameters, before clipping): the largest,
-    the median, and the share of steps that clipping rescaled (when it is on)."""
-    row = {"grad_norm_max": norms.max().item(), "grad_norm_median": norms.median().item()}
-    if clip:
-        row["clipped_share"] = (norms > clip).double().mean().item()
-    return row
-
-
-def final_metrics(history: list[dict], best: dict, early_stopping: dict | None = None) -> dict:
+def final_metrics(history: list[dict], best: dict) -> dict:
     """A run's summary metrics from its per-epoch history (empty if it never finished an epoch);
-    with an `early_stopping` spec, also what its patience rule would have kept."""
+    tricks add theirs in their final_metrics hook."""
     if not history:
         return {}
     last = history[-1]
@@ -270,15 +256,11 @@ def final_metrics(history: list[dict], best: dict, early_stopping: dict | None =
         metrics["first_epoch_test_acc"] = history[0]["test_acc"]
     if "cpu_s" in last:  # recorded on CPU devices only
         metrics["train_s_per_epoch"] = _median_epoch_s(history, "cpu_s")
-    if "grad_norm_max" in last:  # recipe log_grad_norm (every epoch has as many steps)
-        metrics["grad_norm_max"] = max(h["grad_norm_max"] for h in history)
-        if "clipped_share" in last:
-            metrics["clipped_share"] = statistics.fmean(h["clipped_share"] for h in history)
     if best["epoch"] is not None:
         metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
                     "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
                     "test_acc_at_best_val": best["test_acc"]}
-    return metrics | early_stopping_metrics(history, early_stopping)
+    return metrics
 
 
 def _steps(n: int, desc: str):
@@ -351,6 +333,63 @@ def _load_checkpoint(path: Path, device) -> dict | None:
     return None
 
 
+@dataclass
+class Run:
+    """What a trick's hooks see of the run (tricks/base.py): set up before the hooks are called."""
+    recipe: dict
+    seed: int
+    model: Any
+    device: Any
+    x_train: Any
+    y_train: Any
+    x_test: Any
+    y_test: Any
+    mean: Any
+    std: Any
+    engine: Any = None
+    gen: Any = None                     # the data generator: epoch order, augmentation
+    accuracy: Callable | None = None    # accuracy(model, x, y) on the run's device and engine
+    history: list = field(default_factory=list)   # the epochs' rows, set for final_metrics
+    outcome: str = "ok"
+
+
+def _check_resumable(ck: dict, path: Path, config_hash, engine: Engine, device) -> None:
+    """A checkpoint resumes only the recipe, precision and layout it was trained in."""
+    if ck["config_hash"] != config_hash:
+        raise RuntimeError(f"{path} belongs to another recipe ({ck['config_hash']}); remove it to restart")
+    if ck.get("precision", engine.precision) != engine.precision:  # a run never mixes precisions
+        raise RuntimeError(f"{path} was trained in {ck['precision']}, this process runs {engine.precision}: "
+                           f"resume with --precision {ck['precision']} (config precision={ck['precision']}), "
+                           "or remove it to restart")
+    # nor layouts (checkpoints from before layouts were recorded: channels_last on CUDA only)
+    was = ck.get("layout", "channels_last" if device.type == "cuda" else "contiguous")
+    if was != engine.layout:
+        flag = "true" if was == "channels_last" else "false"
+        raise RuntimeError(f"{path} was trained in layout {was}, this process uses {engine.layout}: resume "
+                           f"with --channels-last {flag} (config channels_last={flag}), or remove it to restart")
+
+
+def _machines(ck: dict | None, history: list, epoch0: int, device) -> list[dict]:
+    """The machines a run trained on, from the epoch each took over (a run resumed in a later
+    session may land on another CPU: its provenance names the last; this names them all)."""
+    here = {k: v for k, v in provenance.device_info(device.type).items() if k in ("cpu", "cpu_bf16", "gpu")}
+    machines = (ck or {}).get("machines") or []
+    if history and not machines:   # a checkpoint from before machines were recorded
+        machines = [{"cpu": "not recorded", "from_epoch": 1}]
+    if not machines or {k: v for k, v in machines[-1].items() if k != "from_epoch"} != here:
+        machines.append({**here, "from_epoch": epoch0 + 1})
+    return machines
+
+
+def _legacy_trick_state(ck: dict, key: str) -> dict | None:
+    """A trick's state in a checkpoint written before tricks kept theirs under "trick.<key>"."""
+    if key == "grad_noise" and "noise" in ck.get("rng", {}):
+        return {"noise": ck["rng"]["noise"]}
+    if key == "snapshots" and ck.get("snapshots"):
+        return {"snapshots": ck["snapshots"]}
+    return None
+
+
 def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
         stop_after_epoch: int | None = None) -> dict:
     """Train (or resume, or return the finished summary of) one run.
@@ -372,24 +411,17 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
         with torch.no_grad():
             for p in model.parameters():
                 p.mul_(1 + ctx["perturb_init"])
-    sd_spec, agc_spec = recipe.get("stochastic_depth"), recipe.get("agc")
-    if sd_spec:  # gates come from the global CPU generator, seeded above and checkpointed
-        stochastic_depth.apply(model, sd_spec)
-    agc_params = agc_trick.clipped_parameters(model, agc_spec.get("exclude", agc_trick.DEFAULT_EXCLUDE)) if agc_spec else None
+    run = Run(recipe=recipe, seed=seed, model=model, device=device, x_train=x_train, y_train=y_train,
+              x_test=x_test, y_test=y_test, mean=mean, std=std)
+    active = tricks.for_recipe(recipe)
+    for t in active:
+        t.setup(run)
     engine = Engine.for_run(ctx, device, model)
     model = model.to(memory_format=torch.channels_last) if engine.channels_last else model
     fwd = engine.compiled(model)
     gen = data_generator(seed)
-    noise_spec = recipe.get("grad_noise")
-    penalty_spec = recipe.get("penalty")
-    cur_spec = recipe.get("curriculum")
-    log_norm = bool(recipe.get("log_grad_norm"))  # gradient norms per step, summarised per epoch
-    cur_score = curriculum.scores(x_train, y_train, cur_spec.get("score", "prototype")) if cur_spec else None
-    penalized = penalty_trick.weight_matrices(model)
-    if penalty_spec:  # a per-layer list that does not fit the model fails here, before any step
-        for key in ("l1", "l2"):
-            penalty_trick.coefficients(penalty_spec, key, len(penalized))
-    noise_gen = tricks.noise_generator(seed) if noise_spec else None
+    run.engine, run.gen = engine, gen
+    run.accuracy = lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1]
     bs, n = recipe["batch_size"], len(y_train)
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
     total_steps = steps_per_epoch * recipe["epochs"]
@@ -401,41 +433,24 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
     test_every = int(recipe.get("test_every", 1))  # the test set after every k-th epoch and the last
     best_state = None  # the best-validation model, when its epoch was not tested
-    snap_spec, snaps = recipe.get("snapshots"), []
-    snap_at = snapshots.save_epochs(recipe["epochs"], snap_spec["count"]) if snap_spec else set()
     ck = _load_checkpoint(ckpt_path, device)
     if ck is not None:
-        if ck["config_hash"] != (meta or {}).get("config_hash"):
-            raise RuntimeError(f"{ckpt_path} belongs to another recipe ({ck['config_hash']}); remove it to restart")
-        if ck.get("precision", engine.precision) != engine.precision:  # a run never mixes precisions
-            raise RuntimeError(f"{ckpt_path} was trained in {ck['precision']}, this process runs {engine.precision}: "
-                               f"resume with --precision {ck['precision']} (config precision={ck['precision']}), "
-                               "or remove it to restart")
-        # nor layouts (checkpoints from before layouts were recorded: channels_last on CUDA only)
-        was = ck.get("layout", "channels_last" if device.type == "cuda" else "contiguous")
-        if was != engine.layout:
-            raise RuntimeError(f"{ckpt_path} was trained in layout {was}, this process uses {engine.layout}: resume "
-                               f"with --channels-last {'true' if was == 'channels_last' else 'false'} "
-                               f"(config channels_last={'true' if was == 'channels_last' else 'false'}), or remove it to restart")
+        _check_resumable(ck, ckpt_path, (meta or {}).get("config_hash"), engine, device)
         engine.micro_batch = ck.get("micro_batch")   # as it started (checkpoints before it: none)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         schedule.load_state_dict(ck["schedule"])
-        _set_rng_state(gen, ck["rng"], noise_gen)
+        _set_rng_state(gen, ck["rng"])
+        for t in active:  # each trick's own state (its generator, its snapshots)
+            state = ck.get(f"trick.{t.key}", _legacy_trick_state(ck, t.key))
+            if state:
+                t.load_state_dict(state)
         history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
         best = ck["best"]
         best_state = ck.get("best_state")
-        snaps = ck.get("snapshots", [])
         evaluated = ck.get("eval_s", 0.0)
 
-    # the machines a run trained on, from the epoch each took over (a run resumed in a later session
-    # may land on another CPU: its provenance names the last; this names them all)
-    here = {k: v for k, v in provenance.device_info(device.type).items() if k in ("cpu", "cpu_bf16", "gpu")}
-    machines = (ck or {}).get("machines") or []
-    if history and not machines:   # a checkpoint from before machines were recorded
-        machines = [{"cpu": "not recorded", "from_epoch": 1}]
-    if not machines or {k: v for k, v in machines[-1].items() if k != "from_epoch"} != here:
-        machines.append({**here, "from_epoch": epoch0 + 1})
+    machines = _machines(ck, history, epoch0, device)
     # chunks of at most engine.micro_batch images where a batch is larger and the gradient the same
     micro = engine.micro_batch if engine.micro_batch and bs > engine.micro_batch and chunkable(model, recipe) else None
     outcome, diverged_at = "ok", None
@@ -445,17 +460,19 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     check = 1 if device.type == "cpu" else int(ctx.get("check_every", 25))
     for epoch in range(epoch0, recipe["epochs"]):
         t0, c0 = time.perf_counter(), time.process_time()
-        order = (curriculum.epoch_order(cur_score, epoch, recipe["epochs"], cur_spec, gen) if cur_spec
-                 else torch.randperm(n, generator=gen)).to(device)
+        order = next((o for t in active if (o := t.epoch_order(run, epoch)) is not None), None)
+        order = (torch.randperm(n, generator=gen) if order is None else order).to(device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        seen, norms = 0, []
+        seen = 0
         for b in _steps(steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
             idx = order[b * bs:(b + 1) * bs]
             x = normalize(augment(x_train[idx], recipe["augment"], gen, recipe.get("augment_pad", 4)), mean, std)
             if engine.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[idx]
+            for t in active:
+                x, y = t.before_forward(run, x, y)
             if micro:   # the batch's gradient accumulated over chunks (the same gradient: see chunkable)
                 optimizer.zero_grad(set_to_none=False)
                 loss, out = _accumulate(fwd, x, y, micro, engine, recipe.get("label_smoothing", 0.0))
@@ -473,20 +490,15 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                     break
             # zeros, not None: a block skipped by stochastic depth still gets weight decay and
             # momentum, as in the paper's Torch7 code (identical for every other model)
+            extra = [e for t in active if (e := t.extra_loss(run)) is not None]   # a penalty
             if micro:
-                if penalty_spec:
-                    penalty_trick.penalty(penalized, penalty_spec).backward()
+                if extra:
+                    functools.reduce(operator.add, extra).backward()
             else:
                 optimizer.zero_grad(set_to_none=False)
-                (loss + penalty_trick.penalty(penalized, penalty_spec)).backward()
-            if recipe["clip_grad_norm"] or log_norm:  # the norm before clipping (inf: measure only)
-                total = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip_grad_norm"] or math.inf)
-                if log_norm:
-                    norms.append(total.detach())
-            if agc_spec:
-                agc_trick.clip_(agc_params, agc_spec["clipping"], agc_spec.get("eps", 1e-3))
-            if noise_spec:  # after clipping, as the paper does
-                tricks.add_grad_noise(model.parameters(), step, noise_spec, noise_gen)
+                (functools.reduce(operator.add, extra, loss)).backward()
+            for t in active:   # gradients: norm clipping, then AGC, then noise (Trick.order)
+                t.after_backward(run, step)
             optimizer.step()
             schedule.step()
             loss_sum += loss.detach() * len(y)
@@ -501,8 +513,8 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
         if device.type == "cpu":
             row["cpu_s"] = cpu_spent
-        if norms:
-            row |= grad_norm_row(torch.stack(norms), recipe["clip_grad_norm"])
+        for t in active:
+            t.end_of_epoch(run, row)
         if hasattr(model, "skip_gains"):  # NF networks: how far the residual branches have opened
             row |= model.skip_gains()
         t_eval = time.perf_counter()
@@ -517,15 +529,14 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
                               else {k: v.detach().clone() for k, v in model.state_dict().items()})
         evaluated += time.perf_counter() - t_eval
         history.append(row)
-        if epoch + 1 in snap_at:
-            snaps.append(snapshots.copy_state(model))
         io.write_jsonl(run_dir / "metrics.jsonl", history)
         print(progress_line(run_dir, row, recipe["epochs"], ctx, steps_per_epoch * bs), flush=True)
         _save_checkpoint(ckpt_path, {
             "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen, noise_gen),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen),
             "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
-            "precision": engine.precision, "layout": engine.layout, "snapshots": snaps, "eval_s": evaluated,
+            "precision": engine.precision, "layout": engine.layout, "eval_s": evaluated,
+            **{f"trick.{t.key}": t.state_dict() for t in active if t.state_dict()},
             "machines": machines, "micro_batch": engine.micro_batch,
             **({"best_state": best_state} if best_state is not None else {})})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
@@ -542,23 +553,16 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     if best["epoch"] is not None and best["test_acc"] is None and best_state is not None:
         best["test_acc"] = test_at(model, best_state, lambda m: evaluate(
             m, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)[1])
-    metrics = final_metrics(history, best, recipe.get("early_stopping"))
+    metrics = final_metrics(history, best)
+    run.history, run.outcome = history, outcome
     if outcome == "ok" and history:
         xs, ys = train_accuracy_set(x_train, y_train)
         metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
             model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
         metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
-        metrics["weight_sparsity"] = penalty_trick.sparsity(penalized)
-        if recipe.get("prune"):
-            metrics |= pruning.evaluate_all(
-                model, recipe["prune"], x_train, y_train, x_test, y_test, mean, std, recipe,
-                lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1], seed)
-        if snaps:
-            metrics |= snapshots.metrics(snapshots.ensemble_accuracies(
-                model, snaps, x_test, y_test, mean, std, recipe["eval_batch_size"], engine), metrics["final_test_acc"])
+    for t in active:
+        t.final_metrics(run, metrics)
     evaluated += time.perf_counter() - t_eval
-    if sd_spec or isinstance(getattr(model, "blocks", None), torch.nn.ModuleList):
-        metrics["branch_share"] = stochastic_depth.mean_survival(len(model.blocks), sd_spec)
     images = steps_per_epoch * bs * len(history)
     summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
                "metrics": metrics, "wall_s": spent, "eval_s": evaluated,

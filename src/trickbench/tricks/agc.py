@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import fnmatch
 
-import torch
-from torch import nn
+from trickbench.tricks.base import Trick, lazy, no_grad, register
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
+F = lazy("torch.nn.functional")
 
 DEFAULT_EXCLUDE = ("head.weight",)
 
@@ -53,7 +56,7 @@ def unitwise_norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=tuple(range(1, x.ndim)), keepdim=True)
 
 
-@torch.no_grad()
+@no_grad
 def clip_(params, clipping: float, eps: float = 1e-3) -> None:
     for p in params:
         if p.grad is None:
@@ -63,3 +66,17 @@ def clip_(params, clipping: float, eps: float = 1e-3) -> None:
         # the 1e-6 only guards a division the trigger never uses (the reference's "just in case")
         clipped = p.grad * (max_norm / g_norm.clamp_min(1e-6))
         p.grad.copy_(torch.where(g_norm > max_norm, clipped, p.grad))
+
+
+@register("agc")
+class AGC(Trick):
+    """Recipe `agc: {clipping: λ, eps: 1e-3, exclude: [head.weight]}`: after backward (and after norm
+    clipping), each unit's gradient clipped to λ times its weight norm."""
+    order = 20
+    stacked = False
+
+    def setup(self, run) -> None:
+        self.params = clipped_parameters(run.model, self.spec.get("exclude", DEFAULT_EXCLUDE))
+
+    def after_backward(self, run, step: int) -> None:
+        clip_(self.params, self.spec["clipping"], self.spec.get("eps", 1e-3))

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import math
 
-import torch
+from trickbench.tricks.base import Trick, lazy, no_grad, register
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
+F = lazy("torch.nn.functional")
 
 SCORES = ("prototype", "constant")
 ORDERS = ("easy_first", "hard_first")
@@ -61,3 +65,15 @@ def epoch_order(score: torch.Tensor, epoch: int, epochs: int, spec: dict, genera
         return torch.randperm(n, generator=generator)
     reps = math.ceil(n / len(idx))
     return torch.cat([idx[torch.randperm(len(idx), generator=generator)] for _ in range(reps)])[:n]
+
+
+@register("curriculum")
+class Curriculum(Trick):
+    """Each epoch's order from the easiest share of the training set (run.gen draws it)."""
+    order = 5
+
+    def setup(self, run) -> None:
+        self.score = scores(run.x_train, run.y_train, self.spec.get("score", "prototype"))
+
+    def epoch_order(self, run, epoch: int):
+        return epoch_order(self.score, epoch, self.recipe["epochs"], self.spec, run.gen)

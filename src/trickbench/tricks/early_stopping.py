@@ -15,6 +15,8 @@ metrics:    test_acc_early_stop   test accuracy of the kept model
 """
 from __future__ import annotations
 
+from trickbench.tricks.base import Trick, register
+
 
 def stop(val_accs: list[float], patience: int) -> tuple[int, int]:
     """(stop epoch, kept epoch), 1-based: the first epoch after which validation accuracy has not
@@ -39,3 +41,26 @@ def metrics(history: list[dict], spec: dict | None) -> dict:
     return {"test_acc_early_stop": acc, "early_stop_epoch": stopped,
             "early_stop_gain": acc - history[-1]["test_acc"],
             "early_stop_regret": max(h["test_acc"] for h in history) - acc}
+
+
+@register("early_stopping")
+class EarlyStopping(Trick):
+    """The patience rule on the run's history, for every outcome (the stacked engine too)."""
+    order = 50
+    stacked = True
+    metrics = {"test_acc_early_stop": "test accuracy of the model early stopping keeps",
+               "early_stop_epoch": "the epoch training would have stopped after (the last, if never)",
+               "early_stop_gain": "test_acc_early_stop − final_test_acc",
+               "early_stop_regret": "best_test_acc − test_acc_early_stop (what hindsight would add)"}
+
+    @classmethod
+    def check(cls, spec, recipe: dict, where: str) -> None:
+        if recipe.get("test_every", 1) > 1:
+            raise ValueError(f"{where}: early_stopping reads the test accuracy of every epoch; it needs test_every 1")
+        if not isinstance(spec, dict) or not isinstance(spec.get("patience"), int) or spec["patience"] < 1:
+            raise ValueError(f"{where}: early_stopping must be {{patience: <whole number of epochs >= 1>}}, not {spec!r}")
+        if not recipe.get("val_fraction"):
+            raise ValueError(f"{where}: early_stopping needs a validation split (val_fraction > 0)")
+
+    def final_metrics(self, run, metrics_: dict) -> None:
+        metrics_ |= metrics(run.history, self.spec)

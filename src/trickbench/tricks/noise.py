@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import math
 
-import torch
+from trickbench.tricks.base import Trick, lazy, no_grad, register
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
+F = lazy("torch.nn.functional")
 
 
 def noise_std(step: int, eta: float, gamma: float = 0.55) -> float:
@@ -22,7 +26,7 @@ def noise_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 2)
 
 
-@torch.no_grad()
+@no_grad
 def add_grad_noise(params, step: int, spec: dict, gen: torch.Generator) -> None:
     """Add annealed noise to the .grad of every parameter, in parameter order, from `gen`."""
     std = noise_std(step, spec["eta"], spec.get("gamma", 0.55))
@@ -31,7 +35,7 @@ def add_grad_noise(params, step: int, spec: dict, gen: torch.Generator) -> None:
             p.grad.add_(torch.randn(p.grad.shape, generator=gen).to(p.grad.device), alpha=std)
 
 
-@torch.no_grad()
+@no_grad
 def add_grad_noise_stacked(params, step: int, spec: dict, gens: list[torch.Generator]) -> None:
     """The same for stacked parameters [S, ...]: seed s draws its noise from gens[s], parameter
     by parameter in the single run's order, so its noise equals the single run's."""
@@ -39,3 +43,32 @@ def add_grad_noise_stacked(params, step: int, spec: dict, gens: list[torch.Gener
     for s, g in enumerate(gens):
         for p in params:
             p.grad[s].add_(torch.randn(p.grad.shape[1:], generator=g).to(p.grad.device), alpha=std)
+
+
+@register("grad_noise")
+class GradNoise(Trick):
+    """Recipe `grad_noise: {eta: 0.01, gamma: 0.55}`: annealed noise added to every gradient after
+    clipping, from the run's own noise generator (checkpointed)."""
+    order = 30
+    stacked = True
+
+    def setup(self, run) -> None:
+        self.gen = noise_generator(run.seed)
+
+    def after_backward(self, run, step: int) -> None:
+        add_grad_noise(run.model.parameters(), step, self.spec, self.gen)
+
+    def setup_stacked(self, weights, seeds: list[int]) -> None:
+        self.gens = [noise_generator(s) for s in seeds]
+
+    def after_backward_stacked(self, params, step: int) -> None:
+        add_grad_noise_stacked(params, step, self.spec, self.gens)
+
+    def generators_stacked(self) -> list:
+        return self.gens
+
+    def state_dict(self) -> dict:
+        return {"noise": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["noise"])

@@ -15,8 +15,11 @@ metric:     weight_sparsity: share of weight-matrix entries with |w| < 1e-3 (eve
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
+from trickbench.tricks.base import Trick, lazy, no_grad, register
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
+F = lazy("torch.nn.functional")
 
 SPARSE_BELOW = 1e-3
 
@@ -51,7 +54,42 @@ def penalty(weights: list[torch.Tensor], spec: dict | None, stacked: bool = Fals
     return total
 
 
-@torch.no_grad()
+@no_grad
 def sparsity(weights: list[torch.Tensor]) -> float:
     n = sum(w.numel() for w in weights)
     return float(sum((w.abs() < SPARSE_BELOW).sum().item() for w in weights) / n) if n else 0.0
+
+
+@register("penalty")
+class Penalty(Trick):
+    """The penalty term added to the loss; weight_sparsity for every run (the baseline's too)."""
+    order = 40
+    always = True
+    stacked = True
+    metrics = {"weight_sparsity": f"share of weight-matrix entries with |w| < {SPARSE_BELOW:g}"}
+
+    def setup(self, run) -> None:
+        self.weights = weight_matrices(run.model)
+        if self.spec:  # a per-layer list that does not fit the model fails here, before any step
+            for key in ("l1", "l2"):
+                coefficients(self.spec, key, len(self.weights))
+
+    def extra_loss(self, run):
+        return penalty(self.weights, self.spec) if self.spec else None
+
+    def final_metrics(self, run, metrics: dict) -> None:
+        if run.outcome == "ok" and run.history:
+            metrics["weight_sparsity"] = sparsity(self.weights)
+
+    def setup_stacked(self, weights, seeds: list[int]) -> None:
+        self.weights = weights
+        if self.spec:
+            for key in ("l1", "l2"):
+                coefficients(self.spec, key, len(weights))
+
+    def extra_loss_stacked(self, weights):
+        return penalty(weights, self.spec, stacked=True) if self.spec else None
+
+    def final_metrics_stacked(self, run, weights, metrics: dict) -> None:
+        if run.outcome == "ok" and run.history:
+            metrics["weight_sparsity"] = sparsity(weights)

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import copy
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from trickbench.tricks.base import Trick, lazy, no_grad, register
 
-from trickbench.data.tensors import normalize, strided
+torch = lazy("torch")
+nn = lazy("torch.nn")
+F = lazy("torch.nn.functional")
 
 METHODS = ("magnitude", "obd", "neuron_weight", "neuron_activation")
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
@@ -39,7 +39,7 @@ def linears(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-@torch.no_grad()
+@no_grad
 def _forward_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(inputs of each Linear, pre-activations of each Linear) for a plain MLP (Linear-ReLU-...)."""
     ins, pre = [], []
@@ -53,7 +53,7 @@ def _forward_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tenso
     return ins, pre
 
 
-@torch.no_grad()
+@no_grad
 def obd_hessian_diagonal(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """h_kk of every weight, per Linear layer (same shapes as the weights), summed over the
     images x (already normalised): LeCun et al.'s backpropagation of diagonal second
@@ -93,7 +93,7 @@ def _masks_neurons(layers, neuron_scores: list[torch.Tensor], sparsity: float) -
     return masks
 
 
-@torch.no_grad()
+@no_grad
 def masks_for(model: nn.Module, method: str, sparsity: float, x: torch.Tensor) -> list[torch.Tensor]:
     layers = linears(model)
     if method == "magnitude":
@@ -109,7 +109,7 @@ def masks_for(model: nn.Module, method: str, sparsity: float, x: torch.Tensor) -
     raise ValueError(f"prune method {method!r} is not one of {', '.join(METHODS)}")
 
 
-@torch.no_grad()
+@no_grad
 def apply(model: nn.Module, masks: list[torch.Tensor]) -> nn.Module:
     """A pruned copy: masked weights zeroed, and a removed neuron's bias too."""
     out = copy.deepcopy(model)
@@ -124,6 +124,7 @@ def apply(model: nn.Module, masks: list[torch.Tensor]) -> nn.Module:
 def finetune(model: nn.Module, masks, x, y, mean, std, recipe: dict, epochs: int, generator) -> None:
     """A short fine-tuning at a tenth of the base learning rate, SGD with momentum 0.9; pruned
     weights (and removed neurons' biases) stay zero."""
+    from trickbench.data.tensors import normalize
     layers = linears(model)
     opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"] * 0.1, momentum=0.9)
     bs = recipe["batch_size"]
@@ -151,6 +152,7 @@ def score_images(n: int) -> torch.Tensor | slice:
     """Which of the n training images score the weights and neurons: SCORE_IMAGES strided over the
     split, so every class is in it. (Until 2026-12-04 the first 10,000: on the class-sorted MNIST
     copy, 5,425 zeros and 4,575 ones, which scored neurons by two digits' activations.)"""
+    from trickbench.data.tensors import strided
     return strided(n, SCORE_IMAGES)
 
 
@@ -160,6 +162,7 @@ def evaluate_all(model, spec: dict, x_train, y_train, x_test, y_test, mean, std,
     if not isinstance(model, nn.Module) or any(not isinstance(m, (nn.Linear, nn.ReLU, nn.Flatten))
                                                for m in getattr(model, "net", [None])):
         raise ValueError("prune: only a plain ReLU MLP (model mlp, no batchnorm or dropout) can be pruned")
+    from trickbench.data.tensors import normalize
     xs = normalize(x_train[score_images(len(y_train))], mean, std)
     out = {}
     for method in METHODS:
@@ -172,3 +175,24 @@ def evaluate_all(model, spec: dict, x_train, y_train, x_test, y_test, mean, std,
             finetune(pruned, masks, x_train, y_train, mean, std, recipe, int(spec.get("finetune_epochs", 1)), g)
             out[name + "_ft"] = evaluate(pruned, x_test, y_test)
     return out
+
+
+@register("prune")
+class Prune(Trick):
+    """On a finished run: every method at every sparsity, without and with fine-tuning."""
+    order = 60
+    metrics = {name: "test accuracy after pruning (method, % removed, _ft: after fine-tuning)" for name in metric_names()}
+
+    @classmethod
+    def check(cls, spec, recipe: dict, where: str) -> None:
+        args = recipe.get("model_args", {})
+        if recipe["model"] != "mlp" or args.get("batchnorm") or args.get("dropout") or args.get("input_dropout") \
+                or args.get("activation", "relu") != "relu":
+            raise ValueError(f"{where}: prune works on a plain ReLU MLP (model mlp without batchnorm or dropout)")
+        if not isinstance(spec, dict) or not isinstance(spec.get("finetune_epochs", 1), int) or spec.get("finetune_epochs", 1) < 0:
+            raise ValueError(f"{where}: prune must be {{finetune_epochs: <whole number >= 0>}}, not {spec!r}")
+
+    def final_metrics(self, run, metrics: dict) -> None:
+        if run.outcome == "ok" and run.history:
+            metrics |= evaluate_all(run.model, self.spec, run.x_train, run.y_train, run.x_test, run.y_test,
+                                    run.mean, run.std, self.recipe, run.accuracy, run.seed)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
-import torch.nn.functional as F
+from trickbench.tricks.base import Trick, lazy, no_grad, register
 
-from trickbench.data.tensors import normalize
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
 
 
 def save_epochs(epochs: int, count: int) -> set[int]:
@@ -25,19 +25,20 @@ def save_epochs(epochs: int, count: int) -> set[int]:
     return {epochs * k // count for k in range(1, count + 1)}
 
 
-def copy_state(model: torch.nn.Module) -> dict:
+def copy_state(model) -> dict:
     return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
 
 
 MAX_COUNT = 10   # ensemble_test_acc_last<m> is declared for m = 1..MAX_COUNT (tasks.py)
 
 
-@torch.no_grad()
+@no_grad
 def ensemble_accuracies(model, states: list[dict], x, y, mean, std, batch_size: int, engine=None) -> list[float]:
     """Test accuracy of the ensemble of the last m snapshots, for m = 1..len(states) (the paper's
     Fig. 3: ensemble accuracy against the number of models): mean softmax of `model` loaded with
     each state in turn (BatchNorm running statistics included, as each snapshot had them); the
     model's own state is restored after."""
+    from trickbench.data.tensors import normalize
     own = copy_state(model)
     probs, accs = None, []
     for st in reversed(states):
@@ -63,8 +64,48 @@ def ensemble_accuracy(model, states: list[dict], x, y, mean, std, batch_size: in
     return ensemble_accuracies(model, states, x, y, mean, std, batch_size, engine)[-1]
 
 
-def metrics(accs: list[float], final_test_acc: float) -> dict:
+def metrics_of(accs: list[float], final_test_acc: float) -> dict:
     """The run metrics: the whole ensemble, its gain over the last snapshot alone, and the ensemble
     of the last m snapshots for each m."""
     return {"ensemble_test_acc": accs[-1], "ensemble_gain": accs[-1] - final_test_acc,
             **{f"ensemble_test_acc_last{m}": a for m, a in enumerate(accs, 1)}}
+
+
+@register("snapshots")
+class Snapshots(Trick):
+    """Saves the model after each of `count` equal parts of training (kept in the checkpoint);
+    on a finished run, the ensemble's test accuracy."""
+    order = 70
+    metrics = {"ensemble_test_acc": "test accuracy of the ensemble of the snapshots (mean softmax)",
+               "ensemble_gain": "ensemble_test_acc − final_test_acc (the last snapshot alone)",
+               **{f"ensemble_test_acc_last{m}": f"the ensemble of the last {m} snapshot(s)" for m in range(1, MAX_COUNT + 1)}}
+
+    @classmethod
+    def check(cls, spec, recipe: dict, where: str) -> None:
+        count = spec.get("count") if isinstance(spec, dict) else None
+        if not isinstance(count, int) or not 1 <= count <= MAX_COUNT or recipe["epochs"] % count:
+            raise ValueError(f"{where}: snapshots.count must be a whole number from 1 to {MAX_COUNT} that divides epochs "
+                             f"({recipe['epochs']}), not {count!r}")
+        cycles = recipe.get("schedule_args", {}).get("cycles")
+        if recipe["lr_schedule"] == "cyclic_cosine" and cycles != count:
+            raise ValueError(f"{where}: schedule_args.cycles ({cycles}) must equal snapshots.count ({count}): "
+                             "one snapshot at the end of each cycle")
+
+    def setup(self, run) -> None:
+        self.at, self.snaps = save_epochs(self.recipe["epochs"], self.spec["count"]), []
+
+    def end_of_epoch(self, run, row: dict) -> None:
+        if row["epoch"] in self.at:
+            self.snaps.append(copy_state(run.model))
+
+    def final_metrics(self, run, metrics: dict) -> None:
+        if run.outcome == "ok" and run.history and self.snaps:
+            metrics |= metrics_of(ensemble_accuracies(run.model, self.snaps, run.x_test, run.y_test, run.mean,
+                                                      run.std, self.recipe["eval_batch_size"], run.engine),
+                                  metrics["final_test_acc"])
+
+    def state_dict(self) -> dict:
+        return {"snapshots": self.snaps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.snaps = state["snapshots"]

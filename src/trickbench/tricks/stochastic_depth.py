@@ -21,8 +21,12 @@ with forward(x) == join(shortcut(x), residual(x)); the models' `blocks` ModuleLi
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
+import functools
+
+from trickbench.tricks.base import Trick, lazy, register
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 RULES = ("linear", "uniform")
 MODES = ("batch", "sample")
@@ -39,29 +43,43 @@ def survival(n_blocks: int, rule: str = "linear", p_last: float = 0.5) -> list[f
     raise ValueError(f"stochastic_depth.rule must be one of {RULES}, got {rule!r}")
 
 
-class StochasticDepth(nn.Module):
-    """One residual block with a survival probability `p` (see the module docstring)."""
+@functools.cache
+def _wrapper_class():
+    """The block wrapper, made on first use (an nn.Module subclass needs torch to be defined)."""
+    import torch
+    from torch import nn
 
-    def __init__(self, block: nn.Module, p: float, mode: str = "batch"):
-        super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"stochastic_depth.mode must be one of {MODES}, got {mode!r}")
-        self.block, self.p, self.mode = block, float(p), mode
-        self.computed = 0  # residual branches computed in training (a test counts them)
+    class StochasticDepth(nn.Module):
+        """One residual block with a survival probability `p` (see the module docstring)."""
 
-    def forward(self, x):
-        b = self.block
-        if not self.training:
-            branch = b.residual(x)
-            return b.join(b.shortcut(x), branch * self.p if self.mode == "batch" and self.p < 1 else branch)
-        if self.mode == "batch":
-            if self.p < 1 and torch.rand(()).item() >= self.p:  # closed gate: the branch is not run
-                return b.join(b.shortcut(x), None)
+        def __init__(self, block: nn.Module, p: float, mode: str = "batch"):
+            super().__init__()
+            if mode not in MODES:
+                raise ValueError(f"stochastic_depth.mode must be one of {MODES}, got {mode!r}")
+            self.block, self.p, self.mode = block, float(p), mode
+            self.computed = 0  # residual branches computed in training (a test counts them)
+
+        def forward(self, x):
+            b = self.block
+            if not self.training:
+                branch = b.residual(x)
+                return b.join(b.shortcut(x), branch * self.p if self.mode == "batch" and self.p < 1 else branch)
+            if self.mode == "batch":
+                if self.p < 1 and torch.rand(()).item() >= self.p:  # closed gate: the branch is not run
+                    return b.join(b.shortcut(x), None)
+                self.computed += 1
+                return b.join(b.shortcut(x), b.residual(x))
             self.computed += 1
-            return b.join(b.shortcut(x), b.residual(x))
-        self.computed += 1
-        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) < self.p
-        return b.join(b.shortcut(x), b.residual(x) * keep.to(x.dtype) / self.p)
+            keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) < self.p
+            return b.join(b.shortcut(x), b.residual(x) * keep.to(x.dtype) / self.p)
+
+    return StochasticDepth
+
+
+def __getattr__(name):  # stochastic_depth.StochasticDepth, defined on first use
+    if name == "StochasticDepth":
+        return _wrapper_class()
+    raise AttributeError(name)
 
 
 def apply(model: nn.Module, spec: dict) -> list[float]:
@@ -72,7 +90,8 @@ def apply(model: nn.Module, spec: dict) -> list[float]:
         raise ValueError(f"stochastic_depth needs a model with a `blocks` ModuleList of residual blocks "
                          f"(residual/shortcut/join); {type(model).__name__} has none")
     ps = survival(len(blocks), spec.get("rule", "linear"), spec.get("p_last", 0.5))
-    model.blocks = nn.ModuleList(StochasticDepth(b, p, spec.get("mode", "batch")) for b, p in zip(blocks, ps))
+    wrap = _wrapper_class()
+    model.blocks = nn.ModuleList(wrap(b, p, spec.get("mode", "batch")) for b, p in zip(blocks, ps))
     return ps
 
 
@@ -83,3 +102,25 @@ def mean_survival(n_blocks: int, spec: dict | None) -> float:
         return 1.0
     ps = survival(n_blocks, spec.get("rule", "linear"), spec.get("p_last", 0.5))
     return sum(ps) / len(ps)
+
+
+@register("stochastic_depth")
+class StochasticDepthTrick(Trick):
+    """Wraps the model's blocks at setup; branch_share for every run of a model with blocks (the
+    constant-depth baseline's is 1)."""
+    order = 5
+    always = True
+
+    @property
+    def chunkable(self) -> bool:   # one gate per block per batch: chunks would draw several
+        return not self.spec
+    metrics = {"branch_share": "expected share of residual branches computed per step (1 for drop path: it computes them all)"}
+
+    def setup(self, run) -> None:
+        if self.spec:  # gates come from the global CPU generator, seeded by the run and checkpointed
+            apply(run.model, self.spec)
+
+    def final_metrics(self, run, metrics: dict) -> None:
+        import torch
+        if self.spec or isinstance(getattr(run.model, "blocks", None), torch.nn.ModuleList):
+            metrics["branch_share"] = mean_survival(len(run.model.blocks), self.spec)
