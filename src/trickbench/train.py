@@ -335,7 +335,8 @@ def _load_checkpoint(path: Path, device) -> dict | None:
 
 @dataclass
 class Run:
-    """What a trick's hooks see of the run (tricks/base.py): set up before the hooks are called."""
+    """One run's state: what a trick's hooks see (tricks/base.py) and what the loop's phases share.
+    Set up by _start, restored by _resume, advanced by _train_epoch and _evaluate_epoch."""
     recipe: dict
     seed: int
     model: Any
@@ -346,11 +347,31 @@ class Run:
     y_test: Any
     mean: Any
     std: Any
+    x_val: Any = None
+    y_val: Any = None
+    data: Any = None                    # the dataset's description and checksum
     engine: Any = None
     gen: Any = None                     # the data generator: epoch order, augmentation
     accuracy: Callable | None = None    # accuracy(model, x, y) on the run's device and engine
-    history: list = field(default_factory=list)   # the epochs' rows, set for final_metrics
+    tricks: list = field(default_factory=list)    # the active tricks, in hook order
+    fwd: Any = None                     # the (compiled) model's forward
+    optimizer: Any = None
+    schedule: Any = None
+    steps_per_epoch: int = 1
+    micro: int | None = None            # training chunk size, where the gradient is the same
+    history: list = field(default_factory=list)   # the epochs' rows
+    epoch0: int = 0                     # epochs done before this process (a resumed run)
+    spent: float = 0.0                  # training seconds (wall clock)
+    evaluated: float = 0.0              # evaluation seconds (test/validation, final metrics): not in `spent`
+    first_loss: float | None = None
+    best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": None, "test_acc": None})
+    best_state: dict | None = None      # the best-validation model, when its epoch was not tested
+    machines: list = field(default_factory=list)
     outcome: str = "ok"
+    diverged_at: int | None = None
+
+    def evaluate(self, x, y) -> tuple[float, float]:
+        return evaluate(self.model, x, y, self.mean, self.std, self.recipe["eval_batch_size"], self.engine)
 
 
 def _check_resumable(ck: dict, path: Path, config_hash, engine: Engine, device) -> None:
@@ -390,6 +411,151 @@ def _legacy_trick_state(ck: dict, key: str) -> dict | None:
     return None
 
 
+def _start(recipe: dict, seed: int, ctx: dict, device) -> Run:
+    """Data, the model from the seed, the tricks' setup, the engine, optimizer and schedule."""
+    data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
+    torch.manual_seed(seed)
+    model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
+    if ctx.get("perturb_init"):  # the canary's probe of how far a recipe amplifies float differences
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + ctx["perturb_init"])
+    r = Run(recipe=recipe, seed=seed, model=model, device=device, x_train=x_train, y_train=y_train, x_test=x_test,
+            y_test=y_test, mean=mean, std=std, x_val=x_val, y_val=y_val, data=data, tricks=tricks.for_recipe(recipe))
+    for t in r.tricks:
+        t.setup(r)
+    r.engine = engine = Engine.for_run(ctx, device, model)
+    if engine.channels_last:
+        model.to(memory_format=torch.channels_last)
+    r.fwd, r.gen = engine.compiled(model), data_generator(seed)
+    r.accuracy = lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1]
+    r.steps_per_epoch = max(1, len(y_train) // recipe["batch_size"])  # the last partial batch dropped
+    r.optimizer = build_optimizer(param_groups(model, recipe), recipe)
+    r.schedule = build_schedule(r.optimizer, recipe, r.steps_per_epoch * recipe["epochs"])
+    return r
+
+
+def _resume(r: Run, ck: dict) -> None:
+    """The state of checkpoint `ck`, checked by _check_resumable, into `r`."""
+    r.engine.micro_batch = ck.get("micro_batch")   # as it started (checkpoints before it: none)
+    r.model.load_state_dict(ck["model"])
+    r.optimizer.load_state_dict(ck["optimizer"])
+    r.schedule.load_state_dict(ck["schedule"])
+    _set_rng_state(r.gen, ck["rng"])
+    for t in r.tricks:  # each trick's own state (its generator, its snapshots)
+        state = ck.get(f"trick.{t.key}", _legacy_trick_state(ck, t.key))
+        if state:
+            t.load_state_dict(state)
+    r.history, r.epoch0, r.spent, r.first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
+    r.best, r.best_state, r.evaluated = ck["best"], ck.get("best_state"), ck.get("eval_s", 0.0)
+
+
+def _train_epoch(r: Run, epoch: int, check: int) -> dict | None:
+    """One epoch of steps; its row of training metrics, or None when the loss diverged (r.outcome)."""
+    recipe, bs, device, engine = r.recipe, r.recipe["batch_size"], r.device, r.engine
+    smoothing = recipe.get("label_smoothing", 0.0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    order = next((o for t in r.tricks if (o := t.epoch_order(r, epoch)) is not None), None)
+    order = (torch.randperm(len(r.y_train), generator=r.gen) if order is None else order).to(device)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for b in _steps(r.steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
+        idx = order[b * bs:(b + 1) * bs]
+        x = normalize(augment(r.x_train[idx], recipe["augment"], r.gen, recipe.get("augment_pad", 4)), r.mean, r.std)
+        if engine.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = r.y_train[idx]
+        for t in r.tricks:
+            x, y = t.before_forward(r, x, y)
+        if r.micro:   # the batch's gradient accumulated over chunks (the same gradient: see chunkable)
+            r.optimizer.zero_grad(set_to_none=False)
+            loss, out = _accumulate(r.fwd, x, y, r.micro, engine, smoothing)
+        else:
+            with engine.autocast():
+                out = r.fwd(x)
+            loss = F.cross_entropy(out.float(), y, label_smoothing=smoothing)
+        step = epoch * r.steps_per_epoch + b
+        if r.first_loss is None:
+            r.first_loss = loss.item()
+        if (b + 1) % check == 0 or b + 1 == r.steps_per_epoch:
+            lv = loss.item()
+            if not math.isfinite(lv) or lv > recipe["diverge_factor"] * r.first_loss:
+                r.outcome, r.diverged_at = "diverged", step
+                break
+        # zeros, not None: a block skipped by stochastic depth still gets weight decay and
+        # momentum, as in the paper's Torch7 code (identical for every other model)
+        extra = [e for t in r.tricks if (e := t.extra_loss(r)) is not None]   # a penalty
+        if r.micro:
+            if extra:
+                functools.reduce(operator.add, extra).backward()
+        else:
+            r.optimizer.zero_grad(set_to_none=False)
+            (functools.reduce(operator.add, extra, loss)).backward()
+        for t in r.tricks:   # gradients: norm clipping, then AGC, then noise (Trick.order)
+            t.after_backward(r, step)
+        r.optimizer.step()
+        r.schedule.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (out.argmax(1) == y).sum()
+        seen += len(y)
+    loss_sum, correct = loss_sum.item(), correct.item()
+    r.spent += time.perf_counter() - t0
+    cpu_spent = (r.history[-1].get("cpu_s", 0.0) if r.history else 0.0) + time.process_time() - c0
+    if r.outcome == "diverged":
+        return None
+    row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+           "lr_now": r.schedule.get_last_lr()[0], "wall_s": r.spent}
+    if device.type == "cpu":
+        row["cpu_s"] = cpu_spent
+    for t in r.tricks:
+        t.end_of_epoch(r, row)
+    if hasattr(r.model, "skip_gains"):  # NF networks: how far the residual branches have opened
+        row |= r.model.skip_gains()
+    return row
+
+
+def _evaluate_epoch(r: Run, row: dict) -> None:
+    """Test (every test_every-th epoch and the last) and validation into `row`; the best epoch."""
+    t_eval = time.perf_counter()
+    if test_due(row["epoch"], r.recipe["epochs"], int(r.recipe.get("test_every", 1))):
+        row["test_loss"], row["test_acc"] = r.evaluate(r.x_test, r.y_test)
+    if len(r.y_val):
+        row["val_loss"], row["val_acc"] = r.evaluate(r.x_val, r.y_val)
+        if row["val_acc"] > r.best["val_acc"]:
+            r.best = {"val_acc": row["val_acc"], "epoch": row["epoch"], "test_acc": row.get("test_acc")}
+            # an untested best epoch (test_every > 1): its model is tested once at the end
+            r.best_state = (None if "test_acc" in row
+                            else {k: v.detach().clone() for k, v in r.model.state_dict().items()})
+    r.evaluated += time.perf_counter() - t_eval
+
+
+def _checkpoint(r: Run, epoch: int, config_hash) -> dict:
+    return {"config_hash": config_hash, "epoch": epoch, "model": r.model.state_dict(),
+            "optimizer": r.optimizer.state_dict(), "schedule": r.schedule.state_dict(), "rng": _rng_state(r.gen),
+            "history": r.history, "wall_s": r.spent, "first_loss": r.first_loss, "best": r.best,
+            "precision": r.engine.precision, "layout": r.engine.layout, "eval_s": r.evaluated,
+            **{f"trick.{t.key}": t.state_dict() for t in r.tricks if t.state_dict()},
+            "machines": r.machines, "micro_batch": r.engine.micro_batch,
+            **({"best_state": r.best_state} if r.best_state is not None else {})}
+
+
+def _final_metrics(r: Run) -> dict:
+    """The run's metrics: from its history, the best-validation model's test accuracy, the trained
+    network on training images in eval mode, and every trick's."""
+    t_eval = time.perf_counter()
+    if r.best["epoch"] is not None and r.best["test_acc"] is None and r.best_state is not None:
+        r.best["test_acc"] = test_at(r.model, r.best_state, lambda m: r.accuracy(m, r.x_test, r.y_test))
+    metrics = final_metrics(r.history, r.best)
+    if r.outcome == "ok" and r.history:
+        metrics["final_train_loss_eval"], metrics["final_train_acc"] = r.evaluate(*train_accuracy_set(r.x_train, r.y_train))
+        metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
+    for t in r.tricks:
+        t.final_metrics(r, metrics)
+    r.evaluated += time.perf_counter() - t_eval
+    return metrics
+
+
 def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
         stop_after_epoch: int | None = None) -> dict:
     """Train (or resume, or return the finished summary of) one run.
@@ -397,178 +563,51 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     `stop_after_epoch` ends the process's work after that epoch with the checkpoint in place,
     exactly as a kill would (used by the resume test); the returned summary has outcome 'stopped'.
     """
-    run_dir = Path(run_dir)
+    run_dir, meta = Path(run_dir), meta or {}
     summary_path, ckpt_path = run_dir / "summary.json", run_dir / "ckpt.pt"
     if summary_path.exists():
         return io.read_json(summary_path)
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
-    data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
-
-    torch.manual_seed(seed)
-    model = MODELS.build(recipe["model"], data.shape, data.num_classes, **recipe["model_args"]).to(device)
-    if ctx.get("perturb_init"):  # the canary's probe of how far a recipe amplifies float differences
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(1 + ctx["perturb_init"])
-    run = Run(recipe=recipe, seed=seed, model=model, device=device, x_train=x_train, y_train=y_train,
-              x_test=x_test, y_test=y_test, mean=mean, std=std)
-    active = tricks.for_recipe(recipe)
-    for t in active:
-        t.setup(run)
-    engine = Engine.for_run(ctx, device, model)
-    model = model.to(memory_format=torch.channels_last) if engine.channels_last else model
-    fwd = engine.compiled(model)
-    gen = data_generator(seed)
-    run.engine, run.gen = engine, gen
-    run.accuracy = lambda m, x, y: evaluate(m, x, y, mean, std, recipe["eval_batch_size"], engine)[1]
-    bs, n = recipe["batch_size"], len(y_train)
-    steps_per_epoch = max(1, n // bs)  # drop the last partial batch: every step sees `bs` images
-    total_steps = steps_per_epoch * recipe["epochs"]
-    optimizer = build_optimizer(param_groups(model, recipe), recipe)
-    schedule = build_schedule(optimizer, recipe, total_steps)
-
-    history, epoch0, spent, first_loss = [], 0, 0.0, None
-    evaluated = 0.0  # wall seconds of evaluation (test/validation after each epoch, the final metrics): not in `spent`
-    best = {"val_acc": -1.0, "epoch": None, "test_acc": None}
-    test_every = int(recipe.get("test_every", 1))  # the test set after every k-th epoch and the last
-    best_state = None  # the best-validation model, when its epoch was not tested
+    r = _start(recipe, seed, ctx, device)
     ck = _load_checkpoint(ckpt_path, device)
     if ck is not None:
-        _check_resumable(ck, ckpt_path, (meta or {}).get("config_hash"), engine, device)
-        engine.micro_batch = ck.get("micro_batch")   # as it started (checkpoints before it: none)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        schedule.load_state_dict(ck["schedule"])
-        _set_rng_state(gen, ck["rng"])
-        for t in active:  # each trick's own state (its generator, its snapshots)
-            state = ck.get(f"trick.{t.key}", _legacy_trick_state(ck, t.key))
-            if state:
-                t.load_state_dict(state)
-        history, epoch0, spent, first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
-        best = ck["best"]
-        best_state = ck.get("best_state")
-        evaluated = ck.get("eval_s", 0.0)
-
-    machines = _machines(ck, history, epoch0, device)
+        _check_resumable(ck, ckpt_path, meta.get("config_hash"), r.engine, device)
+        _resume(r, ck)
+    r.machines = _machines(ck, r.history, r.epoch0, device)
     # chunks of at most engine.micro_batch images where a batch is larger and the gradient the same
-    micro = engine.micro_batch if engine.micro_batch and bs > engine.micro_batch and chunkable(model, recipe) else None
-    outcome, diverged_at = "ok", None
-    model.train()
+    mb = r.engine.micro_batch
+    r.micro = mb if mb and recipe["batch_size"] > mb and chunkable(r.model, recipe) else None
+    r.model.train()
     # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check` steps
-    # (the step recorded is that of the check); on a CPU every step, as before
+    # (the step recorded is that of the check); on a CPU every step
     check = 1 if device.type == "cpu" else int(ctx.get("check_every", 25))
-    for epoch in range(epoch0, recipe["epochs"]):
-        t0, c0 = time.perf_counter(), time.process_time()
-        order = next((o for t in active if (o := t.epoch_order(run, epoch)) is not None), None)
-        order = (torch.randperm(n, generator=gen) if order is None else order).to(device)
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for b in _steps(steps_per_epoch, f"epoch {epoch + 1}/{recipe['epochs']}"):
-            idx = order[b * bs:(b + 1) * bs]
-            x = normalize(augment(x_train[idx], recipe["augment"], gen, recipe.get("augment_pad", 4)), mean, std)
-            if engine.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = y_train[idx]
-            for t in active:
-                x, y = t.before_forward(run, x, y)
-            if micro:   # the batch's gradient accumulated over chunks (the same gradient: see chunkable)
-                optimizer.zero_grad(set_to_none=False)
-                loss, out = _accumulate(fwd, x, y, micro, engine, recipe.get("label_smoothing", 0.0))
-            else:
-                with engine.autocast():
-                    out = fwd(x)
-                loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.get("label_smoothing", 0.0))
-            step = epoch * steps_per_epoch + b
-            if first_loss is None:
-                first_loss = loss.item()
-            if (b + 1) % check == 0 or b + 1 == steps_per_epoch:
-                lv = loss.item()
-                if not math.isfinite(lv) or lv > recipe["diverge_factor"] * first_loss:
-                    outcome, diverged_at = "diverged", step
-                    break
-            # zeros, not None: a block skipped by stochastic depth still gets weight decay and
-            # momentum, as in the paper's Torch7 code (identical for every other model)
-            extra = [e for t in active if (e := t.extra_loss(run)) is not None]   # a penalty
-            if micro:
-                if extra:
-                    functools.reduce(operator.add, extra).backward()
-            else:
-                optimizer.zero_grad(set_to_none=False)
-                (functools.reduce(operator.add, extra, loss)).backward()
-            for t in active:   # gradients: norm clipping, then AGC, then noise (Trick.order)
-                t.after_backward(run, step)
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (out.argmax(1) == y).sum()
-            seen += len(y)
-        loss_sum, correct = loss_sum.item(), correct.item()
-        spent += time.perf_counter() - t0
-        cpu_spent = (history[-1].get("cpu_s", 0.0) if history else 0.0) + time.process_time() - c0
-        if outcome == "diverged":
+    images = r.steps_per_epoch * recipe["batch_size"]
+    for epoch in range(r.epoch0, recipe["epochs"]):
+        row = _train_epoch(r, epoch, check)
+        if row is None:   # diverged: a result, recorded with the epochs before
+            io.write_jsonl(run_dir / "metrics.jsonl", r.history)
             break
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "lr_now": schedule.get_last_lr()[0], "wall_s": spent}
-        if device.type == "cpu":
-            row["cpu_s"] = cpu_spent
-        for t in active:
-            t.end_of_epoch(run, row)
-        if hasattr(model, "skip_gains"):  # NF networks: how far the residual branches have opened
-            row |= model.skip_gains()
-        t_eval = time.perf_counter()
-        if test_due(epoch + 1, recipe["epochs"], test_every):
-            row["test_loss"], row["test_acc"] = evaluate(model, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)
-        if len(y_val):
-            row["val_loss"], row["val_acc"] = evaluate(model, x_val, y_val, mean, std, recipe["eval_batch_size"], engine)
-            if row["val_acc"] > best["val_acc"]:
-                best = {"val_acc": row["val_acc"], "epoch": epoch + 1, "test_acc": row.get("test_acc")}
-                # an untested best epoch (test_every > 1): its model is tested once at the end
-                best_state = (None if "test_acc" in row
-                              else {k: v.detach().clone() for k, v in model.state_dict().items()})
-        evaluated += time.perf_counter() - t_eval
-        history.append(row)
-        io.write_jsonl(run_dir / "metrics.jsonl", history)
-        print(progress_line(run_dir, row, recipe["epochs"], ctx, steps_per_epoch * bs), flush=True)
-        _save_checkpoint(ckpt_path, {
-            "config_hash": (meta or {}).get("config_hash"), "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": _rng_state(gen),
-            "history": history, "wall_s": spent, "first_loss": first_loss, "best": best,
-            "precision": engine.precision, "layout": engine.layout, "eval_s": evaluated,
-            **{f"trick.{t.key}": t.state_dict() for t in active if t.state_dict()},
-            "machines": machines, "micro_batch": engine.micro_batch,
-            **({"best_state": best_state} if best_state is not None else {})})
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < recipe["epochs"]:
+        _evaluate_epoch(r, row)
+        r.history.append(row)
+        io.write_jsonl(run_dir / "metrics.jsonl", r.history)
+        print(progress_line(run_dir, row, recipe["epochs"], ctx, images), flush=True)
+        _save_checkpoint(ckpt_path, _checkpoint(r, epoch + 1, meta.get("config_hash")))
+        last = epoch + 1 == recipe["epochs"]
+        if not last and stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             return {"outcome": "stopped", "epoch": epoch + 1}
-        if ctx.get("deadline") and time.time() > ctx["deadline"] and epoch + 1 < recipe["epochs"]:
+        if not last and ctx.get("deadline") and time.time() > ctx["deadline"]:
             return {"outcome": "stopped", "epoch": epoch + 1}  # a budgeted session ends; the checkpoint resumes
-        if recipe["max_seconds"] and spent > recipe["max_seconds"]:
-            outcome = "timeout"
+        if recipe["max_seconds"] and r.spent > recipe["max_seconds"]:
+            r.outcome = "timeout"
             break
-
-    if outcome == "diverged":
-        io.write_jsonl(run_dir / "metrics.jsonl", history)
-    t_eval = time.perf_counter()
-    if best["epoch"] is not None and best["test_acc"] is None and best_state is not None:
-        best["test_acc"] = test_at(model, best_state, lambda m: evaluate(
-            m, x_test, y_test, mean, std, recipe["eval_batch_size"], engine)[1])
-    metrics = final_metrics(history, best)
-    run.history, run.outcome = history, outcome
-    if outcome == "ok" and history:
-        xs, ys = train_accuracy_set(x_train, y_train)
-        metrics["final_train_loss_eval"], metrics["final_train_acc"] = evaluate(
-            model, xs, ys, mean, std, recipe["eval_batch_size"], engine)
-        metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
-    for t in active:
-        t.final_metrics(run, metrics)
-    evaluated += time.perf_counter() - t_eval
-    images = steps_per_epoch * bs * len(history)
-    summary = {**(meta or {}), "seed": seed, "recipe": recipe, "outcome": outcome, "diverged_at": diverged_at,
-               "metrics": metrics, "wall_s": spent, "eval_s": evaluated,
-               "images_per_s": images / spent if spent else None,
-               "machines": machines, "micro_batch": engine.micro_batch, "train_chunk": micro,
-               "precision": engine.precision, "layout": engine.layout, "compile": engine.compile, "dataset": data.description, "dataset_sha256": data.sha256,
+    metrics = _final_metrics(r)
+    summary = {**meta, "seed": seed, "recipe": recipe, "outcome": r.outcome, "diverged_at": r.diverged_at,
+               "metrics": metrics, "wall_s": r.spent, "eval_s": r.evaluated,
+               "images_per_s": images * len(r.history) / r.spent if r.spent else None,
+               "machines": r.machines, "micro_batch": r.engine.micro_batch, "train_chunk": r.micro,
+               "precision": r.engine.precision, "layout": r.engine.layout, "compile": r.engine.compile,
+               "dataset": r.data.description, "dataset_sha256": r.data.sha256,
                "provenance": provenance.record(str(device))}
     io.write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record
