@@ -98,3 +98,13 @@ def test_hues_sharing_an_x_are_dodged_and_a_narrow_accuracy_axis_is_widened():
     assert ax.get_ylim() == (0.1, 0.11)
     plt.close(fig)
     assert "#F0E442" not in figures.PALETTE              # light yellow markers vanished on white
+
+
+def test_the_forest_plot_redraws_to_the_same_bytes_and_splits_between_tricks(tmp_path):
+    from trickbench import figures
+    rows = [{"axis": "pp", "effect": 1.0 + i, "lo": 0.5, "hi": 2.0 + i, "trick": f"T{i // 30}", "label": f"s{i}",
+             "verdict": "replicated", "level": "reduced", "tier": "cpu"} for i in range(60)]
+    a = figures.forest_figures(rows, tmp_path / "a")
+    b = figures.forest_figures(rows, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert len(a) == 2   # 60 rows and 2 headers do not fit one page: split where the trick changes

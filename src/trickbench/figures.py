@@ -437,6 +437,4 @@ def forest_figure(rows: list[dict], out: Path) -> None:
                            label=lvl) for lvl, (m, f) in LEVEL_MARKERS.items()]
     fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 0.97, 1 - 0.5 / (0.155 * sum(heights) + 0.6)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="svg", metadata={"Date": None})
-    plt.close(fig)
+    _save(fig, out)   # fixed ids and no date: the same verdicts redraw the same bytes
