@@ -362,17 +362,21 @@ FOREST_ROWS_PER_PAGE = 52   # rows (sub-claims and trick headers) one printed pa
 
 
 def forest_figures(rows: list[dict], out_dir: Path) -> list[Path]:
-    """The forest plot in page-sized parts (forest_1.svg, ...), split between tricks only."""
+    """The forest plot in page-sized parts (forest_1.svg, ...), split between tricks only: a trick
+    that would not fit on the current part starts the next."""
+    sizes: dict[str, int] = {}
+    for r in rows:
+        sizes[r["trick"]] = sizes.get(r["trick"], 0) + 1
     parts, part, used, trick = [], [], 0, None
     for r in rows:
-        need = 1 + (r["trick"] != trick)
-        trick = r["trick"]
-        if part and used + need > FOREST_ROWS_PER_PAGE and (not part or part[-1]["trick"] != r["trick"]):
-            parts.append(part)
-            part, used = [], 0
-            need = 2
+        if r["trick"] != trick:
+            trick = r["trick"]
+            if part and used + 1 + sizes[trick] > FOREST_ROWS_PER_PAGE:
+                parts.append(part)
+                part, used = [], 0
+            used += 1   # the trick's header row
         part.append(r)
-        used += need
+        used += 1
     if part:
         parts.append(part)
     paths = []
