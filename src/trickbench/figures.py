@@ -30,7 +30,12 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
           "branch_share": "share of branches computed",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$",
           "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold",
-          "generalization_gap": "train − test accuracy", "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$"}
+          "generalization_gap": "train − test accuracy", "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$",
+          "lr_now": "learning rate", "lr": "learning rate", "ensemble_test_acc": "ensemble test accuracy",
+          "early_stop_epoch": "epoch early stopping stops after", "early_stop_gain": "early stopping − last epoch (test acc.)",
+          "weight_sparsity": "share of weights |w| < 0.001", "augment": "augmentation", "clipping": "AGC λ",
+          "optimizer": "optimizer", "p_hidden": "dropout rate of hidden units", "penalty": "penalty",
+          "schedule": "schedule", "sparsity": "weights removed"}
 
 
 def use_style():

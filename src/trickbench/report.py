@@ -320,9 +320,12 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             if r is None:
                 continue
             shown = _shown(r["sub"])
+            need = r["sub"].get("n_needed")
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
                    "ours": units.ours(r["sub"]), "level": r["level"], "tier": r["tier"], "claim": cid,
-                   "n": _n_text(r["sub"])}
+                   "n": _n_text(r["sub"]),
+                   # what deciding it would take at this effect size (t-test power, 80 %)
+                   "decide": (f"~{need} seeds" if need and need <= 10_000 else "") if shown == "inconclusive" else ""}
             if shown in POSITIVE or shown in NEGATIVE:
                 t["found"].append(row)
             else:
