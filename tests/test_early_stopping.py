@@ -32,3 +32,15 @@ def test_bad_early_stopping_settings_are_rejected_before_training():
     with pytest.raises(ValueError, match="whole number"):
         task.check(dict(base, val_fraction=0.2, early_stopping={"patience": 0}), "here")
     task.check(dict(base, val_fraction=0.2, early_stopping={"patience": 3}), "here")
+
+
+def test_prechelt_generalisation_loss_stops_after_the_first_epoch_beyond_alpha():
+    from trickbench.tricks import early_stopping as es
+    losses = [1.0, 0.8, 0.7, 0.72, 0.74, 0.6, 0.64]
+    # GL(4) = 100 (0.72 / 0.7 - 1) = 2.9, GL(5) = 5.7 > 5: stop after epoch 5, keep epoch 3
+    assert es.gl_stop(losses, 5.0) == (5, 3)
+    assert es.gl_stop(losses, 10.0) == (7, 6)              # never beyond 10 %: the last epoch, keep the minimum
+    hist = [{"val_acc": 0.5, "val_loss": v, "test_acc": a} for v, a in zip(losses, [.1, .2, .3, .4, .5, .6, .7])]
+    m = es.metrics(hist, {"patience": 10, "gl_alpha": 5})
+    assert (m["test_acc_gl"], m["gl_stop_epoch"]) == (0.3, 5) and abs(m["gl_gain"] - (0.3 - 0.7)) < 1e-12
+    assert "test_acc_gl" not in es.metrics(hist, {"patience": 10})   # only when asked for

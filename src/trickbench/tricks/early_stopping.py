@@ -7,11 +7,18 @@ epoch (so that the last epoch, the contrast, is measured on the same run); the r
 its history afterwards, which gives exactly what stopping would have given, since a stopped run's
 epochs up to e are the same epochs.
 
-recipe key: early_stopping: {patience: 5}   (absent: off)
+Beside it, with `gl_alpha`, Prechelt's generalisation-loss criterion GL_alpha ("Early Stopping -
+But When?", 1998, §2.1): with E_opt(t) the lowest validation error up to epoch t,
+GL(t) = 100 (E_va(t) / E_opt(t) - 1), and training stops after the first epoch with GL(t) > alpha;
+the model kept is the one with the lowest validation error so far. E_va is the validation loss
+(the training objective, cross-entropy, as Prechelt's was the objective, squared error).
+
+recipe key: early_stopping: {patience: 5, gl_alpha: 5}   (absent: off; gl_alpha optional)
 metrics:    test_acc_early_stop   test accuracy of the kept model
             early_stop_epoch      the epoch training would have stopped after (the last, if never)
             early_stop_gain       test_acc_early_stop - final_test_acc
             early_stop_regret     best_test_acc - test_acc_early_stop (what hindsight would add)
+            test_acc_gl, gl_stop_epoch, gl_gain   the same three for GL_alpha
 """
 from __future__ import annotations
 
@@ -32,15 +39,34 @@ def stop(val_accs: list[float], patience: int) -> tuple[int, int]:
     return len(val_accs), kept
 
 
+def gl_stop(val_losses: list[float], alpha: float) -> tuple[int, int]:
+    """(stop epoch, kept epoch), 1-based, of GL_alpha: the first epoch whose generalisation loss
+    100 (E_va / E_opt - 1) exceeds alpha, and the epoch of the lowest validation loss up to it."""
+    if not alpha > 0:
+        raise ValueError(f"early_stopping.gl_alpha must be > 0, not {alpha}")
+    best, kept = float("inf"), 0
+    for e, v in enumerate(val_losses, start=1):
+        if v < best:
+            best, kept = v, e
+        elif 100 * (v / best - 1) > alpha:
+            return e, kept
+    return len(val_losses), kept
+
+
 def metrics(history: list[dict], spec: dict | None) -> dict:
     """The early-stopping metrics of a finished history (rows with val_acc and test_acc)."""
     if not spec or not history or "val_acc" not in history[0]:
         return {}
     stopped, kept = stop([h["val_acc"] for h in history], int(spec["patience"]))
     acc = history[kept - 1]["test_acc"]
-    return {"test_acc_early_stop": acc, "early_stop_epoch": stopped,
-            "early_stop_gain": acc - history[-1]["test_acc"],
-            "early_stop_regret": max(h["test_acc"] for h in history) - acc}
+    out = {"test_acc_early_stop": acc, "early_stop_epoch": stopped,
+           "early_stop_gain": acc - history[-1]["test_acc"],
+           "early_stop_regret": max(h["test_acc"] for h in history) - acc}
+    if spec.get("gl_alpha") is not None and "val_loss" in history[0]:
+        stopped, kept = gl_stop([h["val_loss"] for h in history], float(spec["gl_alpha"]))
+        acc = history[kept - 1]["test_acc"]
+        out |= {"test_acc_gl": acc, "gl_stop_epoch": stopped, "gl_gain": acc - history[-1]["test_acc"]}
+    return out
 
 
 @register("early_stopping")
@@ -51,7 +77,10 @@ class EarlyStopping(Trick):
     metrics = {"test_acc_early_stop": "test accuracy of the model early stopping keeps",
                "early_stop_epoch": "the epoch training would have stopped after (the last, if never)",
                "early_stop_gain": "test_acc_early_stop − final_test_acc",
-               "early_stop_regret": "best_test_acc − test_acc_early_stop (what hindsight would add)"}
+               "early_stop_regret": "best_test_acc − test_acc_early_stop (what hindsight would add)",
+               "test_acc_gl": "test accuracy of the model Prechelt's GL_alpha keeps (gl_alpha)",
+               "gl_stop_epoch": "the epoch GL_alpha stops after (the last, if never)",
+               "gl_gain": "test_acc_gl − final_test_acc"}
 
     @classmethod
     def check(cls, spec, recipe: dict, where: str) -> None:
@@ -61,6 +90,9 @@ class EarlyStopping(Trick):
             raise ValueError(f"{where}: early_stopping must be {{patience: <whole number of epochs >= 1>}}, not {spec!r}")
         if not recipe.get("val_fraction"):
             raise ValueError(f"{where}: early_stopping needs a validation split (val_fraction > 0)")
+        alpha = spec.get("gl_alpha")
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0):
+            raise ValueError(f"{where}: early_stopping.gl_alpha must be a number > 0 (Prechelt's alpha, in %), not {alpha!r}")
 
     def final_metrics(self, run, metrics_: dict) -> None:
         metrics_ |= metrics(run.history, self.spec)
