@@ -132,10 +132,11 @@ def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, c
     written = set(train.run(recipe, 0, tmp_path / "r", ctx, META)["metrics"])
     declared = TASKS.get("classify").metrics
     tricks = {"test_acc_early_stop", "early_stop_epoch", "early_stop_gain", "early_stop_regret",
+              "test_acc_gl", "gl_stop_epoch", "gl_gain",
               "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share", *PRUNE_METRICS, *SNAPSHOT_METRICS}
     # every run writes weight_sparsity (a trick with always = True: the baseline's too)
     assert written <= declared and declared - written == {"branch_share"} | tricks | foreign   # with their tricks only
-    with_both = dict(recipe, early_stopping={"patience": 1}, snapshots={"count": 1}, prune={"finetune_epochs": 0},
+    with_both = dict(recipe, early_stopping={"patience": 1, "gl_alpha": 5}, snapshots={"count": 1}, prune={"finetune_epochs": 0},
                      log_grad_norm=True, clip_grad_norm=1.0)
     unwritten = declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"])
     assert unwritten == {"branch_share", *SNAPSHOT_METRICS[1:]} | foreign    # one snapshot: only ensemble_test_acc_last1
