@@ -14,7 +14,8 @@
      its checkpoint, so the next lent session resumes it (carry results/<tier> back to the device);
   6. packs bench/, results/ and the log into OUT/trickbench-gpu.tar.gz.
 `merge` unpacks such an archive into results/ without touching a run that is already finished
-here (summary.json present), and lists what it brought: finished runs, runs to resume.
+here (summary.json present) or started here and unfinished in the archive too, and lists what it
+brought: finished runs, runs to resume.
 With --tiny (the test on CPU) every step runs at a toy size: smoke tier, 2 benchmark models.
 """
 from __future__ import annotations
@@ -29,16 +30,20 @@ import tempfile
 import time
 from pathlib import Path
 
-# (claim, tier, claim-file arms or None for all) in priority order: what the GPU slot trains. First
-# the converged CPU tiers of the two open core claims (the same recipes a GPU runs in minutes: runs
-# of a tier pool across devices for accuracy; a timing verdict only compares like with like), then
-# the GPU-sized `full` cells.
+# (claim, tier, arms or None for all, seeds or None for all) in priority order: what the GPU slot
+# trains. An arm is a claim-file arm (a grid tuned apart: its tuning seeds, the pick, its test seeds)
+# or one grid member by its run name (then `seeds` as given, e.g. the tuning seeds). First the
+# converged CPU tier of the two open core claims, the runs the CPU lanes of results/cpu_long/queue
+# reach last (a run that a lane has started stays on the CPU: nothing mixes devices within a run;
+# runs of a tier pool across devices for accuracy, a timing verdict compares one device's pairs),
+# then the GPU-sized `full` cells.
 PLAN = [
-    ("agc_nfresnet_cifar", "cpu_long", None),
-    ("stochastic_depth", "cpu_long", None),
-    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"]),
-    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"]),
-    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"]),
+    ("stochastic_depth", "cpu_long", ["constant", "linear"], [2, 3, 4, 5]),
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small__clipping0p16", "nf_agc_large__clipping0p16"], [100, 101, 102]),
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_small", "nf_large", "bn_small", "bn_large"], [1, 2, 3, 4]),
+    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"], None),
+    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"], None),
+    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"], None),
 ]
 ARCHIVE = "trickbench-gpu.tar.gz"
 
@@ -89,14 +94,18 @@ def plan_tasks(claims: dict, tier_of=lambda t: t) -> list[tuple]:
     then its test seeds at the member they pick)."""
     from trickbench.config import resolve
     tasks = []
-    for claim_id, tier, arms in PLAN:
+    for claim_id, tier, arms, only in PLAN:
         tier = tier_of(tier)
         if claim_id not in claims or tier not in claims[claim_id]["tiers"]:
             continue
         cat = resolve(claims[claim_id], tier)
         fams = [f for f in (arms or cat.families()) if f in cat.families()]
-        tasks += [(claim_id, tier, f, None) for f in fams if cat.tuned_apart(f)]
-        tasks += [(claim_id, tier, f, (s,)) for s in cat.seeds for f in fams if not cat.tuned_apart(f)]
+        members = [m for m in (arms or []) if m in cat.arms and m not in cat.families()]
+        seeds = [s for s in cat.seeds if only is None or s in only]
+        tasks += [(claim_id, tier, f, None) for f in fams if cat.tuned_apart(f) and only is None]
+        tasks += [(claim_id, tier, f, (s,)) for s in seeds for f in fams if not cat.tuned_apart(f)]
+        by_seed = sorted({(s, i, m) for i, m in enumerate(members) for s in cat.seeds_of(m) if only is None or s in only})
+        tasks += [(claim_id, tier, m, (s,)) for s, _, m in by_seed]
     return tasks
 
 
@@ -105,13 +114,18 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     import contextlib
     import io as _io
     from trickbench.config import load_claim, resolve
-    from trickbench.tasks import run_family
+    from trickbench.tasks import TASKS, run_family
     claim_id, tier, family, seeds = task
     if time.time() > ctx["deadline"]:
         return [{"claim": claim_id, "arm": family, "seed": seeds, "outcome": "not started"}]
     cat = resolve(load_claim(Path(claims_dir) / f"{claim_id}.yaml"), tier)
+    root = Path(results) / tier / claim_id / "runs"
     with contextlib.redirect_stdout(_io.StringIO()):   # progress lines of many processes
-        out = run_family(cat, family, Path(results) / tier / claim_id / "runs", dict(ctx), seeds and list(seeds))
+        if family in cat.families():
+            out = run_family(cat, family, root, dict(ctx), seeds and list(seeds))
+        else:   # one grid member at the given seeds
+            out = TASKS.get(cat.claim["task"]).run_arm(cat.id, tier, cat.arms[family], list(seeds), root,
+                                                       dict(ctx, job={"index": 0, "runs": len(seeds)}))
     return [{"claim": claim_id, "arm": s.get("arm", family), "seed": s.get("seed", seeds), "outcome": s["outcome"],
              "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))} for s in out]
 
@@ -198,6 +212,7 @@ def run(args) -> Path:
         _log(out, f"concurrency: {[(c['procs'], round(c['img_s'])) for c in r['concurrency']['curve']]} img/s; "
                   f"training {procs} runs at a time")
         (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
+    ctx["threads"] = max(1, ctx["threads"] * 2 // procs)   # 16 CPU cores among the processes
     done = train_plan(out, ctx, deadline, args.claims_dir, procs, args.tiny)
     (out / "runs.json").write_text(json.dumps(done, indent=1) + "\n")
     _log(out, f"spent {time.time() - t_start:.0f} s of {args.budget_s} s")
@@ -226,8 +241,8 @@ def merge(archive: Path, results: Path) -> dict:
         for seed_dir in sorted((tmp / "results").glob("*/*/runs/*/*/seed*")):
             rel = seed_dir.relative_to(tmp / "results")
             dest = results / rel
-            if (dest / "summary.json").exists():
-                brought["kept"].append(str(rel))
+            if (dest / "summary.json").exists() or (dest.exists() and not (seed_dir / "summary.json").exists()):
+                brought["kept"].append(str(rel))   # finished here, or both unfinished: this one goes on
                 continue
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(seed_dir, dest)
