@@ -13,8 +13,12 @@ BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model
 META = {"config_hash": "test"}
 
 
-def test_resumed_run_ends_identical_to_uninterrupted(tmp_path, ctx):
-    recipe = dict(BASE)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_resumed_run_ends_identical_to_uninterrupted(tmp_path, ctx, device):
+    recipe, ctx = dict(BASE), dict(ctx, device=device)
     full = train.run(recipe, 3, tmp_path / "full", ctx, META)
     stopped = train.run(recipe, 3, tmp_path / "resumed", ctx, META, stop_after_epoch=2)
     assert stopped["outcome"] == "stopped" and (tmp_path / "resumed" / "ckpt.pt").exists()
@@ -51,6 +55,18 @@ def test_resume_with_dropout_and_flip_restores_every_rng(tmp_path, ctx):
     train.run(recipe, 0, tmp_path / "b", ctx, META, stop_after_epoch=1)
     torch.manual_seed(12345)  # disturb the global RNG, as a fresh process would
     assert train.learned(train.run(recipe, 0, tmp_path / "b", ctx, META)["metrics"]) == train.learned(full["metrics"])
+
+
+def test_checkpoint_generator_states_load_as_cpu_byte_tensors(tmp_path, ctx):
+    # torch.set_rng_state and Generator.set_state take CPU byte tensors only: loading a checkpoint
+    # onto the training device made every resume on an H200 fail ("RNG state must be a
+    # torch.ByteTensor", 2026-12-04); weights and optimizer state reach the device by load_state_dict
+    train.run(dict(BASE, model_args={"depth": 2, "width": 32, "dropout": 0.3}), 0, tmp_path / "r", ctx, META,
+              stop_after_epoch=1)
+    ck = train._load_checkpoint(tmp_path / "r" / "ckpt.pt")
+    states = [ck["rng"]["torch"], ck["rng"]["data"], *ck["rng"].get("cuda", [])]
+    assert all(t.device.type == "cpu" and t.dtype == torch.uint8 for t in states)
+    assert all(t.device.type == "cpu" for t in ck["model"].values())
 
 
 def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path, ctx):

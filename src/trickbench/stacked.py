@@ -184,7 +184,7 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     epoch0, spent = 0, 0.0
     evaluated = 0.0  # wall seconds of evaluation (after each epoch, the final metrics), shared by the seeds
     if ckpt.exists():
-        ck = torch.load(ckpt, weights_only=True, map_location=device)
+        ck = torch.load(ckpt, weights_only=True, map_location="cpu")   # generator states stay CPU byte tensors
         if ck["config_hash"] != meta.get("config_hash"):
             raise RuntimeError(f"{ckpt} belongs to another recipe; remove it to restart")
         with torch.no_grad():

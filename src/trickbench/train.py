@@ -313,14 +313,16 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     io.atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_checkpoint(path: Path, device) -> dict | None:
+def _load_checkpoint(path: Path) -> dict | None:
     """The newest readable checkpoint of a run: ckpt.pt, else ckpt.prev.pt, else None (start from
     scratch). An unreadable one is moved aside to <name>.corrupt with a warning that names it."""
     for candidate in (path, _previous(path)):
         if not candidate.exists():
             continue
         try:
-            ck = torch.load(candidate, weights_only=True, map_location=device)
+            # on the CPU: generator states must be CPU byte tensors (a GPU run's resume failed with
+            # map_location=cuda); load_state_dict moves weights and optimizer state to the device
+            ck = torch.load(candidate, weights_only=True, map_location="cpu")
             if not {"config_hash", "epoch", "model", "optimizer", "schedule", "rng", "history"} <= set(ck):
                 raise KeyError("missing keys")
             return ck
@@ -570,7 +572,7 @@ def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = N
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
     r = _start(recipe, seed, ctx, device)
-    ck = _load_checkpoint(ckpt_path, device)
+    ck = _load_checkpoint(ckpt_path)
     if ck is not None:
         _check_resumable(ck, ckpt_path, meta.get("config_hash"), r.engine, device)
         _resume(r, ck)
