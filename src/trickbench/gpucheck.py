@@ -30,20 +30,23 @@ import tempfile
 import time
 from pathlib import Path
 
-# (claim, tier, arms or None for all, seeds or None for all) in priority order: what the GPU slot
-# trains. An arm is a claim-file arm (a grid tuned apart: its tuning seeds, the pick, its test seeds)
-# or one grid member by its run name (then `seeds` as given, e.g. the tuning seeds). First the
-# converged CPU tier of the two open core claims, the runs the CPU lanes of results/cpu_long/queue
-# reach last (a run that a lane has started stays on the CPU: nothing mixes devices within a run;
-# runs of a tier pool across devices for accuracy, a timing verdict compares one device's pairs),
-# then the GPU-sized `full` cells.
+# (claim, tier, arms or None for all, seeds or None for all, minutes per run) in priority order:
+# what the GPU slot trains. An arm is a claim-file arm (a grid tuned apart: its tuning seeds, the
+# pick, its test seeds) or one grid member by its run name. Runs finished in --seed-results are
+# skipped (and let a tuned grid pick). Minutes per run: measured on the first draw (NVIDIA H200,
+# 2026-12-04, 16 runs at a time): a run is started only if that much budget is left, since a run
+# cut by the budget cannot come back (its checkpoint outgrows what a lent machine returns).
+# None: not measured yet, started while any budget is left.
 PLAN = [
-    ("stochastic_depth", "cpu_long", ["constant", "linear"], [2, 3, 4, 5]),
-    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small__clipping0p16", "nf_agc_large__clipping0p16"], [100, 101, 102]),
-    ("agc_nfresnet_cifar", "cpu_long", ["nf_small", "nf_large", "bn_small", "bn_large"], [1, 2, 3, 4]),
-    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"], None),
-    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"], None),
-    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"], None),
+    # AGC at batch 2048: 149 s a run (30 epochs of NF/BN ResNet-20 on 45,000 images)
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_large", "nf_large", "bn_large"], None, 2.6),
+    # batch 256: 15 s an epoch at 16 runs at a time, 30 epochs
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small", "nf_small", "bn_small"], None, 8.0),
+    # ResNet-56 on 5,000 images: 5 s an epoch at 16 runs at a time, 160 epochs
+    ("stochastic_depth", "cpu_long", ["constant", "linear"], None, 14.0),
+    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"], None, None),
+    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"], None, None),
+    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"], None, None),
 ]
 ARCHIVE = "trickbench-gpu.tar.gz"
 
@@ -88,25 +91,46 @@ def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
             "seconds_to_test_acc": reach}
 
 
-def plan_tasks(claims: dict, tier_of=lambda t: t) -> list[tuple]:
-    """PLAN as (claim, tier, family, seeds) training tasks, seed-major (every arm's seed 0 first, so
-    a short slot still gives paired evidence); a grid tuned apart is one task (its tuning seeds,
-    then its test seeds at the member they pick)."""
+def plan_tasks(claims: dict, tier_of=lambda t: t, root: Path | None = None) -> list[tuple]:
+    """PLAN as (claim, tier, arm, seeds, minutes per run) training tasks, seed-major (every arm's
+    seed 0 first, so a short slot still gives paired evidence). A grid tuned apart is one task (its
+    tuning seeds, the pick, its test seeds) until every tuning run is finished under `root` (the
+    results folder), then one task per test seed. An arm may also name one grid member."""
     from trickbench.config import resolve
+    from trickbench.tasks import run_dir
     tasks = []
-    for claim_id, tier, arms, only in PLAN:
+    for claim_id, tier, arms, only, minutes in PLAN:
         tier = tier_of(tier)
         if claim_id not in claims or tier not in claims[claim_id]["tiers"]:
             continue
         cat = resolve(claims[claim_id], tier)
+        runs = None if root is None else Path(root) / tier / claim_id / "runs"
+        tuned = lambda f: all((run_dir(runs, cat.arms[m], s) / "summary.json").exists()   # noqa: E731
+                              for m in cat.families()[f] for s in cat.tune_seeds) if runs else False
         fams = [f for f in (arms or cat.families()) if f in cat.families()]
         members = [m for m in (arms or []) if m in cat.arms and m not in cat.families()]
         seeds = [s for s in cat.seeds if only is None or s in only]
-        tasks += [(claim_id, tier, f, None) for f in fams if cat.tuned_apart(f) and only is None]
-        tasks += [(claim_id, tier, f, (s,)) for s in seeds for f in fams if not cat.tuned_apart(f)]
+        split = [f for f in fams if not cat.tuned_apart(f) or tuned(f)]
+        tasks += [(claim_id, tier, f, None, minutes) for f in fams if f not in split]
+        tasks += [(claim_id, tier, f, (s,), minutes) for s in seeds for f in split]
         by_seed = sorted({(s, i, m) for i, m in enumerate(members) for s in cat.seeds_of(m) if only is None or s in only})
-        tasks += [(claim_id, tier, m, (s,)) for s, _, m in by_seed]
+        tasks += [(claim_id, tier, m, (s,), minutes) for s, _, m in by_seed]
     return tasks
+
+
+def seed_results(src: Path, dest: Path, claims: dict) -> int:
+    """Copy the finished runs (summary.json, metrics.jsonl) of PLAN's cells from `src` (a results
+    folder carried to the device) into `dest`, so that they are skipped and a tuned grid can pick."""
+    n = 0
+    for claim_id, tier in dict.fromkeys((c, t) for c, t, *_ in PLAN):
+        for summary in sorted((Path(src) / tier / claim_id / "runs").glob("*/*/seed*/summary.json")):
+            run = dest / summary.parent.relative_to(src)
+            run.mkdir(parents=True, exist_ok=True)
+            for f in ("summary.json", "metrics.jsonl"):
+                if (summary.parent / f).exists():
+                    shutil.copy2(summary.parent / f, run / f)
+            n += 1
+    return n
 
 
 def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[dict]:
@@ -115,9 +139,10 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     import io as _io
     from trickbench.config import load_claim, resolve
     from trickbench.tasks import TASKS, run_family
-    claim_id, tier, family, seeds = task
-    if time.time() > ctx["deadline"]:
-        return [{"claim": claim_id, "arm": family, "seed": seeds, "outcome": "not started"}]
+    claim_id, tier, family, seeds, minutes = task
+    if time.time() + 60 * (minutes or 0) > ctx["deadline"]:
+        why = f"not started (a run takes about {minutes} min)" if minutes else "not started"
+        return [{"claim": claim_id, "arm": family, "seed": seeds, "outcome": why}]
     cat = resolve(load_claim(Path(claims_dir) / f"{claim_id}.yaml"), tier)
     root = Path(results) / tier / claim_id / "runs"
     with contextlib.redirect_stdout(_io.StringIO()):   # progress lines of many processes
@@ -130,18 +155,19 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
              "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))} for s in out]
 
 
-def train_plan(out: Path, ctx: dict, deadline: float, claims_dir: str, procs: int, tiny: bool) -> list[dict]:
-    """Every task of PLAN (the smoke tier when tiny), `procs` worker processes at a time; a run
-    still going at the deadline stops at an epoch boundary with its checkpoint."""
+def train_plan(out: Path, ctx: dict, deadline: float, claims_dir: str, procs: int, tiny: bool, work: Path) -> list[dict]:
+    """Every task of PLAN (the smoke tier when tiny), `procs` worker processes at a time, into
+    out/results; a run still going at the deadline stops at an epoch boundary."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from trickbench.config import load_claims
-    tasks = plan_tasks(load_claims(claims_dir), (lambda t: "smoke") if tiny else (lambda t: t))
-    tasks = list(dict.fromkeys(tasks))   # tiny: every tier maps to smoke
+    tasks = plan_tasks(load_claims(claims_dir), (lambda t: "smoke") if tiny else (lambda t: t), work / "results")
+    if tiny:   # every tier maps to smoke: one task per run, toy runs need no estimate
+        tasks = list(dict.fromkeys(t[:4] + (None,) for t in tasks))
     _log(out, f"{len(tasks)} training tasks, {procs} processes at a time")
     done = []
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_task, t, claims_dir, str(out / "results"), {**ctx, "deadline": deadline})
+        futures = [pool.submit(_train_task, t, claims_dir, str(work / "results"), {**ctx, "deadline": deadline})
                    for t in tasks]
         for t, f in zip(tasks, futures):
             try:
@@ -182,8 +208,10 @@ def concurrency_curve(device: str, tiny: bool, max_procs: int = 16) -> dict:
 
 
 def run(args) -> Path:
-    out = Path(args.out)
+    out = Path(args.out)        # what comes back: the archive, runs.json and the log (3 files)
     out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work or tempfile.mkdtemp(prefix="trickbench-gpu-"))   # runs, cache, checkpoints
+    work.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     deadline = t_start + args.budget_s
     env = environment(Path(args.data_root))
@@ -195,34 +223,48 @@ def run(args) -> Path:
         _log(out, f"no cifar10*.tar.gz under {args.data_root}: carry ../shared/data/cifar10-jpeg.tar.gz")
         sys.exit(2)
     from trickbench import bench
+    from trickbench.config import load_claims
+    if args.seed_results and Path(args.seed_results).is_dir():
+        n = seed_results(Path(args.seed_results), work / "results", load_claims(args.claims_dir))
+        _log(out, f"{n} finished runs from {args.seed_results}: skipped, and a tuned grid picks from them")
     device = "cuda" if env["cuda"] else "cpu"
     names = ["mlp20x50", "resnet20"] if args.tiny else list(bench.MODELS_BENCH)
     r = bench.bench_models(names, device, batch=32 if args.tiny else 128, steps=2 if args.tiny else 30,
                            workers=0 if args.tiny else 8, compile=False)
-    ctx = {"data_root": args.data_root, "cache_dir": str(out / "cache"), "device": device, "threads": 1 if args.tiny else 8}
+    ctx = {"data_root": args.data_root, "cache_dir": str(work / "cache"), "device": device, "threads": 1 if args.tiny else 8}
     r["time_to_accuracy"] = time_to_accuracy(ctx, 2 if args.tiny else args.tta_epochs, args.tiny)
     _log(out, f"time to accuracy: {r['time_to_accuracy']['seconds_to_test_acc']}")
     r["environment"] = env
-    (out / "bench").mkdir(exist_ok=True)
-    (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
+    (work / "bench").mkdir(exist_ok=True)
+    bench_file = work / "bench" / f"{card_slug(env)}-models.json"
+    bench_file.write_text(json.dumps(r, indent=1) + "\n")
     procs = args.procs
     if not procs:
         r["concurrency"] = concurrency_curve(device, args.tiny)
         procs = r["concurrency"]["best_procs"]
         _log(out, f"concurrency: {[(c['procs'], round(c['img_s'])) for c in r['concurrency']['curve']]} img/s; "
                   f"training {procs} runs at a time")
-        (out / "bench" / f"{card_slug(env)}-models.json").write_text(json.dumps(r, indent=1) + "\n")
+        bench_file.write_text(json.dumps(r, indent=1) + "\n")
     ctx["threads"] = max(1, ctx["threads"] * 2 // procs)   # 16 CPU cores among the processes
-    done = train_plan(out, ctx, deadline, args.claims_dir, procs, args.tiny)
+    before = {p.parent for p in (work / "results").glob("*/*/runs/*/*/seed*/summary.json")}
+    done = train_plan(out, ctx, deadline, args.claims_dir, procs, args.tiny, work)
     (out / "runs.json").write_text(json.dumps(done, indent=1) + "\n")
     _log(out, f"spent {time.time() - t_start:.0f} s of {args.budget_s} s")
-    shutil.rmtree(out / "cache", ignore_errors=True)
+    # the runs finished here, without checkpoints: a lent machine returns at most 16 MiB a file, and
+    # 16 ResNet checkpoints (twice 2-10 MiB each) outgrow that; a run cut by the budget is lost
+    new = sorted(p.parent for p in (work / "results").glob("*/*/runs/*/*/seed*/summary.json") if p.parent not in before)
     archive = out / ARCHIVE
     with tarfile.open(archive, "w:gz") as tar:
-        for part in ("bench", "results", "runs.json", "gpu_check.log"):
-            if (out / part).exists():
-                tar.add(out / part, arcname=part)
-    print(f"packed {archive}")
+        tar.add(work / "bench", arcname="bench")
+        for run_dir in new:
+            for f in ("summary.json", "metrics.jsonl"):
+                if (run_dir / f).exists():
+                    tar.add(run_dir / f, arcname=str((run_dir / f).relative_to(work)))
+        for part in ("runs.json", "gpu_check.log"):
+            tar.add(out / part, arcname=part)
+    _log(out, f"packed {len(new)} finished runs into {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     return archive
 
 
@@ -257,6 +299,9 @@ def main(argv=None):
     p.add_argument("--out", default="gpu-out")
     p.add_argument("--data-root", default="data")
     p.add_argument("--claims-dir", default="config/claims")
+    p.add_argument("--work", help="folder for runs, data cache and checkpoints (default: a temporary one, removed)")
+    p.add_argument("--seed-results", default="results",
+                   help="a results folder whose finished runs of PLAN's cells are skipped (bench/gpu_prepare.sh carries a slim copy)")
     p.add_argument("--budget-s", type=float, default=420)
     p.add_argument("--tta-epochs", type=int, default=12)
     p.add_argument("--procs", type=int, default=0, help="training processes at a time (0: measure the concurrency curve and take its best)")
