@@ -13,9 +13,17 @@ chosen share of each hidden layer's neurons (their row, bias and outgoing column
 about that share of the weights too. Each pruned network is evaluated as is and after a short
 fine-tuning with the pruned weights held at zero.
 
-recipe key: prune: {finetune_epochs: 1}   (absent: off; model mlp with ReLU, no batchnorm or dropout)
+The paper's own procedure is iterative ("delete some low-saliency parameters, retrain, repeat",
+LeCun et al. 1989, §3): with `iterative`, magnitude and OBD each also prune the trained network
+along a schedule of rising sparsities, rescoring the current (pruned, retrained) network at every
+step and retraining `retrain_epochs` with the pruned weights held at zero after it; the same
+schedule, retraining and data order for both, so only the score differs.
+
+recipe key: prune: {finetune_epochs: 1, iterative: {schedule: [0.2, ..., 0.95], retrain_epochs: 1}}
+            (absent: off; model mlp with ReLU, no batchnorm or dropout; iterative optional)
 metrics:    prune_<method>_<pct> and prune_<method>_<pct>_ft: test accuracy after pruning pct %
-            (pct from SPARSITIES), without and with fine-tuning
+            (pct from SPARSITIES) at once, without and with fine-tuning; with iterative,
+            prune_iter_<method>_<pct>: after the schedule's step to pct % and its retraining
 """
 from __future__ import annotations
 
@@ -29,10 +37,12 @@ F = lazy("torch.nn.functional")
 
 METHODS = ("magnitude", "obd", "neuron_weight", "neuron_activation")
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+ITERATIVE = ("magnitude", "obd")   # the connection methods, pruned along a schedule
 
 
 def metric_names() -> list[str]:
-    return [f"prune_{m}_{round(100 * s)}{ft}" for m in METHODS for s in SPARSITIES for ft in ("", "_ft")]
+    return [f"prune_{m}_{round(100 * s)}{ft}" for m in METHODS for s in SPARSITIES for ft in ("", "_ft")] + \
+        [f"prune_iter_{m}_{round(100 * s)}" for m in ITERATIVE for s in SPARSITIES]
 
 
 def linears(model: nn.Module) -> list[nn.Linear]:
@@ -174,7 +184,40 @@ def evaluate_all(model, spec: dict, x_train, y_train, x_test, y_test, mean, std,
             g = torch.Generator().manual_seed(seed * 7919 + 17)
             finetune(pruned, masks, x_train, y_train, mean, std, recipe, int(spec.get("finetune_epochs", 1)), g)
             out[name + "_ft"] = evaluate(pruned, x_test, y_test)
+    if spec.get("iterative"):
+        for method in ITERATIVE:
+            out |= iterative(model, method, spec["iterative"], xs, x_train, y_train, x_test, y_test, mean, std,
+                             recipe, evaluate, seed)
     return out
+
+
+def iterative(model, method: str, spec: dict, xs, x_train, y_train, x_test, y_test, mean, std, recipe: dict,
+              evaluate, seed: int) -> dict:
+    """Prune `method` along spec["schedule"] (rising sparsities): at each step score the current
+    network, prune to that sparsity (what is pruned stays pruned), retrain spec["retrain_epochs"]
+    with the pruned weights at zero; {prune_iter_<method>_<pct>: test accuracy} at the
+    schedule's steps that are SPARSITIES. The retraining's data order depends on the seed only."""
+    net, masks, out = copy.deepcopy(model), None, {}
+    g = torch.Generator().manual_seed(seed * 7919 + 29)
+    for s in spec["schedule"]:
+        new = masks_for(net, method, s, xs)
+        masks = new if masks is None else [m & n for m, n in zip(masks, new)]
+        net = apply(net, masks)
+        finetune(net, masks, x_train, y_train, mean, std, recipe, int(spec.get("retrain_epochs", 1)), g)
+        if any(abs(s - t) < 1e-9 for t in SPARSITIES):
+            out[f"prune_iter_{method}_{round(100 * s)}"] = evaluate(net, x_test, y_test)
+    return out
+
+
+def check_iterative(it, where: str) -> None:
+    sched = it.get("schedule") if isinstance(it, dict) else None
+    if not isinstance(sched, list) or not sched or any(not isinstance(v, (int, float)) or not 0 < v < 1 for v in sched) \
+            or sched != sorted(set(sched)):
+        raise ValueError(f"{where}: prune.iterative.schedule must be a rising list of sparsities in (0, 1), not {sched!r}")
+    if not isinstance(it.get("retrain_epochs", 1), int) or it.get("retrain_epochs", 1) < 1:
+        raise ValueError(f"{where}: prune.iterative.retrain_epochs must be a whole number >= 1")
+    if set(it) - {"schedule", "retrain_epochs"}:
+        raise ValueError(f"{where}: prune.iterative takes schedule and retrain_epochs, not {sorted(set(it) - {'schedule', 'retrain_epochs'})}")
 
 
 @register("prune")
@@ -191,6 +234,8 @@ class Prune(Trick):
             raise ValueError(f"{where}: prune works on a plain ReLU MLP (model mlp without batchnorm or dropout)")
         if not isinstance(spec, dict) or not isinstance(spec.get("finetune_epochs", 1), int) or spec.get("finetune_epochs", 1) < 0:
             raise ValueError(f"{where}: prune must be {{finetune_epochs: <whole number >= 0>}}, not {spec!r}")
+        if "iterative" in spec:
+            check_iterative(spec["iterative"], where)
 
     def final_metrics(self, run, metrics: dict) -> None:
         if run.outcome == "ok" and run.history:
