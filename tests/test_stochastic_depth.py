@@ -98,3 +98,34 @@ def test_a_run_with_stochastic_depth_resumes_with_the_same_gates(tmp_path_factor
     assert full["metrics"]["branch_share"] == pytest.approx(sd.mean_survival(3, recipe["stochastic_depth"]))
     plain = train.run({**recipe, "stochastic_depth": None}, 2, tmp_path / "c", ctx, {"config_hash": "t"})
     assert plain["metrics"]["final_test_acc"] != full["metrics"]["final_test_acc"]
+
+
+def test_stage_costs_and_the_expected_compute_share_of_a_resnet():
+    """Per-stage branch costs measured on a copy (BN statistics and the global generator untouched);
+    the expected share is 1 with every gate open and falls with each stage's skip rate."""
+    from trickbench.models import MODELS
+    from trickbench.train import Engine
+    torch.manual_seed(0)
+    model = MODELS.build("resnet_cifar", (3, 32, 32), 10, depth=14)   # 3 stages of 2 blocks
+    x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    bn = [m.running_mean.clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    state = torch.get_rng_state()
+    costs = sd.stage_costs(model, x, y, Engine(torch.device("cpu")), reps=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(bn, [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]))
+    assert [st for st, _ in costs] == [[0, 1], [2, 3], [4, 5]]
+    assert all(0 < share < 0.8 for _, share in costs) and 0.4 < sum(s for _, s in costs) < 1
+    assert sd.compute_share(costs, [1.0] * 6) == 1.0
+    ps = sd.survival(6, "linear", 0.5)
+    want = 1 - sum(share * sum(1 - ps[i] for i in st) / 2 for st, share in costs)
+    assert sd.compute_share(costs, ps) == pytest.approx(want) and want < 1
+    assert sd.compute_share([([0, 1], 0.5), ([2, 3], 0.5)], [0.5] * 4) == pytest.approx(0.5)
+
+
+def test_a_stochastic_depth_run_records_its_measured_compute_share(tmp_path):
+    ctx = {"data_root": str(tmp_path / "d"), "cache_dir": str(tmp_path / "c"), "device": "cpu", "threads": 1}
+    base = dict(TASKS.get("classify").defaults, dataset="digits", model="resmlp", model_args={"blocks": 6, "width": 32},
+                optimizer="sgd", momentum=0.9, lr=0.05, epochs=1, batch_size=64, val_fraction=0.2)
+    m = train.run(dict(base, stochastic_depth={"mode": "batch", "rule": "linear", "p_last": 0.5}), 0, tmp_path / "a", ctx, {})["metrics"]
+    assert 0 < m["compute_share"] < 1 and m["branch_share"] == pytest.approx(sd.mean_survival(6, {"p_last": 0.5}))
+    assert train.run(base, 0, tmp_path / "b", ctx, {})["metrics"]["compute_share"] == 1.0

@@ -123,6 +123,63 @@ def cmd_prune(args):
                 arm_dir.rmdir()
 
 
+def cmd_measure_share(args):
+    """compute_share for finished stochastic-depth runs trained before it was recorded: the model's
+    stage costs measured here, once per model, batch, precision and layout (they do not depend on
+    the weights or on p_L), written into each run's summary and its arm's runs/<arm>.jsonl with the
+    machine that measured them ("compute_share_measured")."""
+    import datetime
+    import torch
+    from trickbench import io, provenance, train
+    from trickbench.data import tensors
+    from trickbench.models import MODELS
+    from trickbench.tricks import stochastic_depth as sd
+    torch.set_num_threads(1)
+    runs_dir = Path(args.results) / args.tier / args.claim / "runs"
+    todo = []
+    for f in sorted(runs_dir.glob("*/*/seed*/summary.json")):
+        s = io.read_json(f)
+        spec = s["recipe"].get("stochastic_depth")
+        if s["outcome"] == "ok" and "compute_share" not in s["metrics"] and "branch_share" in s["metrics"]:
+            todo.append((f, s, spec))
+    ctx = {"data_root": args.data_root, "cache_dir": args.cache_dir, "device": "cpu", "threads": 1}
+    measured, machine = {}, {"cpu": provenance.cpu_model(), "cpu_bf16": provenance.cpu_bf16(),
+                             "date": datetime.date.today().isoformat()}
+    for f, s, spec in todo:
+        r = s["recipe"]
+        if not spec or spec.get("mode", "batch") != "batch":
+            share = 1.0
+        else:
+            key = (r["model"], repr(r["model_args"]), r["dataset"], r["batch_size"], s.get("precision"), s.get("layout"))
+            if key not in measured:
+                data, (x, y), _, _, (mean, std) = train.load_data(r, ctx, torch.device("cpu"))
+                model = MODELS.build(r["model"], data.shape, data.num_classes, **r["model_args"])
+                engine = train.Engine(torch.device("cpu"), s.get("precision", "fp32"),
+                                      channels_last=s.get("layout") == "channels_last")
+                if engine.channels_last:
+                    model.to(memory_format=torch.channels_last)
+                idx = tensors.strided(len(y), r["batch_size"])
+                xb = tensors.normalize(x[idx], mean, std)
+                if engine.channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                measured[key] = sd.stage_costs(model, xb, y[idx], engine)
+                print(f"{key[0]} {key[1]} batch {key[3]} {key[4]} {key[5]}: stage shares "
+                      f"{[round(c, 3) for _, c in measured[key]]}")
+            ps = sd.survival(sum(len(st) for st, _ in measured[key]), spec.get("rule", "linear"), spec.get("p_last", 0.5))
+            share = sd.compute_share(measured[key], ps)
+        s["metrics"]["compute_share"] = share
+        s["compute_share_measured"] = {**machine, "after_the_run": True}
+        io.write_json(f, s)
+        print(f"{f.parent.relative_to(runs_dir)}: compute_share {share:.3f}")
+    for jl in sorted(runs_dir.glob("*.jsonl")):   # the arms' tables, rewritten from the summaries
+        rows = io.read_jsonl(jl)
+        new = [io.read_json(runs_dir / r["arm"] / r["config_hash"] / f"seed{r['seed']}" / "summary.json")
+               if (runs_dir / r["arm"] / r["config_hash"] / f"seed{r['seed']}" / "summary.json").exists() else r
+               for r in rows]
+        if new != rows:
+            io.write_jsonl(jl, new)
+
+
 def cmd_verdict_changes(args):
     """Verdicts at a git revision (as its report showed them) against the current analysis."""
     from trickbench import changes
@@ -217,6 +274,13 @@ def main(argv=None):
     _common(p, claim=False)
     p.add_argument("--yes", action="store_true")
     p.set_defaults(fn=cmd_prune)
+    p = sub.add_parser("measure-share", help="compute_share for finished stochastic-depth runs made before it was recorded")
+    p.add_argument("--results", default="results")
+    p.add_argument("--tier", required=True)
+    p.add_argument("--claim", default="stochastic_depth")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None)
+    p.set_defaults(fn=cmd_measure_share)
     p = sub.add_parser("verdict-changes", help="which verdicts changed since a git revision (a new statistic or rule)")
     p.add_argument("--before", required=True, help="git revision whose results/*/*/verdicts.json are the old verdicts")
     p.add_argument("--results", default="results")

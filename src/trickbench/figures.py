@@ -28,6 +28,7 @@ LABELS = {"x": "$x_t$", "avg_regret": "$R_t/t$", "t": "step $t$", "epoch": "epoc
           "train_loss": "training loss", "test_acc": "test accuracy", "val_acc": "validation accuracy",
           "final_test_acc": "final test accuracy", "train_s_per_epoch": "s per epoch (CPU s)",
           "branch_share": "share of branches computed",
+          "compute_share": "expected share of compute\n(measured stage costs)",
           "test_acc_at_best_val": "test accuracy at best-validation epoch", "p_last": "$p_L$",
           "grad_norm_max": "largest gradient norm", "clip_grad_norm": "clipping threshold",
           "generalization_gap": "train − test accuracy", "w1": "$w_1$", "w2": "$w_2$", "loss_ratio": "$f(w_t) / f(w_0)$",
@@ -202,6 +203,10 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     value of spec.hue, with 95% bootstrap intervals over runs; one panel per metric."""
     use_style()
     x, ys = spec["x"], spec["y"]
+    base = spec.get("relative_to")
+    if base:   # each metric over the mean of that arm's runs (1 = as fast as it)
+        of_base = (runs.arm == base) | runs.arm.str.startswith(base + "__")
+        runs = runs.assign(**{y: runs[y] / runs.loc[of_base, y].mean() for y in ys})
     # arms' order of appearance, as the curves figures colour them (sorted names swapped colours)
     hue_order = list(dict.fromkeys(runs[spec["hue"]])) if spec.get("hue") else None
     fig, axes = plt.subplots(1, len(ys), figsize=(3.4 * len(ys) + 1.2, 2.6), squeeze=False)
@@ -216,9 +221,14 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         if not pd.api.types.is_numeric_dtype(runs[x]):  # category names: wrapped, so neighbours never overlap
             ticks = [t.get_text() for t in ax.get_xticklabels()]
             ax.set_xticks(ax.get_xticks(), [textwrap.fill(t, 10, break_long_words=False) for t in ticks])
+        if spec.get("diagonal"):   # the expectation: y = x
+            lo, hi = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([lo, hi], [lo, hi], ls="--", lw=0.8, color="0.5", zorder=0)
+            ax.text(hi, hi, " y = x", color="0.4", fontsize=7, ha="right", va="bottom")
         ax.set_xlabel(LABELS.get(x, x))
-        ax.set_ylabel(LABELS.get(y, y))
-        _min_share_span(ax, y)
+        ax.set_ylabel(LABELS.get(y, y) + (f"\n÷ {base} (mean)" if base else ""))
+        if not base:
+            _min_share_span(ax, y)
     last = axes[0, -1]
     if last.get_legend() is not None:
         sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))

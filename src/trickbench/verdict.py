@@ -332,7 +332,7 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
-TIMING_METRICS = ("train_s_per_epoch",)
+TIMING_METRICS = ("train_s_per_epoch", "compute_share")   # measured times and shares of time: differ between equal runs
 
 
 def _setup(run: dict) -> str:

@@ -104,6 +104,72 @@ def mean_survival(n_blocks: int, spec: dict | None) -> float:
     return sum(ps) / len(ps)
 
 
+def stage_costs(model, x, y, engine, reps: int = 5) -> list[tuple[list[int], float]]:
+    """Measured share of a training step (forward, loss, backward) spent in the residual branches
+    of each stage: [(block indices, share)], a stage being a run of blocks with the same output
+    shape. Each stage's share is 1 - t(step with that stage's branches skipped) / t(full step),
+    medians of `reps` steps taken in turn over the configurations, on a copy of the model (its
+    BatchNorm statistics untouched) with the global generator restored afterwards. Timed like the
+    epochs: CPU seconds of the process on a CPU, synchronised wall clock on a GPU."""
+    import copy
+    import statistics
+    import time
+    import torch.nn.functional as F
+    m = copy.deepcopy(model).train()
+    if not all(hasattr(b, "p") for b in m.blocks):
+        apply(m, {"rule": "uniform", "p_last": 1.0, "mode": "batch"})
+    shapes = []
+    hooks = [b.register_forward_hook(lambda mod, i, o: shapes.append(tuple(o.shape[1:]))) for b in m.blocks]
+    rng = torch.get_rng_state()
+    try:
+        for b in m.blocks:
+            b.p = 1.0
+        with torch.no_grad(), engine.autocast():
+            m(x)
+        for h in hooks:
+            h.remove()
+        stages = []
+        for i, shape in enumerate(shapes):
+            if stages and shapes[stages[-1][-1]] == shape:
+                stages[-1].append(i)
+            else:
+                stages.append([i])
+        cuda = x.device.type == "cuda"
+        clock = time.perf_counter if cuda else time.process_time
+
+        def step(skip: list[int]) -> float:
+            for i, b in enumerate(m.blocks):
+                b.p = 0.0 if i in skip else 1.0   # p = 0: the gate is always closed
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = clock()
+            with engine.autocast():
+                out = m(x)
+            m.zero_grad(set_to_none=False)
+            F.cross_entropy(out.float(), y).backward()
+            if cuda:
+                torch.cuda.synchronize()
+            return clock() - t0
+
+        configs = [[]] + stages
+        for c in configs:   # warm-up
+            step(c)
+        times = [[] for _ in configs]
+        for _ in range(reps):
+            for k, c in enumerate(configs):
+                times[k].append(step(c))
+        full = statistics.median(times[0])
+        return [(st, max(0.0, 1 - statistics.median(t) / full)) for st, t in zip(stages, times[1:])]
+    finally:
+        torch.set_rng_state(rng)
+
+
+def compute_share(costs: list[tuple[list[int], float]], ps: list[float]) -> float:
+    """Expected share of a constant-depth step's compute that a step computes when block l runs
+    with probability p_l: 1 - sum over stages of (stage's branch share) x (its mean skip rate)."""
+    return 1 - sum(share * sum(1 - ps[i] for i in st) / len(st) for st, share in costs)
+
+
 @register("stochastic_depth")
 class StochasticDepthTrick(Trick):
     """Wraps the model's blocks at setup; branch_share for every run of a model with blocks (the
@@ -114,7 +180,8 @@ class StochasticDepthTrick(Trick):
     @property
     def chunkable(self) -> bool:   # one gate per block per batch: chunks would draw several
         return not self.spec
-    metrics = {"branch_share": "expected share of residual branches computed per step (1 for drop path: it computes them all)"}
+    metrics = {"branch_share": "expected share of residual branches computed per step (1 for drop path: it computes them all)",
+               "compute_share": "expected share of a constant-depth training step's compute, from the stage costs measured at the end of the run (1 for constant depth and drop path)"}
 
     def setup(self, run) -> None:
         if self.spec:  # gates come from the global CPU generator, seeded by the run and checkpointed
@@ -124,3 +191,22 @@ class StochasticDepthTrick(Trick):
         import torch
         if self.spec or isinstance(getattr(run.model, "blocks", None), torch.nn.ModuleList):
             metrics["branch_share"] = mean_survival(len(run.model.blocks), self.spec)
+            batch = self.spec and self.spec.get("mode", "batch") == "batch"
+            if not batch:   # constant depth and drop path compute every branch
+                metrics["compute_share"] = 1.0
+            elif run.outcome == "ok":
+                metrics["compute_share"] = measured_share(run, self.spec)
+
+
+def measured_share(run, spec: dict) -> float:
+    """compute_share of a run's model: its stage costs measured on a training batch (strided over
+    the training split, not augmented) on the run's device and engine."""
+    import torch
+    from trickbench.data.tensors import normalize, strided
+    bs = run.recipe["batch_size"]
+    idx = strided(len(run.y_train), bs)
+    x = normalize(run.x_train[idx], run.mean, run.std)
+    if run.engine.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ps = survival(len(run.model.blocks), spec.get("rule", "linear"), spec.get("p_last", 0.5))
+    return compute_share(stage_costs(run.model, x, run.y_train[idx], run.engine), ps)
