@@ -25,6 +25,10 @@ def _curves(d):
     dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant",
          model_args={"depth": 2, "width": 24, "dropout": 0.5, "input_dropout": 0.2}),
     dict(BASE, label_smoothing=0.1, early_stopping={"patience": 1}),
+    # the dropout paper's recipe: max-norm on hidden units, momentum ramped 0.5 -> 0.99, high LR
+    dict(BASE, optimizer="sgd", lr=0.3, lr_schedule="cosine", momentum=0.5, max_norm={"c": 1.0},
+         momentum_ramp={"start": 0.5, "end": 0.99, "epochs": 2},
+         model_args={"depth": 2, "width": 24, "dropout": 0.5, "input_dropout": 0.2}),
 ])
 def test_stacked_equals_alone(tmp_path, ctx, recipe):
     seeds = [0, 3, 5]

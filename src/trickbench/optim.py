@@ -101,4 +101,42 @@ def build_schedule(optimizer, recipe: dict, total_steps: int):
     import functools
     import torch
     fn = functools.partial(SCHEDULES.get(recipe["lr_schedule"]), total=total_steps, **recipe.get("schedule_args", {}))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    ramp = recipe.get("momentum_ramp")
+    if ramp:
+        steps = max(1, round(ramp["epochs"] * total_steps / recipe["epochs"]))
+        return MomentumRamp(schedule, ramp["start"], ramp["end"], steps)
+    return schedule
+
+
+class MomentumRamp:
+    """The LR schedule, and momentum rising linearly from `start` to `end` over the first `steps`
+    optimizer steps, then held: the MNIST recipe of Hinton et al. 2012 (arXiv 1207.0580, App. A:
+    0.5 to 0.99 over the first 500 epochs) that the dropout paper's momentum of 0.95-0.99 comes
+    from. Set before each step; its position is the LR schedule's, so a resumed run continues the
+    ramp where it stopped."""
+
+    def __init__(self, schedule, start: float, end: float, steps: int):
+        self.schedule, self.start, self.end, self.steps = schedule, start, end, steps
+        self._set()
+
+    def momentum(self) -> float:
+        return self.start + (self.end - self.start) * min(1.0, self.schedule.last_epoch / self.steps)
+
+    def _set(self) -> None:
+        for g in self.schedule.optimizer.param_groups:
+            g["momentum"] = self.momentum()
+
+    def step(self) -> None:
+        self.schedule.step()
+        self._set()
+
+    def get_last_lr(self):
+        return self.schedule.get_last_lr()
+
+    def state_dict(self) -> dict:
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.schedule.load_state_dict(state)
+        self._set()

@@ -67,6 +67,7 @@ IMPLEMENTED = {
     # optimisation (build_optimizer on the stacked tensors: one group, so weight decay on all)
     "optimizer": None, "lr": None, "lr_ref_batch": None, "lr_schedule": None, "schedule_args": None,
     "momentum": None, "nesterov": None, "weight_decay": None, "beta1": None, "beta2": None, "eps": None,
+    "momentum_ramp": None,   # build_schedule: the same ramp on the one group
     "weight_decay_on": lambda v: v == "all",
     "label_smoothing": None,
     # and every trick whose class says `stacked = True` (tricks/base.py: its *_stacked hooks)
@@ -228,6 +229,8 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
             for t in active:   # per seed, as on one run: clipping, then noise (Trick.order)
                 t.after_backward_stacked(params, step)
             optimizer.step()
+            for t in active:   # on the updated weights: max-norm
+                t.after_step_stacked(weights, step)
             schedule.step()
             loss_sum += lv * bs
             correct += (out.detach().argmax(2) == yb).sum(1).double().cpu()

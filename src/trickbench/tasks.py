@@ -140,6 +140,14 @@ class ClassifyTask:
         MODELS.check(recipe["model"], f"{where}: model")
         OPTIMIZERS.check(recipe["optimizer"], f"{where}: optimizer")
         SCHEDULES.check(recipe["lr_schedule"], f"{where}: lr_schedule")
+        ramp = recipe.get("momentum_ramp")
+        if ramp is not None:
+            if recipe["optimizer"] not in ("sgd", "nesterov"):
+                raise ValueError(f"{where}: momentum_ramp needs a momentum optimizer (sgd or nesterov), not {recipe['optimizer']!r}")
+            if not isinstance(ramp, dict) or set(ramp) != {"start", "end", "epochs"} or not 0 <= ramp["start"] < 1 \
+                    or not 0 <= ramp["end"] < 1 or not 0 < ramp["epochs"] <= recipe["epochs"]:
+                raise ValueError(f"{where}: momentum_ramp must be {{start, end: momentum in [0, 1), epochs: > 0 and "
+                                 f"<= the run's epochs}}, not {ramp!r}")
         te = recipe.get("test_every", 1)
         if not isinstance(te, int) or isinstance(te, bool) or te < 1:
             raise ValueError(f"{where}: test_every must be a whole number of epochs >= 1, not {te!r}")

@@ -497,6 +497,8 @@ def _train_epoch(r: Run, epoch: int, check: int) -> dict | None:
         for t in r.tricks:   # gradients: norm clipping, then AGC, then noise (Trick.order)
             t.after_backward(r, step)
         r.optimizer.step()
+        for t in r.tricks:   # on the updated weights: max-norm
+            t.after_step(r, step)
         r.schedule.step()
         loss_sum += loss.detach() * len(y)
         correct += (out.argmax(1) == y).sum()

@@ -21,6 +21,8 @@ The hooks, in the order train.run calls them (every active trick's hook in `orde
                                 L1/L2 penalty), or None
     after_backward(run, step)   each step, after backward and before the optimizer step: act on the
                                 gradients (norm clipping 10, AGC 20, gradient noise 30)
+    after_step(run, step)       each step, after the optimizer step: act on the updated weights
+                                (the max-norm constraint)
     end_of_epoch(run, row)      after each epoch's training, before evaluation: add to the epoch's
                                 metrics row (gradient norms), keep state (snapshots)
     final_metrics(run, metrics) after training, for every outcome: add run metrics (early stopping
@@ -111,6 +113,7 @@ class Trick:
     def before_forward(self, run, x, y): return x, y
     def extra_loss(self, run): return None
     def after_backward(self, run, step: int) -> None: ...
+    def after_step(self, run, step: int) -> None: ...
     def end_of_epoch(self, run, row: dict) -> None: ...
     def final_metrics(self, run, metrics: dict) -> None: ...
     def state_dict(self) -> dict: return {}
@@ -120,6 +123,7 @@ class Trick:
     def setup_stacked(self, weights: list, seeds: list[int]) -> None: ...
     def extra_loss_stacked(self, weights: list): return None      # a [S] term, or None
     def after_backward_stacked(self, params: list, step: int) -> None: ...
+    def after_step_stacked(self, weights: list, step: int) -> None: ...
     def generators_stacked(self) -> list: return []               # checkpointed, in order
 
     def final_metrics_stacked(self, run, weights: list, metrics: dict) -> None:
@@ -148,7 +152,7 @@ def classes() -> list[type[Trick]]:
 
 
 MODULES = ("stochastic_depth", "curriculum", "clipping", "agc", "noise", "penalty", "early_stopping",
-           "pruning", "snapshots")
+           "pruning", "snapshots", "max_norm")
 
 
 @functools.cache
