@@ -51,5 +51,13 @@ def test_momentum_rises_linearly_then_holds_and_a_resumed_schedule_continues():
     again = build_schedule(opt2, recipe, total_steps=30)
     again.load_state_dict(sched.state_dict())
     assert opt2.param_groups[0]["momentum"] == pytest.approx(0.99)
+    longer = dict(recipe, momentum_ramp={"start": 0.5, "end": 0.99, "epochs": 5})   # longer than the 3-epoch run
+    TASKS.get("classify").check(longer, "here")
+    opt3 = build_optimizer(p, longer)
+    part = build_schedule(opt3, longer, total_steps=30)   # 50 steps to the top: stops half way up
+    for _ in range(25):
+        opt3.step()
+        part.step()
+    assert opt3.param_groups[0]["momentum"] == pytest.approx(0.745)
     with pytest.raises(ValueError, match="momentum optimizer"):
         TASKS.get("classify").check(dict(recipe, optimizer="adam"), "here")
