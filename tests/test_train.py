@@ -151,11 +151,11 @@ def test_the_classify_task_declares_exactly_the_metrics_a_run_writes(tmp_path, c
               "test_acc_gl", "gl_stop_epoch", "gl_gain",
               "ensemble_test_acc", "ensemble_gain", "grad_norm_max", "clipped_share", *PRUNE_METRICS, *SNAPSHOT_METRICS}
     # every run writes weight_sparsity (a trick with always = True: the baseline's too)
-    assert written <= declared and declared - written == {"branch_share"} | tricks | foreign   # with their tricks only
-    with_both = dict(recipe, early_stopping={"patience": 1, "gl_alpha": 5}, snapshots={"count": 1}, prune={"finetune_epochs": 0},
+    assert written <= declared and declared - written == {"branch_share", "compute_share"} | tricks | foreign   # with their tricks only
+    with_both = dict(recipe, early_stopping={"patience": 1, "gl_alpha": 5}, snapshots={"count": 1}, prune={"finetune_epochs": 0, "iterative": {"schedule": [0.5, 0.8, 0.9, 0.95]}},
                      log_grad_norm=True, clip_grad_norm=1.0)
     unwritten = declared - set(train.run(with_both, 0, tmp_path / "e", ctx, META)["metrics"])
-    assert unwritten == {"branch_share", *SNAPSHOT_METRICS[1:]} | foreign    # one snapshot: only ensemble_test_acc_last1
+    assert unwritten == {"branch_share", "compute_share", *SNAPSHOT_METRICS[1:]} | foreign    # one snapshot: only ensemble_test_acc_last1
 
 
 def test_final_train_accuracy_is_measured_in_eval_mode(tmp_path, ctx):
