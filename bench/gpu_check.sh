@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu-out}
 shift || true
-lib=$([ -d gpu-carry/pylib ] && echo ":$PWD/gpu-carry/pylib" || true)
+# the carried wheels only where jsonschema is missing (they are built for the device's Python 3.12)
+lib=$([ -d gpu-carry/pylib ] && ! "${PYTHON:-python}" -c "import jsonschema" 2>/dev/null && echo ":$PWD/gpu-carry/pylib" || true)
 data=$([ -f gpu-carry/cifar10-jpeg.tar.gz ] && echo gpu-carry || echo data)
 seeds=$([ -d gpu-carry/results ] && echo gpu-carry/results || echo results)
 PYTHONPATH="src$lib${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m trickbench.gpucheck run --out "$OUT" \

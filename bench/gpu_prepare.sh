@@ -35,8 +35,7 @@ rm -rf gpu-carry/results
 PYTHONPATH=src "$py" -c '
 from pathlib import Path
 from trickbench import gpucheck
-from trickbench.config import load_claims
-print(gpucheck.seed_results(Path("results"), Path("gpu-carry/results"), load_claims("config/claims")), "finished runs into gpu-carry/results")'
+print(gpucheck.seed_results(Path("results"), Path("gpu-carry/results")), "finished runs into gpu-carry/results")'
 if ! grep -q '^# gpu_prepare begin$' "$exclude"; then
   printf '# gpu_prepare begin\n/results/\n/report/\n# gpu_prepare end\n' >> "$exclude"
 fi

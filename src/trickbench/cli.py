@@ -131,7 +131,6 @@ def cmd_measure_share(args):
     import datetime
     import torch
     from trickbench import io, provenance, train
-    from trickbench.data import tensors
     from trickbench.models import MODELS
     from trickbench.tricks import stochastic_depth as sd
     torch.set_num_threads(1)
@@ -158,15 +157,10 @@ def cmd_measure_share(args):
                                       channels_last=s.get("layout") == "channels_last")
                 if engine.channels_last:
                     model.to(memory_format=torch.channels_last)
-                idx = tensors.strided(len(y), r["batch_size"])
-                xb = tensors.normalize(x[idx], mean, std)
-                if engine.channels_last:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                measured[key] = sd.stage_costs(model, xb, y[idx], engine)
+                measured[key] = sd.batch_costs(model, x, y, mean, std, engine, r["batch_size"])
                 print(f"{key[0]} {key[1]} batch {key[3]} {key[4]} {key[5]}: stage shares "
                       f"{[round(c, 3) for _, c in measured[key]]}")
-            ps = sd.survival(sum(len(st) for st, _ in measured[key]), spec.get("rule", "linear"), spec.get("p_last", 0.5))
-            share = sd.compute_share(measured[key], ps)
+            share = sd.expected_share(measured[key], spec)
         s["metrics"]["compute_share"] = share
         s["compute_share_measured"] = {**machine, "after_the_run": True}
         io.write_json(f, s)

@@ -30,23 +30,22 @@ import tempfile
 import time
 from pathlib import Path
 
-# (claim, tier, arms or None for all, seeds or None for all, minutes per run) in priority order:
-# what the GPU slot trains. An arm is a claim-file arm (a grid tuned apart: its tuning seeds, the
-# pick, its test seeds) or one grid member by its run name. Runs finished in --seed-results are
+# (claim, tier, claim-file arms or None for all, minutes per run) in priority order: what the GPU
+# slot trains (a grid tuned apart: its tuning seeds, the pick, its test seeds). Runs finished in --seed-results are
 # skipped (and let a tuned grid pick). Minutes per run: measured on the first draw (NVIDIA H200,
 # 2026-12-04, 16 runs at a time): a run is started only if that much budget is left, since a run
 # cut by the budget cannot come back (its checkpoint outgrows what a lent machine returns).
 # None: not measured yet, started while any budget is left.
 PLAN = [
     # AGC at batch 2048: 149 s a run (30 epochs of NF/BN ResNet-20 on 45,000 images)
-    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_large", "nf_large", "bn_large"], None, 2.6),
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_large", "nf_large", "bn_large"], 2.6),
     # batch 256: 15 s an epoch at 16 runs at a time, 30 epochs
-    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small", "nf_small", "bn_small"], None, 8.0),
+    ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small", "nf_small", "bn_small"], 8.0),
     # ResNet-56 on 5,000 images: 5 s an epoch at 16 runs at a time, 160 epochs
-    ("stochastic_depth", "cpu_long", ["constant", "linear"], None, 14.0),
-    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"], None, None),
-    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"], None, None),
-    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"], None, None),
+    ("stochastic_depth", "cpu_long", ["constant", "linear"], 14.0),
+    ("stochastic_depth", "full", ["constant", "linear", "drop_path", "uniform"], None),
+    ("agc_nfresnet_cifar", "full", ["bn_large", "nf_large", "nf_agc_large", "bn_small", "nf_small", "nf_agc_small"], None),
+    ("amsgrad_cifarnet", "full", ["adam", "amsgrad"], None),
 ]
 ARCHIVE = "trickbench-gpu.tar.gz"
 
@@ -95,11 +94,11 @@ def plan_tasks(claims: dict, tier_of=lambda t: t, root: Path | None = None) -> l
     """PLAN as (claim, tier, arm, seeds, minutes per run) training tasks, seed-major (every arm's
     seed 0 first, so a short slot still gives paired evidence). A grid tuned apart is one task (its
     tuning seeds, the pick, its test seeds) until every tuning run is finished under `root` (the
-    results folder), then one task per test seed. An arm may also name one grid member."""
+    results folder), then one task per test seed."""
     from trickbench.config import resolve
     from trickbench.tasks import run_dir
     tasks = []
-    for claim_id, tier, arms, only, minutes in PLAN:
+    for claim_id, tier, arms, minutes in PLAN:
         tier = tier_of(tier)
         if claim_id not in claims or tier not in claims[claim_id]["tiers"]:
             continue
@@ -108,17 +107,13 @@ def plan_tasks(claims: dict, tier_of=lambda t: t, root: Path | None = None) -> l
         tuned = lambda f: all((run_dir(runs, cat.arms[m], s) / "summary.json").exists()   # noqa: E731
                               for m in cat.families()[f] for s in cat.tune_seeds) if runs else False
         fams = [f for f in (arms or cat.families()) if f in cat.families()]
-        members = [m for m in (arms or []) if m in cat.arms and m not in cat.families()]
-        seeds = [s for s in cat.seeds if only is None or s in only]
         split = [f for f in fams if not cat.tuned_apart(f) or tuned(f)]
         tasks += [(claim_id, tier, f, None, minutes) for f in fams if f not in split]
-        tasks += [(claim_id, tier, f, (s,), minutes) for s in seeds for f in split]
-        by_seed = sorted({(s, i, m) for i, m in enumerate(members) for s in cat.seeds_of(m) if only is None or s in only})
-        tasks += [(claim_id, tier, m, (s,), minutes) for s, _, m in by_seed]
+        tasks += [(claim_id, tier, f, (s,), minutes) for s in cat.seeds for f in split]
     return tasks
 
 
-def seed_results(src: Path, dest: Path, claims: dict) -> int:
+def seed_results(src: Path, dest: Path) -> int:
     """Copy the finished runs (summary.json, metrics.jsonl) of PLAN's cells from `src` (a results
     folder carried to the device) into `dest`, so that they are skipped and a tuned grid can pick."""
     n = 0
@@ -138,7 +133,7 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     import contextlib
     import io as _io
     from trickbench.config import load_claim, resolve
-    from trickbench.tasks import TASKS, run_family
+    from trickbench.tasks import run_family
     claim_id, tier, family, seeds, minutes = task
     if time.time() + 60 * (minutes or 0) > ctx["deadline"]:
         why = f"not started (a run takes about {minutes} min)" if minutes else "not started"
@@ -146,11 +141,7 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     cat = resolve(load_claim(Path(claims_dir) / f"{claim_id}.yaml"), tier)
     root = Path(results) / tier / claim_id / "runs"
     with contextlib.redirect_stdout(_io.StringIO()):   # progress lines of many processes
-        if family in cat.families():
-            out = run_family(cat, family, root, dict(ctx), seeds and list(seeds))
-        else:   # one grid member at the given seeds
-            out = TASKS.get(cat.claim["task"]).run_arm(cat.id, tier, cat.arms[family], list(seeds), root,
-                                                       dict(ctx, job={"index": 0, "runs": len(seeds)}))
+        out = run_family(cat, family, root, dict(ctx), seeds and list(seeds))
     return [{"claim": claim_id, "arm": s.get("arm", family), "seed": s.get("seed", seeds), "outcome": s["outcome"],
              "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))} for s in out]
 
@@ -223,9 +214,8 @@ def run(args) -> Path:
         _log(out, f"no cifar10*.tar.gz under {args.data_root}: carry ../shared/data/cifar10-jpeg.tar.gz")
         sys.exit(2)
     from trickbench import bench
-    from trickbench.config import load_claims
     if args.seed_results and Path(args.seed_results).is_dir():
-        n = seed_results(Path(args.seed_results), work / "results", load_claims(args.claims_dir))
+        n = seed_results(Path(args.seed_results), work / "results")
         _log(out, f"{n} finished runs from {args.seed_results}: skipped, and a tuned grid picks from them")
     device = "cuda" if env["cuda"] else "cpu"
     names = ["mlp20x50", "resnet20"] if args.tiny else list(bench.MODELS_BENCH)

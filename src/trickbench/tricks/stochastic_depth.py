@@ -199,14 +199,24 @@ class StochasticDepthTrick(Trick):
 
 
 def measured_share(run, spec: dict) -> float:
-    """compute_share of a run's model: its stage costs measured on a training batch (strided over
-    the training split, not augmented) on the run's device and engine."""
+    """compute_share of a run's model on the run's device and engine."""
+    costs = batch_costs(run.model, run.x_train, run.y_train, run.mean, run.std, run.engine, run.recipe["batch_size"])
+    return expected_share(costs, spec)
+
+
+def batch_costs(model, x_train, y_train, mean, std, engine, batch_size: int) -> list[tuple[list[int], float]]:
+    """stage_costs on one training batch (strided over the split, not augmented), laid out as the
+    engine trains."""
     import torch
     from trickbench.data.tensors import normalize, strided
-    bs = run.recipe["batch_size"]
-    idx = strided(len(run.y_train), bs)
-    x = normalize(run.x_train[idx], run.mean, run.std)
-    if run.engine.channels_last:
+    idx = strided(len(y_train), batch_size)
+    x = normalize(x_train[idx], mean, std)
+    if engine.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    ps = survival(len(run.model.blocks), spec.get("rule", "linear"), spec.get("p_last", 0.5))
-    return compute_share(stage_costs(run.model, x, run.y_train[idx], run.engine), ps)
+    return stage_costs(model, x, y_train[idx], engine)
+
+
+def expected_share(costs: list[tuple[list[int], float]], spec: dict) -> float:
+    """compute_share for the survival probabilities of `spec` over the blocks the costs cover."""
+    n = sum(len(st) for st, _ in costs)
+    return compute_share(costs, survival(n, spec.get("rule", "linear"), spec.get("p_last", 0.5)))
