@@ -423,3 +423,23 @@ def test_a_rule_on_two_metrics_of_one_arm_is_still_judged():
     sub = {"id": "x", "statement": "s", "rule": {"type": "compare", "arm": "mlp", "metric": "a", "baseline": "mlp",
                                                  "baseline_metric": "b", "direction": "greater"}}
     assert verdict.evaluate(sub, runs, {"mlp": "mlp"})["verdict"] == verdict.REPLICATED
+
+
+def test_one_seed_of_a_seeded_arm_decides_nothing_but_one_deterministic_run_does():
+    # a first pair of runs of a tier still being run: a 2.6 pp difference, one seed each
+    sub = {"id": "better", "statement": "s", "rule": {"type": "compare", "arm": "a", "baseline": "b",
+                                                       "metric": "m", "direction": "greater"}}
+    runs = _runs("a", [0.7185]) + _runs("b", [0.7443])
+    v = verdict.evaluate(sub, runs)
+    assert v["verdict"] == verdict.INCONCLUSIVE and v["verdict_one_seed"] == verdict.REVERSED
+    assert v["p_value"] is None and v["n"] == 1
+    out = verdict.apply_holm([v, verdict.evaluate(sub, _runs("a", [2.0, 2.1, 2.2]) + _runs("b", [1.0, 1.05, 1.1]))])
+    assert out[0]["verdict"] == verdict.INCONCLUSIVE and "p_holm" not in out[0]
+    assert out[1]["correction"].startswith("Holm over 1 sub-claims")  # the undecided one-seed result is not counted
+    # the same numbers from arms declared deterministic (a quadratic, an online problem): decided
+    v = verdict.evaluate(sub, runs, exact=frozenset({"a", "b"}))
+    assert v["verdict"] == verdict.REVERSED and "verdict_one_seed" not in v
+    thr = {"id": "t", "statement": "s", "rule": {"type": "threshold", "arm": "a", "metric": "m",
+                                                   "direction": "greater", "value": 0.5}}
+    assert verdict.evaluate(thr, _runs("a", [0.9]))["verdict"] == verdict.INCONCLUSIVE
+    assert verdict.evaluate(thr, _runs("a", [0.9, 0.95]))["verdict"] == verdict.REPLICATED

@@ -205,6 +205,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     tune = set(cat.tune_seeds)
     test_runs, tune_runs = [r for r in runs if r["seed"] not in tune], [r for r in runs if r["seed"] in tune]
     tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
+    exact = frozenset(name for name, arm in cat.arms.items() if arm.deterministic)
     per_arm = []
     for name, arm in cat.arms.items():
         sub = table[table.arm == name]
@@ -228,7 +229,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "ties": ties,
         "tune_seeds": cat.tune_seeds,
         "subclaims": verdict.apply_holm([verdict.evaluate(s, tune_runs if tune and s["rule"]["type"] == "order" else test_runs,
-                                                          selected, ties) for s in cat.claim["subclaims"]],
+                                                          selected, ties, exact) for s in cat.claim["subclaims"]],
                                         family=f"{cat.id} at tier {cat.tier}"),
         # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),

@@ -80,6 +80,8 @@ def _verdict_note(s: dict, rerun: dict | None = None) -> str:
         notes.append(f"flipped on a rerun from scratch: {rerun['verdict_new']} ({rerun['setup_new']})")
     if s.get("mixed_setups"):
         notes.append(f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared")
+    if s.get("verdict_one_seed"):
+        notes.append(f"one seed per arm so far ({s['verdict_one_seed']} on it): no spread to judge it by")
     if s.get("control") and s["verdict"] in ("not replicated", "reversed"):
         notes.append(f"a control: the paper expects no such effect ({s['verdict']})")
     if s.get("tuning_dependent"):

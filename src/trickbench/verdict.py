@@ -353,17 +353,32 @@ def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
     return out
 
 
-def _evaluate_rule(rule: dict, runs: list[dict]) -> dict:
-    out = RULES.get(rule["type"])(runs, rule)
+def _one_seed(out: dict, rule: dict, exact: frozenset) -> dict:
+    """One seed of a seeded arm says nothing about the spread between seeds: its zero-width
+    interval would turn any difference into a verdict with p = 0 (a tier analysed `--partial`
+    after its first pair of runs, say). Such a result is inconclusive; only arms declared
+    `deterministic` (the same numbers from every seed) are decided from one run."""
+    arms = [rule[k] for k in ("arm", "baseline") if k in rule]
+    if rule["type"] not in ("compare", "threshold", "equivalence") or out.get("n") != 1 or all(a in exact for a in arms):
+        return out
+    return {**out, "verdict": INCONCLUSIVE, "p_value": None, "p_signflip": None, "p_reverse": None,
+            "stability": None, "n_needed": 2, "verdict_one_seed": out["verdict"],
+            "note": "one seed: the spread between seeds is unknown, so one run decides nothing"}
+
+
+def _evaluate_rule(rule: dict, runs: list[dict], exact: frozenset = frozenset()) -> dict:
+    out = _one_seed(RULES.get(rule["type"])(runs, rule), rule, exact)
     if rule.get("metric") in TIMING_METRICS:
         out = _same_setup(out, runs, [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", [])))
     return out
 
 
-def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, ties: dict | None = None) -> dict:
+def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, ties: dict | None = None,
+             exact: frozenset = frozenset()) -> dict:
     """Apply the sub-claim's rule; grid arms named in it are replaced by their tuned member, and,
     where `ties` lists members that tie with it on validation, the rule is checked at each of them
-    (see the module docstring)."""
+    (see the module docstring). `exact`: the arms declared deterministic, which alone may be
+    decided from one seed (_one_seed)."""
     rule = dict(subclaim["rule"])
     if rule.get("pool"):  # rate rules: a grid arm stands for all its members' runs together
         fams = [rule[k] for k in ("arm", "baseline") if k in rule]
@@ -382,12 +397,12 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
                 "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
                 "control": bool(subclaim.get("control")), "verdict": NO_DATA, "n": 0,
                 "note": f"not decidable at this tier: the tuned arm is {rule['arm']} itself (one grid value run)"}
-    out = _evaluate_rule(rule, runs)
+    out = _evaluate_rule(rule, runs, exact)
     others = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
     others = [c for c in others if any(rule[k] != v for k, v in c.items())]
     if others:
         alt = {" vs ".join(c.get(k, rule[k]) for k in ("arm", "baseline") if k in rule):
-               _evaluate_rule({**rule, **c}, runs)["verdict"] for c in others}
+               _evaluate_rule({**rule, **c}, runs, exact)["verdict"] for c in others}
         out["tied_choices"] = alt
         if any(v != out["verdict"] for v in alt.values()):
             out |= {"verdict_at_tuned": out["verdict"], "verdict": INCONCLUSIVE, "tuning_dependent": True}
