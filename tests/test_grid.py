@@ -204,3 +204,20 @@ def test_the_design_check_of_the_converged_agc_tier():
     subs = [{"id": s["id"], "declared_rule": s["rule"]} for s in sd["subclaims"]]
     analyse.design_check(config.resolve(sd, "cpu_long"), subs)
     assert next(s for s in subs if s["id"] == "p_half_near_best")["p_min"] is None
+
+
+def test_a_partial_tier_reads_the_test_seeds_of_a_grid_tuned_apart(tmp_path):
+    # cpu_long's AGC grid is tuned on seeds 100-102, then the picked λ trains the test seeds: a
+    # partial analysis read the tuning runs and dropped the picked member's test runs
+    from trickbench import io
+    from trickbench.tasks import run_dir
+    cat = config.resolve(config.load_claim(REPO / "config" / "claims" / "agc_nfresnet_cifar.yaml"), "cpu_long")
+    assert cat.tuned_apart("nf_agc_large")
+    root = tmp_path / "cpu_long" / cat.id / "runs"
+    members = cat.families()["nf_agc_large"]
+    written = {(m, seed) for m in members for seed in cat.tune_seeds} | {(members[1], cat.seeds[0])}
+    for m, seed in written:
+        io.write_json(run_dir(root, cat.arms[m], seed) / "summary.json", {"arm": m, "seed": seed})
+    runs, missing = analyse.load_runs(cat, tmp_path, partial=True)
+    assert {(r["arm"], r["seed"]) for r in runs} == written
+    assert "nf_agc_large" in missing   # its other test seeds are still to come

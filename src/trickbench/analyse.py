@@ -39,10 +39,10 @@ def load_runs(cat, results: Path, partial: bool = False) -> tuple[list[dict], li
                 # a job still running: its finished runs (summary.json is written last, atomically)
                 done = [io.read_json(p) for m in members for seed in cat.seeds_of(m)
                         if (p := run_dir(root, cat.arms[m], seed) / "summary.json").exists()]
-                runs += done
                 if cat.tuned_apart(name):  # and the test seeds of whichever member the tuning picked
                     done += [io.read_json(p) for m in members for seed in cat.seeds
                              if (p := run_dir(root, cat.arms[m], seed) / "summary.json").exists()]
+                runs += done
                 if len(done) < cat.expected_runs(name):
                     missing.append(name)
                 continue
