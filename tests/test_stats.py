@@ -271,6 +271,15 @@ def test_timings_from_two_machines_are_not_compared():
     mixed = same[:5] + [run("b", k, 2.0, prec="fp32") for k in range(5)]
     v = verdict.evaluate(sub, mixed)
     assert v["verdict"] == "inconclusive" and v["mixed_setups"] and v["timing_setups"] == ["EPYC, bf16", "EPYC, fp32"]
+    # a run resumed in a later session on another CPU timed part of its epochs there
+    moved = same[:9] + [dict(run("b", 4, 1.98), machines=[{"cpu": "EPYC", "from_epoch": 1},
+                                                           {"cpu": "Xeon", "cpu_bf16": "amx_bf16", "from_epoch": 40}])]
+    v = verdict.evaluate(sub, moved)
+    assert v["verdict"] == "inconclusive" and v["timing_setups"] == ["EPYC (no bf16 units) then Xeon (amx_bf16), bf16", "EPYC, bf16"]
+    # a checkpoint from before machines were recorded, resumed on the same CPU: one setup
+    v = verdict.evaluate(sub, same[:9] + [dict(run("b", 4, 1.98), machines=[{"cpu": "not recorded", "from_epoch": 1},
+                                                                              {"cpu": "EPYC", "from_epoch": 3}])])
+    assert v["verdict"] == "replicated" and v["timing_setups"] == ["EPYC, bf16"]
 
 
 def test_diverged_runs_count_as_the_rule_declares():

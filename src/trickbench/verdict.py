@@ -340,7 +340,17 @@ def _setup(run: dict) -> str:
     bf16 units (recorded since 2026-11) tell an AVX2-only EPYC from a Zen 4 one."""
     prov = run.get("provenance") or {}
     units = "" if prov.get("gpu") or "cpu_bf16" not in prov else f" ({prov['cpu_bf16'] or 'no bf16 units'})"
-    return f"{prov.get('gpu') or prov.get('cpu', '?')}{units}, {run.get('precision', '?')}"
+    machine = f"{prov.get('gpu') or prov.get('cpu', '?')}{units}"
+    # a run resumed on another machine (a later session's CPU) timed its epochs on each: a setup of its own
+    seen = [m for i, m in enumerate(run.get("machines") or []) if m.get("cpu") != "not recorded"
+            and all(_machine(m) != _machine(o) for o in (run.get("machines") or [])[:i])]
+    if len(seen) > 1:
+        machine = " then ".join(_machine(m) for m in seen)
+    return f"{machine}, {run.get('precision', '?')}"
+
+
+def _machine(m: dict) -> str:
+    return m.get("gpu") or f"{m.get('cpu', '?')} ({m.get('cpu_bf16') or 'no bf16 units'})"
 
 
 def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
