@@ -1,5 +1,6 @@
 """Figure layout: facets wrap onto new rows of panels."""
 import pandas as pd
+import pytest
 
 from trickbench import figures
 
@@ -108,3 +109,13 @@ def test_the_forest_plot_redraws_to_the_same_bytes_and_splits_between_tricks(tmp
     b = figures.forest_figures(rows, tmp_path / "b")
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert len(a) == 2   # 60 rows and 2 headers do not fit one page: split where the trick changes
+
+
+def test_a_figure_metric_the_runs_lack_is_one_line_naming_the_fix():
+    # ResNet-56 runs trained before compute_share was recorded (cpu_long, from a fixed older commit)
+    from types import SimpleNamespace
+    cat = SimpleNamespace(id="stochastic_depth", tier="cpu_long")
+    runs = pd.DataFrame({"train_s_per_epoch": [19.0, 15.9], "outcome": ["ok", "ok"]})
+    with pytest.raises(ValueError, match=r"2 finished run\(s\) lack compute_share.*measure-share --tier cpu_long"):
+        figures._require_columns(runs, ["compute_share", "train_s_per_epoch"], cat)
+    figures._require_columns(runs.assign(compute_share=[1.0, 0.8]), ["compute_share", "train_s_per_epoch"], cat)

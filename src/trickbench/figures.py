@@ -321,6 +321,17 @@ def _legend_handles(spec, hue_order, style_order):
     return handles
 
 
+def _require_columns(runs: pd.DataFrame, cols: list[str], cat) -> None:
+    """A figure's metric that runs lack (trained before the code recorded it): one clear line."""
+    lacking = {c: int(runs[c].isna().sum()) if c in runs else len(runs) for c in cols}
+    lacking = {c: n for c, n in lacking.items() if n}
+    if lacking:
+        fix = (f"; `trickbench measure-share --tier {cat.tier} --claim {cat.id}` fills compute_share in"
+               if "compute_share" in lacking else "")
+        raise ValueError(f"{cat.id} at tier {cat.tier}: " + ", ".join(f"{n} finished run(s) lack {c}" for c, n in lacking.items())
+                         + f" (trained before the metric was recorded?){fix}")
+
+
 def claim_figure(cat, results: Path, out: Path) -> None:
     """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`."""
     index = int(Path(out).stem.rsplit("_", 1)[1])
@@ -337,6 +348,7 @@ def claim_figure(cat, results: Path, out: Path) -> None:
             runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
         if kind != "heatmap":
             runs = runs[runs.outcome == "ok"]
+        _require_columns(runs[runs.outcome == "ok"], [c for c in [spec.get("x"), *spec.get("y", [])] if c], cat)
         if spec.get("tuned"):  # of each grid arm only its tuned member
             runs = runs[runs.arm.isin(set(json.loads((cdir / "verdicts.json").read_text())["selected"].values()))]
         for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
