@@ -106,6 +106,14 @@ def test_first_page_answers_each_sub_claim_at_its_strongest_evidence():
     # s1 at the reduced tier (not the stand-in's opposite verdict), in pp, labelled from the claim file
     assert [(r["label"], r["verdict"], r["effect"], r["tier"]) for r in t["found"]] == \
         [("S one", "reversed", "−3.00 pp [−4.00, −2.00]", "cpu")]
+    # a tier still being run (analysed --partial) says so where its verdict answers
+    partial = [dict(r, partial=True) if r["tier"] == "cpu" else r for r in subs]
+    (t2,) = report.answers(claims, partial, pending, {"a": (1, "a"), "b": (2, "b")})
+    assert [r["tier"] for r in t2["found"]] == ["cpu, in progress"]
+    # ... only where the sub-claim's own arms are still running (a tuned grid arm by its family)
+    sub = {"rule": {"arm": "nf_agc__clipping0p04", "baseline": "bn"}, "declared_rule": {"arm": "nf_agc", "baseline": "bn"}}
+    assert report._in_progress(sub, ["nf_agc"]) and report._in_progress(sub, ["bn"])
+    assert not report._in_progress(sub, ["paper_recipe"]) and not report._in_progress({"rule": {"arms": ["a"]}}, [])
     assert [r["label"] for r in t["open"]] == ["Two"]            # the smoke tier never answers
     assert t["caveats"] == [{"tier": "cpu", "claim": "a", "text": "3 epochs only"}]
     assert t["decide"][0]["tier"] == "full" and t["decide"][0]["cost"] == "8 GPU-h"

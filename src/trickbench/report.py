@@ -284,6 +284,14 @@ def label(claim: dict, sub: dict) -> str:
     return sub.get("statement", sub["id"]).rstrip(".")
 
 
+def _in_progress(s: dict, missing: list[str]) -> bool:
+    """Does the sub-claim rest on an arm of a tier still being run (analyse --partial) whose runs
+    are not all in yet?"""
+    rule = s.get("declared_rule") or s["rule"]
+    arms = [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", []))
+    return any(a in missing or a.split("__")[0] in missing for a in arms)
+
+
 def best_evidence(subs: list[dict]) -> dict:
     """(claim, sub-claim id) -> the row of the tier with the strongest evidence that has data for
     it (paper scale > reduced > stand-in; the smoke tier's plumbing never), the larger tier on a tie."""
@@ -324,7 +332,9 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             shown = _shown(r["sub"])
             need = r["sub"].get("n_needed")
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
-                   "ours": units.ours(r["sub"]), "level": r["level"], "tier": r["tier"], "claim": cid,
+                   "ours": units.ours(r["sub"]), "level": r["level"], "claim": cid,
+                   # a tier still being run (analysed --partial) says so wherever its verdicts show
+                   "tier": r["tier"] + (", in progress" if r.get("partial") else ""),
                    "n": _n_text(r["sub"]),
                    # what deciding it would take at this effect size (t-test power, 80 %)
                    "decide": (f"~{need} seeds" if need and need <= 10_000 else "") if shown == "inconclusive" else ""}
@@ -367,7 +377,7 @@ def forest_rows(claim_files: dict, subs: list[dict], order: dict) -> list[dict]:
             continue
         c = claim_files[cid]
         rows.append({**f, "trick": c.get("trick", c.get("title", cid)), "label": label(c, r["sub"]),
-                     "verdict": _shown(r["sub"]), "level": r["level"], "tier": r["tier"],
+                     "verdict": _shown(r["sub"]), "level": r["level"], "tier": r["tier"] + (" (partial)" if r.get("partial") else ""),
                      "order": (order.get(cid, (100, cid)), [x["id"] for x in c.get("subclaims", [])].index(sid)
                                if any(x["id"] == sid for x in c.get("subclaims", [])) else 99)})
     rows.sort(key=lambda x: x.pop("order"))
@@ -437,7 +447,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "paper_metric": claim.get("paper_metric") or "",
         })
         for s in v["subclaims"]:
-            subs.append({"claim": cid, "tier": tier, "level": level, "evidence": evidence, "sub": s})
+            subs.append({"claim": cid, "tier": tier, "level": level, "evidence": evidence, "sub": s,
+                         "partial": _in_progress(s, v.get("missing_arms", []))})
             summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": label(claim, s),
                             "level": level, "evidence": evidence,
                             "data": ", ".join(v.get("datasets_used", [])) or v["data"],

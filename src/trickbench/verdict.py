@@ -372,7 +372,7 @@ def _one_seed(out: dict, rule: dict, exact: frozenset) -> dict:
     if rule["type"] not in ("compare", "threshold", "equivalence") or out.get("n") != 1 or all(a in exact for a in arms):
         return out
     return {**out, "verdict": INCONCLUSIVE, "p_value": None, "p_signflip": None, "p_reverse": None,
-            "stability": None, "n_needed": 2, "verdict_one_seed": out["verdict"],
+            "stability": None, "n_needed": None, "verdict_one_seed": out["verdict"],
             "note": "one seed: the spread between seeds is unknown, so one run decides nothing"}
 
 
