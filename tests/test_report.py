@@ -224,3 +224,14 @@ def test_every_committed_verdict_is_one_row_of_the_flat_table(tmp_path):
     row = next(r for r in rows if (r["claim"], r["tier"], r["subclaim"]) == ("data_augmentation", "cpu", v["id"]))
     assert float(row["effect"]) == v["effect"] and row["verdict"] == v["verdict"] and row["level"] == "reduced"
     assert row["trick"] and row["statement"] == v["statement"]
+
+
+def test_a_tuning_dependent_verdict_counts_its_tied_alternatives_instead_of_naming_them():
+    s = {"verdict": "inconclusive", "tuning_dependent": True, "verdict_at_tuned": "replicated",
+         "tied_choices": {"amsgrad_logreg__lr0p03_beta20p99 vs adam_logreg__lr0p03_beta20p999": "reversed",
+                          "amsgrad_logreg__lr0p1_beta20p99 vs adam_logreg__lr0p03_beta20p99": "replicated",
+                          "amsgrad_logreg__lr0p1_beta20p99 vs adam_logreg__lr0p03_beta20p999": "replicated"},
+         "rule": {"type": "compare"}}
+    note = report._verdict_note(s)
+    assert note == ("depends on the tuned choice: replicated at the tuned point, but at the 3 other pairing(s) "
+                    "of grid points tied with it on validation: 2 replicated, 1 reversed")

@@ -132,3 +132,12 @@ def test_a_stack_records_each_seed_its_share_of_the_evaluation_time(tmp_path, ct
     out = stacked.run_stacked(BASE, seeds, [tmp_path / f"s{s}" for s in seeds], ctx, META)
     calls = BASE["epochs"] * (2 if BASE.get("val_fraction") else 1) + 1   # per epoch, then final train accuracy
     assert all(r["eval_s"] >= calls * 0.2 / len(seeds) for r in out)
+
+
+def test_stacked_seeds_hold_every_run_lock(tmp_path, ctx):
+    from trickbench import io
+    dirs = [tmp_path / f"s{s}" for s in (0, 1)]
+    with io.run_lock(dirs[1]):   # another job holds the second run
+        with pytest.raises(io.RunBusy, match="s1 is being trained by"):
+            stacked.run_stacked(dict(BASE, epochs=1), [0, 1], dirs, ctx, META)
+    assert not list(tmp_path.glob("s*/summary.json")) and not list(tmp_path.glob("s*/metrics.jsonl"))

@@ -358,3 +358,22 @@ def test_a_batch_in_chunks_trains_as_the_whole_batch_where_the_gradient_is_the_s
     # a run resumes with the chunking it started with, whatever this process is told
     train.run(nf, 0, tmp_path / "r", dict(fp32, micro_batch=None), META, stop_after_epoch=1)
     assert train.run(nf, 0, tmp_path / "r", dict(fp32, micro_batch=16), META)["train_chunk"] is None
+
+
+def test_a_second_process_on_a_run_in_training_stops_naming_the_first(tmp_path, ctx):
+    # two long-run lanes given overlapping lines would write one checkpoint from two processes
+    import subprocess
+    import sys
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from trickbench import io\n"
+                               f"with io.run_lock({str(tmp_path / 'r')!r}):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(io.RunBusy, match=rf"is being trained by pid {holder.pid} on "):
+            train.run(dict(BASE, epochs=1), 0, tmp_path / "r", ctx, META)
+        assert not (tmp_path / "r" / "ckpt.pt").exists() and not (tmp_path / "r" / "metrics.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without unlocking (a kill): the lock went with it, and the run trains
+    assert train.run(dict(BASE, epochs=1), 0, tmp_path / "r", ctx, META)["outcome"] == "ok"

@@ -1,6 +1,7 @@
 """Atomic file writes: a killed job leaves the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -76,3 +77,35 @@ def remove_stale_temporaries(root: str | Path, older_than_s: float = 600.0) -> l
         except OSError:
             pass   # gone meanwhile, or not ours to delete
     return gone
+
+
+class RunBusy(RuntimeError):
+    """Another process is training this run."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path):
+    """Hold `run_dir/train.lock` (an flock, released when the process ends however it ends) while a
+    run trains: a second job on the same run (two long-run lanes given overlapping lines, a lane
+    beside a pipeline) would write one checkpoint from two processes. It stops at once, naming the
+    holder, instead."""
+    import fcntl
+    import socket
+    path = Path(run_dir) / "train.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "a process"
+            raise RunBusy(f"{run_dir} is being trained by {holder}: two jobs would overwrite one checkpoint; "
+                          "let that job finish (this one then finds its summary) or stop it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        yield
+    finally:
+        f.close()

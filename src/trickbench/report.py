@@ -85,9 +85,14 @@ def _verdict_note(s: dict, rerun: dict | None = None) -> str:
     if s.get("control") and s["verdict"] in ("not replicated", "reversed"):
         notes.append(f"a control: the paper expects no such effect ({s['verdict']})")
     if s.get("tuning_dependent"):
-        alt = "; ".join(f"{k}: {v}" for k, v in s["tied_choices"].items())
-        notes.append(f"depends on the tuned choice: {s['verdict_at_tuned']} at the tuned point, but {alt} "
-                     "(grid points tied on validation)")
+        # counted, not listed: the pairs of grid-member names ran to a page in a table cell
+        # (verdicts.json keeps each pair's verdict under tied_choices)
+        counts = {}
+        for v in s["tied_choices"].values():
+            counts[v] = counts.get(v, 0) + 1
+        alt = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        notes.append(f"depends on the tuned choice: {s['verdict_at_tuned']} at the tuned point, but at the "
+                     f"{len(s['tied_choices'])} other pairing(s) of grid points tied with it on validation: {alt}")
     if s.get("holm_downgraded"):
         notes.append(f"{s['verdict_uncorrected']} before Holm (p_Holm = {fmt(s['p_holm'], 2)})")
     if s["verdict"] == "inconclusive" and s.get("n_needed"):
@@ -486,6 +491,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     # best evidence first (plumbing, the smoke tier, last), then the claim files' order
     summary.sort(key=lambda r: (LEVELS.index(r["level"]), order.get(r["claim"], (100, r["claim"])),
                                 TIERS.index(r["tier"]) if r["tier"] in TIERS else 99))
+    for i, r in enumerate(summary):   # the appendix names a claim's tier and evidence once, above its rows
+        r["first"] = i == 0 or (summary[i - 1]["claim"], summary[i - 1]["tier"]) != (r["claim"], r["tier"])
     ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], (100, c["id"])))
     for c in ordered:  # the main body shows each claim's strongest tier; the appendix the others
         ranked = sorted(c["tiers"], key=lambda t: (LEVELS.index(t["level"]) if t["level"] in LEVELS else 9,

@@ -15,6 +15,7 @@ Supported: model `mlp` with ReLU and without batchnorm, augment `none` (what the
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io as _io
 import math
@@ -137,11 +138,20 @@ def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict,
     """Train `seeds` of one recipe together; write each run's metrics.jsonl and summary.json.
 
     `stop_after_epoch` ends the work after that epoch with the checkpoint in place, as a kill would
-    (train.run's argument; the canary uses it); nothing is returned then."""
+    (train.run's argument; the canary uses it); nothing is returned then. Every run's lock is held
+    throughout (io.run_lock)."""
     missing = unsupported(recipe)
     if missing:
         raise ValueError(f"the stacked engine does not implement {', '.join(missing)}: train this recipe one run "
                          "at a time (train.run), or implement it in stacked.py and add it to IMPLEMENTED")
+    with contextlib.ExitStack() as locks:
+        for d in run_dirs:
+            locks.enter_context(io.run_lock(d))
+        return _run_stacked(recipe, seeds, run_dirs, ctx, meta, stop_after_epoch)
+
+
+def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict,
+                 stop_after_epoch: int | None) -> list[dict]:
     torch.set_num_threads(int(ctx.get("threads", 1)))
     device = resolve_device(ctx.get("device", "cpu"))
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)

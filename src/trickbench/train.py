@@ -562,11 +562,20 @@ def _final_metrics(r: Run) -> dict:
 
 def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
         stop_after_epoch: int | None = None) -> dict:
-    """Train (or resume, or return the finished summary of) one run.
+    """Train (or resume, or return the finished summary of) one run, holding its lock
+    (io.run_lock: a second process on the same run stops with the holder's name).
 
     `stop_after_epoch` ends the process's work after that epoch with the checkpoint in place,
     exactly as a kill would (used by the resume test); the returned summary has outcome 'stopped'.
     """
+    if (Path(run_dir) / "summary.json").exists():
+        return io.read_json(Path(run_dir) / "summary.json")
+    with io.run_lock(run_dir):
+        return _run(recipe, seed, run_dir, ctx, meta, stop_after_epoch)
+
+
+def _run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None,
+         stop_after_epoch: int | None) -> dict:
     run_dir, meta = Path(run_dir), meta or {}
     summary_path, ckpt_path = run_dir / "summary.json", run_dir / "ckpt.pt"
     if summary_path.exists():
