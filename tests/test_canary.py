@@ -117,3 +117,12 @@ def test_a_changed_evaluation_is_told_apart_from_changed_training(tmp_path, ctx,
     [r] = canary.check(results, "quick", ctx, CLAIMS, claims=["pruning"])
     assert r["train_loss_rel"] == 0.0 and r["test_loss_rel"] > 1e-3 and not r["ok"]
     assert canary.only_evaluation_moved(r) and "the evaluation or test set changed" in canary.explain([r], "quick")
+
+
+def test_lane_files_that_share_their_first_run_are_checked_once(tmp_path):
+    from trickbench import canary, io
+    runs = tmp_path / "runs"
+    io.write_jsonl(runs / "constant.s1.jsonl", [{"arm": "constant", "seed": 0}])
+    io.write_jsonl(runs / "constant.s2.jsonl", [{"arm": "constant", "seed": 1}, {"arm": "constant", "seed": 0}])
+    io.write_jsonl(runs / "linear.jsonl", [{"arm": "linear", "seed": 0}])
+    assert [(r["arm"], r["seed"]) for r in canary._first_runs(tmp_path)] == [("constant", 0), ("linear", 0)]

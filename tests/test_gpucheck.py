@@ -44,3 +44,15 @@ def test_gpu_script_runs_packs_and_merges(tmp_path):
     assert f"{conc['best_procs']} processes at a time" in (out / "gpu_check.log").read_text()
     again = gpucheck.merge(archive, results)  # finished runs here are never overwritten
     assert len(again["kept"]) == len(runs) and not again["finished"]
+
+    # the next draw of this card: its measurements come with the seed results, so its minutes go to
+    # runs (here every run is finished already: nothing to train, nothing measured, nothing packed)
+    out2 = tmp_path / "gpu-out-2"
+    proc = subprocess.run([str(REPO / "bench" / "gpu_check.sh"), str(out2), "--tiny", "--budget-s", "400",
+                           "--seed-results", str(results)],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (out2 / "gpu_check.log").read_text()
+    assert "measured before" in log and f"training {conc['best_procs']} runs at a time" in log
+    assert "time to accuracy" not in log and "concurrency:" not in log
+    assert not [n for n in tarfile.open(out2 / gpucheck.ARCHIVE).getnames() if n.startswith("bench/") and n != "bench"]

@@ -53,12 +53,16 @@ KEYS = ("train_loss", "test_loss")
 
 
 def _first_runs(claim_dir: Path) -> list[dict]:
-    """The lowest-seed summary of each runs/<arm>.jsonl (a grid arm: its first member)."""
-    out = []
+    """The lowest-seed summary of each runs/<arm>.jsonl (a grid arm: its first member), each run
+    once (the long-run lanes' files <arm>.s<N>.jsonl share their first run)."""
+    out, seen = [], set()
     for path in sorted((claim_dir / "runs").glob("*.jsonl")):
         rows = read_jsonl(path)
         if rows:
-            out.append(min(rows, key=lambda r: r["seed"]))
+            first = min(rows, key=lambda r: r["seed"])
+            if (first["arm"], first["seed"]) not in seen:
+                seen.add((first["arm"], first["seed"]))
+                out.append(first)
     return out
 
 

@@ -117,6 +117,9 @@ def seed_results(src: Path, dest: Path) -> int:
     """Copy the finished runs (summary.json, metrics.jsonl) of PLAN's cells from `src` (a results
     folder carried to the device) into `dest`, so that they are skipped and a tuned grid can pick."""
     n = 0
+    for f in sorted((Path(src) / "bench").glob("*-models.json")):   # cards measured before (measured_before)
+        (dest / "bench").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest / "bench" / f.name)
     for claim_id, tier in dict.fromkeys((c, t) for c, t, *_ in PLAN):
         for summary in sorted((Path(src) / tier / claim_id / "runs").glob("*/*/seed*/summary.json")):
             run = dest / summary.parent.relative_to(src)
@@ -218,6 +221,14 @@ def run(args) -> Path:
         n = seed_results(Path(args.seed_results), work / "results")
         _log(out, f"{n} finished runs from {args.seed_results}: skipped, and a tuned grid picks from them")
     device = "cuda" if env["cuda"] else "cpu"
+    (work / "bench").mkdir(exist_ok=True)
+    known = measured_before(args.seed_results, env)
+    if known and not args.remeasure:   # a draw is short: its minutes go to runs, not to a second measurement
+        procs = args.procs or known["concurrency"]["best_procs"]
+        _log(out, f"this card was measured before ({known['file']}): benchmark, time to accuracy and the "
+                  f"concurrency curve skipped (--remeasure repeats them); training {procs} runs at a time")
+        ctx = {"data_root": args.data_root, "cache_dir": str(work / "cache"), "device": device, "threads": 1 if args.tiny else 8}
+        return _train_and_pack(args, out, work, ctx, procs, deadline, t_start)
     names = ["mlp20x50", "resnet20"] if args.tiny else list(bench.MODELS_BENCH)
     r = bench.bench_models(names, device, batch=32 if args.tiny else 128, steps=2 if args.tiny else 30,
                            workers=0 if args.tiny else 8, compile=False)
@@ -225,7 +236,6 @@ def run(args) -> Path:
     r["time_to_accuracy"] = time_to_accuracy(ctx, 2 if args.tiny else args.tta_epochs, args.tiny)
     _log(out, f"time to accuracy: {r['time_to_accuracy']['seconds_to_test_acc']}")
     r["environment"] = env
-    (work / "bench").mkdir(exist_ok=True)
     bench_file = work / "bench" / f"{card_slug(env)}-models.json"
     bench_file.write_text(json.dumps(r, indent=1) + "\n")
     procs = args.procs
@@ -235,6 +245,22 @@ def run(args) -> Path:
         _log(out, f"concurrency: {[(c['procs'], round(c['img_s'])) for c in r['concurrency']['curve']]} img/s; "
                   f"training {procs} runs at a time")
         bench_file.write_text(json.dumps(r, indent=1) + "\n")
+    return _train_and_pack(args, out, work, ctx, procs, deadline, t_start)
+
+
+def measured_before(seed_results: str | None, env: dict) -> dict | None:
+    """This card's benchmark file from an earlier draw (results/bench/<card>-models.json, carried
+    in the seed results), if it has the concurrency curve; with "file" naming it."""
+    if not seed_results:
+        return None
+    path = Path(seed_results) / "bench" / f"{card_slug(env)}-models.json"
+    if not path.exists():
+        return None
+    r = json.loads(path.read_text())
+    return {**r, "file": path.name} if r.get("concurrency", {}).get("best_procs") else None
+
+
+def _train_and_pack(args, out: Path, work: Path, ctx: dict, procs: int, deadline: float, t_start: float) -> Path:
     ctx["threads"] = max(1, ctx["threads"] * 2 // procs)   # 16 CPU cores among the processes
     before = {p.parent for p in (work / "results").glob("*/*/runs/*/*/seed*/summary.json")}
     done = train_plan(out, ctx, deadline, args.claims_dir, procs, args.tiny, work)
@@ -295,6 +321,8 @@ def main(argv=None):
     p.add_argument("--budget-s", type=float, default=420)
     p.add_argument("--tta-epochs", type=int, default=12)
     p.add_argument("--procs", type=int, default=0, help="training processes at a time (0: measure the concurrency curve and take its best)")
+    p.add_argument("--remeasure", action="store_true",
+                   help="benchmark the card again although the seed results hold its measurements from an earlier draw")
     p.add_argument("--tiny", action="store_true", help="toy sizes, CPU: the test of this script")
     p = sub.add_parser("merge")
     p.add_argument("archive")
