@@ -54,5 +54,5 @@ def test_gpu_script_runs_packs_and_merges(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = (out2 / "gpu_check.log").read_text()
     assert "measured before" in log and f"training {conc['best_procs']} runs at a time" in log
-    assert "time to accuracy" not in log and "concurrency:" not in log
+    assert "time to accuracy:" not in log and "concurrency:" not in log
     assert not [n for n in tarfile.open(out2 / gpucheck.ARCHIVE).getnames() if n.startswith("bench/") and n != "bench"]
