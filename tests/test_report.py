@@ -235,3 +235,21 @@ def test_a_tuning_dependent_verdict_counts_its_tied_alternatives_instead_of_nami
     note = report._verdict_note(s)
     assert note == ("depends on the tuned choice: replicated at the tuned point, but at the 3 other pairing(s) "
                     "of grid points tied with it on validation: 2 replicated, 1 reversed")
+
+
+def test_a_tier_still_being_run_says_how_far_it_is_where_page_1_says_what_would_decide(tmp_path):
+    import json
+    v = json.loads((REPO / "results" / "cpu" / "dropout" / "verdicts.json").read_text())
+    v |= {"missing_arms": ["paper_recipe", "none_tuned"], "runs_expected": 90}
+    v["cost"]["runs"] = 50
+    (tmp_path / "cpu" / "dropout").mkdir(parents=True)
+    (tmp_path / "cpu" / "dropout" / "verdicts.json").write_text(json.dumps(v))
+    data = report.gather(tmp_path, REPO / "config" / "claims", tmp_path, tmp_path)
+    (t,) = [t for t in data["answers"] if any(r["claim"] == "dropout" for r in t["rows"])]
+    (d,) = [d for d in t["decide"] if d["tier"] == "cpu"]
+    assert d["cost"].startswith("in progress, 50 of 90 runs finished")
+    v["missing_arms"] = []   # complete: no longer among what would decide it
+    (tmp_path / "cpu" / "dropout" / "verdicts.json").write_text(json.dumps(v))
+    data = report.gather(tmp_path, REPO / "config" / "claims", tmp_path, tmp_path)
+    (t,) = [t for t in data["answers"] if any(r["claim"] == "dropout" for r in t["rows"])]
+    assert not [d for d in t["decide"] if d["tier"] == "cpu"]

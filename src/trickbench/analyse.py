@@ -224,6 +224,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "datasets_used": sorted({r["dataset"] for r in runs if r.get("dataset")}),
         "note": spec.get("note", ""), "seeds": len(cat.seeds), "metrics": cat.claim["metrics"],
         "missing_arms": missing,
+        "runs_expected": sum(cat.expected_runs(f) for f in cat.families()),
         "arms": per_arm, "selected": selected, "tuning": cat.claim.get("tuning"),
         "grid_edge": at_grid_edge(cat, selected),
         "ties": ties,

@@ -477,15 +477,19 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         prov[tier]["hashes"].append(f"{cid}: " + ", ".join(f"{a} {h}" for a, h in p.get("config_hashes", {}).items()))
     # what the claim files declare but results/ does not hold yet (e.g. a GPU tier)
     have = {(c["id"], t["tier"]) for c in claims.values() for t in c["tiers"]}
+    # and the tiers still being run (analysed --partial): what is in, and what they cost in all
+    running = {(v["claim"], v["tier"]): (v["cost"]["runs"], v.get("runs_expected")) for v in loaded if v.get("missing_arms")}
     pending = []
     for cf in sorted(Path(claims_dir).glob("*.yaml")):
         c = config.load_yaml(cf.read_text())
         claim_files.setdefault(c["id"], c)
         for tier, spec in c.get("tiers", {}).items():
-            if tier != "smoke" and (c["id"], tier) not in have:
+            if tier != "smoke" and ((c["id"], tier) not in have or (c["id"], tier) in running):
+                done, total = running.get((c["id"], tier), (None, None))
+                progress = f"in progress, {done}{f' of {total}' if total else ''} runs finished; " if done is not None else ""
                 pending.append({"claim": c["id"], "tier": tier, "data": spec.get("data", ""), "note": spec.get("note", ""),
                                 "level": spec.get("level", "stand-in"), "evidence": spec.get("evidence", spec.get("data", "")),
-                                "cost": spec.get("cost", ""),
+                                "cost": progress + spec.get("cost", ""),
                                 "command": f"snakemake --cores all --config tier={tier} claims=[{c['id']}]"})
     order = {cid: (c.get("order", 100), cid) for cid, c in claim_files.items()}
     # best evidence first (plumbing, the smoke tier, last), then the claim files' order
