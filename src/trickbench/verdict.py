@@ -8,7 +8,9 @@ with a t interval [lo, hi] over seeds (stats.mean_ci), compared with the claim's
     not replicated  hi <= min_effect   (the interval excludes the claimed effect)
     inconclusive    otherwise          (the interval straddles it: more seeds needed)
 
-A negative `min_effect` on a compare rule is a non-inferiority margin.
+A negative `min_effect` on a compare rule is a non-inferiority margin. One seed (one paired
+difference, one run against a value) has no spread to judge it by: inconclusive, unless every arm
+of the rule is declared `deterministic` (_one_seed).
 
 compare   : e = sign * (metric[arm, seed] - metric[baseline, seed]), paired over seeds;
             sign = -1 when the claim is that the arm is `less`. A run that diverged or timed out
