@@ -338,6 +338,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             need = r["sub"].get("n_needed")
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
                    "ours": units.ours(r["sub"]), "level": r["level"], "claim": cid,
+                   "paper": fmt((r["sub"].get("paper") or {}).get("value")),
                    # a tier still being run (analysed --partial) says so wherever its verdicts show
                    "tier": r["tier"] + (", in progress" if r.get("partial") else ""),
                    "n": _n_text(r["sub"]),
@@ -735,11 +736,12 @@ def readme_table(answers_: list[dict]) -> str:
     """Page 1 as a Markdown table for the README: each sub-claim at its strongest evidence."""
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
-    lines = ["| Trick | Sub-claim | Verdict | Change, arm − baseline [95 % CI] | Evidence |", "|---|---|---|---|---|"]
+    lines = ["| Trick | Sub-claim | Verdict | Change, arm − baseline [95 % CI] | Paper | Evidence |",
+             "|---|---|---|---|---|---|"]
     for t in answers_:
         for r in t["found"] + t["open"]:
             lines.append(f"| {cell(t['trick'])} | {cell(r['label'])} | {cell(r['verdict'])} | {cell(r['effect'])} | "
-                         f"{cell(r['level'])} (`{r['tier']}`) |")
+                         f"{cell(r['paper'])} | {cell(r['level'])} (`{r['tier']}`) |")
     return "\n".join(lines)
 
 
