@@ -2,7 +2,7 @@
 # Ready this checkout for a lent GPU machine. The device tool sends the checkout's tracked and
 # untracked-not-ignored files, at most 64 MiB, and the tracked results/ and report/ alone are about
 # 110 MiB; the machine has torch but no network and no jsonschema. So:
-#   bench/gpu_prepare.sh           # gpu-carry/ (ignored): the CIFAR-10 archive, jsonschema and its
+#   bench/gpu_prepare.sh           # gpu-carry/ (ignored): the CIFAR-10 and MNIST archives, jsonschema and its
 #                                  # wheels for the device's Python 3.12 (unpacked), the finished runs
 #                                  # of the GPU plan's cells (summary + metrics); results/ and report/
 #                                  # leave the index (kept on disk) and are ignored until --undo
@@ -21,7 +21,7 @@ fi
 data=${DATA_ROOT:-../shared/data}
 py=${PYTHON:-python3}
 mkdir -p gpu-carry
-cp "$data/cifar10-jpeg.tar.gz" gpu-carry/
+cp "$data/cifar10-jpeg.tar.gz" "$data/mnist.tar.gz" gpu-carry/   # CIFAR-10: AGC and SD; MNIST: dropout
 if [ ! -d gpu-carry/pylib/jsonschema ]; then
   tmp=$(mktemp -d)
   "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -56,3 +56,33 @@ def test_gpu_script_runs_packs_and_merges(tmp_path):
     assert "measured before" in log and f"training {conc['best_procs']} runs at a time" in log
     assert "time to accuracy:" not in log and "concurrency:" not in log
     assert not [n for n in tarfile.open(out2 / gpucheck.ARCHIVE).getnames() if n.startswith("bench/") and n != "bench"]
+
+
+def test_a_tuned_grid_is_tuned_side_by_side_then_tested_seed_by_seed(tmp_path):
+    # one task per tuning run (all at once on the card), then, planned again, one per test seed
+    from trickbench import io
+    from trickbench.config import load_claims, resolve
+    from trickbench.tasks import run_dir
+    claims = load_claims(REPO / "config" / "claims")
+    cat = resolve(claims["agc_nfresnet_cifar"], "cpu_long")
+    members = cat.families()["nf_agc_large"]
+    tasks = [t for t in gpucheck.plan_tasks(claims, root=tmp_path) if t[:2] == ("agc_nfresnet_cifar", "cpu_long")]
+    tuning = [t for t in tasks if t[2] in members]
+    assert sorted((t[2], t[3]) for t in tuning) == sorted((m, (s,)) for m in members for s in cat.tune_seeds)
+    assert not [t for t in tasks if t[2] == "nf_agc_large"]   # no test seed before the pick
+    root = tmp_path / "cpu_long" / "agc_nfresnet_cifar" / "runs"
+    for m in members:
+        for s in cat.tune_seeds:
+            io.write_json(run_dir(root, cat.arms[m], s) / "summary.json", {"arm": m, "seed": s})
+    tasks = [t for t in gpucheck.plan_tasks(claims, root=tmp_path) if t[:2] == ("agc_nfresnet_cifar", "cpu_long")]
+    assert not [t for t in tasks if t[2] in members]
+    assert [t[3] for t in tasks if t[2] == "nf_agc_large"] == [(s,) for s in cat.seeds]
+
+
+def test_a_grid_members_tuning_run_trains_as_its_own_task(tmp_path, ctx):
+    from trickbench.config import load_claims, resolve
+    cat = resolve(load_claims(REPO / "config" / "claims")["dropout"], "smoke")
+    member = cat.families()["paper_recipe"][0]
+    rows = gpucheck._train_task(("dropout", "smoke", member, (7,), None), str(REPO / "config" / "claims"),
+                                str(tmp_path), dict(ctx, deadline=float("inf")))
+    assert [(r["arm"], r["seed"], r["outcome"]) for r in rows] == [(member, 7, "ok")]

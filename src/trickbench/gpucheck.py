@@ -39,6 +39,9 @@ from pathlib import Path
 PLAN = [
     # AGC at batch 2048: 149 s a run (30 epochs of NF/BN ResNet-20 on 45,000 images)
     ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_large", "nf_large", "bn_large"], 2.6),
+    # dropout with the paper's recipe: 30 tuning and 10 test runs of a 3x1024 MLP on MNIST, about
+    # 4 CPU-hours; not measured on a GPU yet (MNIST travels in gpu-carry)
+    ("dropout", "cpu", ["paper_recipe", "none_tuned"], None),
     # batch 256: 15 s an epoch at 16 runs at a time, 30 epochs
     ("agc_nfresnet_cifar", "cpu_long", ["nf_agc_small", "nf_small", "bn_small"], 8.0),
     # ResNet-56 on 5,000 images: 5 s an epoch at 16 runs at a time, 160 epochs
@@ -92,9 +95,10 @@ def time_to_accuracy(ctx: dict, epochs: int, tiny: bool) -> dict:
 
 def plan_tasks(claims: dict, tier_of=lambda t: t, root: Path | None = None) -> list[tuple]:
     """PLAN as (claim, tier, arm, seeds, minutes per run) training tasks, seed-major (every arm's
-    seed 0 first, so a short slot still gives paired evidence). A grid tuned apart is one task (its
-    tuning seeds, the pick, its test seeds) until every tuning run is finished under `root` (the
-    results folder), then one task per test seed."""
+    seed 0 first, so a short slot still gives paired evidence). A grid tuned apart is one task per
+    tuning run still to do (arm: the grid member), all side by side, until every tuning run is
+    finished under `root` (the results folder); then one task per test seed (the pick, then the
+    seed). train_plan plans again after each round, so one draw can tune and then test."""
     from trickbench.config import resolve
     from trickbench.tasks import run_dir
     tasks = []
@@ -108,7 +112,8 @@ def plan_tasks(claims: dict, tier_of=lambda t: t, root: Path | None = None) -> l
                               for m in cat.families()[f] for s in cat.tune_seeds) if runs else False
         fams = [f for f in (arms or cat.families()) if f in cat.families()]
         split = [f for f in fams if not cat.tuned_apart(f) or tuned(f)]
-        tasks += [(claim_id, tier, f, None, minutes) for f in fams if f not in split]
+        tasks += [(claim_id, tier, m, (s,), minutes) for s in cat.tune_seeds for f in fams if f not in split
+                  for m in cat.families()[f] if not (runs and (run_dir(runs, cat.arms[m], s) / "summary.json").exists())]
         tasks += [(claim_id, tier, f, (s,), minutes) for s in cat.seeds for f in split]
     return tasks
 
@@ -136,7 +141,7 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     import contextlib
     import io as _io
     from trickbench.config import load_claim, resolve
-    from trickbench.tasks import run_family
+    from trickbench.tasks import TASKS, run_family
     claim_id, tier, family, seeds, minutes = task
     if time.time() + 60 * (minutes or 0) > ctx["deadline"]:
         why = f"not started (a run takes about {minutes} min)" if minutes else "not started"
@@ -144,7 +149,10 @@ def _train_task(task: tuple, claims_dir: str, results: str, ctx: dict) -> list[d
     cat = resolve(load_claim(Path(claims_dir) / f"{claim_id}.yaml"), tier)
     root = Path(results) / tier / claim_id / "runs"
     with contextlib.redirect_stdout(_io.StringIO()):   # progress lines of many processes
-        out = run_family(cat, family, root, dict(ctx), seeds and list(seeds))
+        if family in cat.families():
+            out = run_family(cat, family, root, dict(ctx), seeds and list(seeds))
+        else:   # one grid member's tuning run (plan_tasks)
+            out = TASKS.get(cat.claim["task"]).run_arm(cat.id, tier, cat.arms[family], list(seeds), root, dict(ctx))
     return [{"claim": claim_id, "arm": s.get("arm", family), "seed": s.get("seed", seeds), "outcome": s["outcome"],
              "epoch": s.get("epoch", s.get("metrics", {}).get("epochs_done"))} for s in out]
 
@@ -155,21 +163,26 @@ def train_plan(out: Path, ctx: dict, deadline: float, claims_dir: str, procs: in
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from trickbench.config import load_claims
-    tasks = plan_tasks(load_claims(claims_dir), (lambda t: "smoke") if tiny else (lambda t: t), work / "results")
-    if tiny:   # every tier maps to smoke: one task per run, toy runs need no estimate
-        tasks = list(dict.fromkeys(t[:4] + (None,) for t in tasks))
-    _log(out, f"{len(tasks)} training tasks, {procs} processes at a time")
-    done = []
+    claims, tried, done = load_claims(claims_dir), set(), []
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_task, t, claims_dir, str(work / "results"), {**ctx, "deadline": deadline})
-                   for t in tasks]
-        for t, f in zip(tasks, futures):
-            try:
-                rows = f.result()
-            except Exception as e:  # noqa: BLE001 (one task's failure must not lose the others)
-                rows = [{"claim": t[0], "arm": t[2], "seed": t[3], "outcome": f"error: {type(e).__name__}: {e}"}]
-            done += rows
-            _log(out, f"{t[0]}@{t[1]}/{t[2]} seeds {t[3] or 'tuned'}: " + ", ".join(sorted({r['outcome'] for r in rows})))
+        for round_ in range(1, 4):   # a tuned grid: its tuning runs in one round, its test seeds in the next
+            tasks = plan_tasks(claims, (lambda t: "smoke") if tiny else (lambda t: t), work / "results")
+            if tiny:   # every tier maps to smoke: one task per run, toy runs need no estimate
+                tasks = list(dict.fromkeys(t[:4] + (None,) for t in tasks))
+            tasks = [t for t in tasks if t[:4] not in tried]
+            if not tasks or time.time() > deadline:
+                break
+            tried |= {t[:4] for t in tasks}
+            _log(out, f"round {round_}: {len(tasks)} training tasks, {procs} processes at a time")
+            futures = [pool.submit(_train_task, t, claims_dir, str(work / "results"), {**ctx, "deadline": deadline})
+                       for t in tasks]
+            for t, f in zip(tasks, futures):
+                try:
+                    rows = f.result()
+                except Exception as e:  # noqa: BLE001 (one task's failure must not lose the others)
+                    rows = [{"claim": t[0], "arm": t[2], "seed": t[3], "outcome": f"error: {type(e).__name__}: {e}"}]
+                done += rows
+                _log(out, f"{t[0]}@{t[1]}/{t[2]} seeds {t[3]}: " + ", ".join(sorted({r['outcome'] for r in rows})))
     return done
 
 
