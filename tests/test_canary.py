@@ -126,3 +126,11 @@ def test_lane_files_that_share_their_first_run_are_checked_once(tmp_path):
     io.write_jsonl(runs / "constant.s2.jsonl", [{"arm": "constant", "seed": 1}, {"arm": "constant", "seed": 0}])
     io.write_jsonl(runs / "linear.jsonl", [{"arm": "linear", "seed": 0}])
     assert [(r["arm"], r["seed"]) for r in canary._first_runs(tmp_path)] == [("constant", 0), ("linear", 0)]
+
+
+def test_two_cpus_of_one_name_are_told_apart_by_their_bf16_units():
+    here = {"cpu": "AMD EPYC", "cpu_bf16": "avx512_bf16"}
+    assert canary.same_machine({"cpu": "AMD EPYC", "cpu_bf16": "avx512_bf16"}, here)
+    assert not canary.same_machine({"cpu": "AMD EPYC", "cpu_bf16": None}, here)   # an AVX2-only EPYC
+    assert canary.same_machine({"cpu": "AMD EPYC"}, here)                           # not recorded: the name decides
+    assert not canary.same_machine({"cpu": "Intel(R) Xeon(R) Processor", "cpu_bf16": "amx_bf16"}, here)

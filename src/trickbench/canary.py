@@ -120,7 +120,7 @@ def check(results_dir: str | Path, tier: str, ctx: dict, claims_dir: str | Path 
     """One row per canary: claim, arm, seed, precision, per key the committed and today's value, ok."""
     from trickbench import provenance
     all_claims = config.load_claims(claims_dir)
-    here = provenance.cpu_model()
+    here = {"cpu": provenance.cpu_model(), "cpu_bf16": provenance.cpu_bf16()}
     rows = []
     with tempfile.TemporaryDirectory(prefix="trickbench-canary-") as tmp:
         for claim_id in claims or sorted(all_claims):
@@ -142,7 +142,7 @@ def check(results_dir: str | Path, tier: str, ctx: dict, claims_dir: str | Path 
                 keys = {"train_loss": "train_loss",
                         "test_loss": "test_loss" if _number(ref.get("test_loss")) is not None else "val_loss"}
                 sens = max(_rel(float(now.get(k, "nan")), float(probe.get(k, "nan"))) for k in keys.values())
-                same_cpu = (summary.get("provenance") or {}).get("cpu", "?") == here
+                same_cpu = same_machine(summary.get("provenance") or {}, here)
                 tol = max(RTOL[prec], (PROBE_FACTOR if same_cpu else PROBE_FACTOR_OTHER_CPU) * sens)
                 bad, rel = [], 0.0
                 for key, src in keys.items():
@@ -162,6 +162,12 @@ def check(results_dir: str | Path, tier: str, ctx: dict, claims_dir: str | Path 
 
 COLUMNS = ("claim", "arm", "seed", "precision", "ok", "max_rel_diff", "train_loss_rel", "test_loss_rel",
            "probe_rel_diff", "tolerance", "same_cpu", "problem", "cpu", "commit", "date")
+
+
+def same_machine(prov: dict, here: dict) -> bool:
+    """Did the run train on a CPU like this one? VMs often name only "AMD EPYC": the bf16 units
+    (recorded since 2026-11) tell an AVX2-only EPYC from a Zen 4 one, where a run recorded them."""
+    return prov.get("cpu", "?") == here["cpu"] and ("cpu_bf16" not in prov or prov["cpu_bf16"] == here["cpu_bf16"])
 
 
 def only_evaluation_moved(row: dict) -> bool:
