@@ -119,3 +119,20 @@ def test_a_figure_metric_the_runs_lack_is_one_line_naming_the_fix():
     with pytest.raises(ValueError, match=r"2 finished run\(s\) lack compute_share.*measure-share --tier cpu_long"):
         figures._require_columns(runs, ["compute_share", "train_s_per_epoch"], cat)
     figures._require_columns(runs.assign(compute_share=[1.0, 0.8]), ["compute_share", "train_s_per_epoch"], cat)
+
+
+def test_dot_colours_mean_one_value_in_every_panel(tmp_path, monkeypatch):
+    # batch 2048 has BN (no clipping) first, batch 256 only NF + AGC runs so far: each panel's own
+    # order of appearance gave 0.16 one colour on the left and another on the right
+    runs = pd.DataFrame([{"method": "BN", "batch": "2048", "clipping": "nan", "final_test_acc": 0.84},
+                         {"method": "NF + AGC", "batch": "2048", "clipping": "0.04", "final_test_acc": 0.76},
+                         {"method": "NF + AGC", "batch": "2048", "clipping": "0.16", "final_test_acc": 0.56},
+                         {"method": "NF + AGC", "batch": "256", "clipping": "0.16", "final_test_acc": 0.85},
+                         {"method": "NF + AGC", "batch": "256", "clipping": "0.04", "final_test_acc": 0.83}])
+    calls = []
+    real = figures.sns.stripplot
+    monkeypatch.setattr(figures.sns, "stripplot", lambda **kw: (calls.append(kw), real(**kw))[1])
+    figures.runs_figure(runs, {"y": ["final_test_acc"], "by": "method", "facet": "batch", "hue": "clipping"},
+                        tmp_path / "f.svg")
+    assert [c["hue_order"] for c in calls] == [["none", "0.04", "0.16"]] * 2
+    assert calls[0]["palette"] == calls[1]["palette"] and len(set(calls[0]["palette"].values())) == 3

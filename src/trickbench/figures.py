@@ -127,16 +127,21 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
     """One dot per run: the final metric spec.y[0] (x) for each value of spec.by (y), coloured by
     spec.hue, one panel per value of spec.facet."""
     use_style()
-    metric, by = spec["y"][0], spec["by"]
+    metric, by, hue = spec["y"][0], spec["by"], spec.get("hue")
     facets = list(dict.fromkeys(runs[spec["facet"]])) if spec.get("facet") else [None]
     order = list(dict.fromkeys(runs[by]))
+    hue_order = palette = None
+    if hue:   # one colour per value in every panel, in order of appearance over all runs (a panel's own order swapped them)
+        runs = runs.assign(**{hue: runs[hue].replace({"nan": "none", "None": "none"})})
+        hue_order = list(dict.fromkeys(runs[hue]))
+        palette = dict(zip(hue_order, sns.color_palette(n_colors=len(hue_order))))
     fig, axes = plt.subplots(1, len(facets), figsize=(3.2 * len(facets) + 1.4, 0.45 * len(order) + 1.0),
                              squeeze=False, sharey=True)
     for j, f in enumerate(facets):
         ax = axes[0, j]
         df = runs if f is None else runs[runs[spec["facet"]] == f]
-        sns.stripplot(data=df, x=metric, y=by, hue=spec.get("hue"), order=order, dodge=True, size=4,
-                      alpha=0.85, jitter=0.25, linewidth=0.4, edgecolor="white", ax=ax, legend=(j == len(facets) - 1))
+        sns.stripplot(data=df, x=metric, y=by, hue=hue, hue_order=hue_order, palette=palette, order=order, dodge=True,
+                      size=4, alpha=0.85, jitter=0.25, linewidth=0.4, edgecolor="white", ax=ax, legend=(j == len(facets) - 1))
         ax.set_xlabel(LABELS.get(metric, metric))
         ax.set_ylabel("")
         if f is not None:
@@ -348,7 +353,9 @@ def claim_figure(cat, results: Path, out: Path) -> None:
             runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
         if kind != "heatmap":
             runs = runs[runs.outcome == "ok"]
-        _require_columns(runs[runs.outcome == "ok"], [c for c in [spec.get("x"), *spec.get("y", [])] if c], cat)
+        # the run metrics drawn (tags such as a grid key are absent by design where an arm lacks them)
+        _require_columns(runs[runs.outcome == "ok"],
+                         [c for c in [spec.get("x"), *spec.get("y", [])] if c in cat.claim["metrics"]], cat)
         if spec.get("tuned"):  # of each grid arm only its tuned member
             runs = runs[runs.arm.isin(set(json.loads((cdir / "verdicts.json").read_text())["selected"].values()))]
         for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
