@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The end of a session of long runs (README "Long CPU runs"): once the lanes are stopped
+#   pkill -f longruns.sh; pkill -f "tier cpu_long"
+# bring the worktree's runs of TIER into this checkout with what the report needs:
+#   workflow/scripts/longruns_collect.sh WORKTREE TIER        # e.g. /work/runs cpu_long
+# 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
+#    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
+#    stages, so the lanes must be stopped);
+# 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints);
+# 3. the committed checkpoint of every run that has finished since, removed;
+# 4. each claim analysed --partial and its figures drawn;
+# 5. results/TIER staged, with the checkpoints of the runs in flight (.gitignore leaves them out
+#    otherwise, and the next session resumes from them), and the figures.
+# Then: python -m trickbench.cli report; git add report README.md results/verdicts.csv; git commit.
+# Environment: PYTHON (default python), DATA_ROOT (default data), CACHE_DIR.
+set -euo pipefail
+work=$(cd "$1" && pwd)
+tier=$2
+py=${PYTHON:-python}
+data=${DATA_ROOT:-data}
+cache=${CACHE_DIR:+--cache-dir $CACHE_DIR}
+here=$(pwd)
+export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}"
+claims=$(cd "$work/results/$tier" && for d in */; do [ -f "$here/config/claims/${d%/}.yaml" ] && echo "${d%/}"; done)
+for c in $claims; do
+  if grep -q '^  compute_share:' "config/claims/$c.yaml"; then
+    (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
+  fi
+done
+mkdir -p "results/$tier"
+rsync -a --exclude '*.log' --exclude 'ckpt.prev.pt' --exclude '*.corrupt' --exclude 'train.lock' \
+  "$work/results/$tier/" "results/$tier/"
+for s in results/"$tier"/*/runs/*/*/seed*/summary.json; do
+  c=$(dirname "$s")/ckpt.pt
+  if [ -f "$c" ]; then git rm -q --cached --ignore-unmatch "$c"; rm -f "$c"; fi
+done
+for c in $claims; do
+  "$py" -m trickbench.cli analyse --tier "$tier" --claim "$c" --partial
+  for f in $("$py" -c "
+from pathlib import Path
+from trickbench import config, report
+claim = config.load_yaml(Path('config/claims/$c.yaml').read_text())
+print(' '.join(str(p) for p in report.figure_paths(claim, Path('report/figures'), '$tier')))"); do
+    mkdir -p "$(dirname "$f")"
+    "$py" -m trickbench.cli figure --tier "$tier" --claim "$c" --out "$f"
+  done
+done
+git add "results/$tier" "report/figures/$tier"
+git add -f results/"$tier"/*/runs/*/*/seed*/ckpt.pt 2>/dev/null || true
+git status --short "results/$tier" | head -20
