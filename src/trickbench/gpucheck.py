@@ -234,18 +234,17 @@ def run(args) -> Path:
         n = seed_results(Path(args.seed_results), work / "results")
         _log(out, f"{n} finished runs from {args.seed_results}: skipped, and a tuned grid picks from them")
     device = "cuda" if env["cuda"] else "cpu"
+    ctx = {"data_root": args.data_root, "cache_dir": str(work / "cache"), "device": device, "threads": 1 if args.tiny else 8}
     (work / "bench").mkdir(exist_ok=True)
     known = measured_before(args.seed_results, env)
     if known and not args.remeasure:   # a draw is short: its minutes go to runs, not to a second measurement
         procs = args.procs or known["concurrency"]["best_procs"]
         _log(out, f"this card was measured before ({known['file']}): benchmark, time to accuracy and the "
                   f"concurrency curve skipped (--remeasure repeats them); training {procs} runs at a time")
-        ctx = {"data_root": args.data_root, "cache_dir": str(work / "cache"), "device": device, "threads": 1 if args.tiny else 8}
         return _train_and_pack(args, out, work, ctx, procs, deadline, t_start)
     names = ["mlp20x50", "resnet20"] if args.tiny else list(bench.MODELS_BENCH)
     r = bench.bench_models(names, device, batch=32 if args.tiny else 128, steps=2 if args.tiny else 30,
                            workers=0 if args.tiny else 8, compile=False)
-    ctx = {"data_root": args.data_root, "cache_dir": str(work / "cache"), "device": device, "threads": 1 if args.tiny else 8}
     r["time_to_accuracy"] = time_to_accuracy(ctx, 2 if args.tiny else args.tta_epochs, args.tiny)
     _log(out, f"time to accuracy: {r['time_to_accuracy']['seconds_to_test_acc']}")
     r["environment"] = env
