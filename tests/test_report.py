@@ -21,6 +21,9 @@ def test_ours_shows_both_means_in_the_metrics_unit():
     rate = {"verdict": "replicated", "rule": {"type": "rate"}, "successes": 3, "n_total": 5,
             "baseline_successes": 0, "baseline_n": 5}
     assert units.ours(rate) == "3/5 vs 0/5"
+    beside = [{"metric": "final_train_acc", "label": "training accuracy", "arm": 0.9587, "baseline": 1.0},
+              {"metric": "final_train_loss", "label": "loss", "arm": 0.25, "baseline": None}]
+    assert units.ours({**acc, "beside": beside}) == "94.8 % vs 96.7 %; training accuracy 95.9 % vs 100.0 %; loss 0.25 vs –"
 
 
 def test_effects_in_natural_units_arm_minus_baseline():

@@ -98,6 +98,19 @@ def test_evaluate_maps_grid_arms_to_their_tuned_member():
     assert out["arm_mean"] == pytest.approx(2.05)
 
 
+def test_beside_metrics_are_the_means_of_the_compared_runs_of_the_tuned_members():
+    runs = _runs("a__lr0p1", [2.0, 2.1, 2.2]) + _runs("a__lr1", [5.0, 5.1]) + _runs("b", [1.0, 1.0])
+    for r, fit in zip(runs, [0.9, 0.8, 0.1, 0.0, 0.0, 1.0, 0.96]):
+        r["metrics"]["train_acc"] = fit
+    sub = {"id": "x", "statement": "s", "beside": {"train_acc": "training accuracy"},
+           "rule": {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}}
+    out = verdict.evaluate(sub, runs, {"a": "a__lr0p1", "b": "b"})
+    # seed 2 of a__lr0p1 has no baseline to pair with: left out, as in arm_mean; the other member never counts
+    assert out["beside"] == [{"metric": "train_acc", "label": "training accuracy",
+                              "arm": pytest.approx(0.85), "baseline": pytest.approx(0.98)}]
+    assert "beside" not in verdict.evaluate({k: v for k, v in sub.items() if k != "beside"}, runs, {"a": "a__lr0p1", "b": "b"})
+
+
 def test_holm_known_values():
     # Holm (1979) step-down: sorted p * (m - rank), made monotone
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

@@ -268,6 +268,12 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         metric = rule.get("metric") or rule.get("success", {}).get("metric")
         if metric is not None and metric not in claim["metrics"]:
             raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
+        for m in sub.get("beside", {}):
+            if m not in claim["metrics"]:
+                raise ConfigError(f"{where}: subclaims[{i}].beside.{m} is not declared in metrics "
+                                  f"({', '.join(claim['metrics'])})")
+        if sub.get("beside") and rule["type"] == "order":
+            raise ConfigError(f"{where}: subclaims[{i}].beside needs a rule with an arm (not an order rule)")
         if "baseline_metric" in rule and rule["baseline_metric"] not in claim["metrics"]:
             raise ConfigError(f"{key}.baseline_metric {rule['baseline_metric']!r} is not declared in metrics "
                               f"({', '.join(claim['metrics'])})")

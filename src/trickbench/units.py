@@ -76,17 +76,25 @@ def _sign(s: dict) -> int:
 
 def value(s: dict, v: float | None) -> str:
     """A metric value of this sub-claim in its unit: '66.8 %', '126 s', '0.0412'."""
-    u = unit(_metric(s))
-    if v is None:
-        return "–"
-    return pct(v) if u == "pp" else f"{num(v)} s" if u == "s" else num(v)
+    return _in_unit(_metric(s), v)
 
 
 def ours(s: dict) -> str:
-    """Our side, in the metric's unit: '66.8 % vs 56.9 %', '3/5 vs 0/5', 'best clipping: 0.04 → 0.01'."""
-    r = s["rule"]
+    """Our side, in the metric's unit: '66.8 % vs 56.9 %', '3/5 vs 0/5', 'best clipping: 0.04 → 0.01';
+    then the claim file's `beside` metrics: '72.1 % vs 74.6 %; training accuracy 95.9 % vs 100 %'."""
     if s["verdict"] == "no data":
         return "–"
+    return "; ".join([_ours(s)] + [f"{b['label']} " + " vs ".join(
+        _in_unit(b["metric"], b[k]) for k in ("arm", "baseline") if k in b) for b in s.get("beside", [])])
+
+
+def _in_unit(metric: str | None, v: float | None) -> str:
+    u = unit(metric)
+    return "–" if v is None else pct(v) if u == "pp" else f"{num(v)} s" if u == "s" else num(v)
+
+
+def _ours(s: dict) -> str:
+    r = s["rule"]
     if r["type"] == "rate":
         mine = f"{s['successes']}/{s['n_total']}"
         return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine

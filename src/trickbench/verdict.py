@@ -418,6 +418,27 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
         out["tied_choices"] = alt
         if any(v != out["verdict"] for v in alt.values()):
             out |= {"verdict_at_tuned": out["verdict"], "verdict": INCONCLUSIVE, "tuning_dependent": True}
+    if subclaim.get("beside") and out.get("n"):
+        out["beside"] = _beside(subclaim["beside"], rule, runs)
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
             "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
             "control": bool(subclaim.get("control")), **out}
+
+
+def _beside(metrics: dict, rule: dict, runs: list[dict]) -> list[dict]:
+    """The claim file's `beside` metrics of the runs the rule compared (the seeds where every arm it
+    names has its metric; grid arms already replaced by their tuned member): what a reader needs
+    next to the verdict to read it, e.g. whether the arm fit its training set. Means, not tested."""
+    arms = [rule[k] for k in ("arm", "baseline") if k in rule]
+    if not arms:
+        return []
+    seeds = set.intersection(*(set(_ok_values(runs, a, rule["metric"])) for a in arms)) \
+        if rule.get("metric") and rule["type"] != "rate" else None
+    out = []
+    for metric, text in metrics.items():
+        means = {}
+        for k, a in zip(("arm", "baseline"), arms):
+            vals = _ok_values(runs, a, metric)
+            means[k] = _mean([v for s, v in vals.items() if seeds is None or s in seeds])
+        out.append({"metric": metric, "label": text, **means})
+    return out
