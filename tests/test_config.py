@@ -51,6 +51,7 @@ def test_resolution_order_base_then_tier_then_arm():
     (lambda c: c["subclaims"][0]["rule"].update(metric="accuracy"), "accuracy"),
     (lambda c: c.update(paper_metric="top5_acc"), "paper_metric 'top5_acc'"),
     (lambda c: c["subclaims"][0].update(beside={"train_acc": "training accuracy"}), r"subclaims\[0\].beside.train_acc is not declared"),
+    (lambda c: c["subclaims"][0].update(regime=["no_such_subclaim"]), "regime names 'no_such_subclaim'"),
 ])
 def test_bad_claim_is_rejected_naming_the_key(tmp_path, mutate, key):
     path = write_claim(tmp_path, mutate)

@@ -26,6 +26,14 @@ def test_ours_shows_both_means_in_the_metrics_unit():
     assert units.ours({**acc, "beside": beside}) == "94.8 % vs 96.7 %; training accuracy 95.9 % vs 100.0 %; loss 0.25 vs –"
 
 
+def test_an_unmet_regime_check_is_named_beside_the_verdict():
+    s = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_test_acc"}, "n": 5,
+         "regime_unmet": [{"id": "floor", "label": "Sanity: BN reaches 88 %", "verdict": "not replicated"}]}
+    assert report._regime_text(s) == "regime check not met: Sanity: BN reaches 88 % (not replicated)"
+    assert report._verdict_note(s).startswith("regime check not met: Sanity: BN reaches 88 % (not replicated)")
+    assert report._regime_text({k: v for k, v in s.items() if k != "regime_unmet"}) == ""
+
+
 def test_effects_in_natural_units_arm_minus_baseline():
     # accuracy, claimed 'greater': the effect is arm − baseline, in pp, one rounding for effect and interval
     acc = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_test_acc", "direction": "greater"},

@@ -111,6 +111,26 @@ def test_beside_metrics_are_the_means_of_the_compared_runs_of_the_tuned_members(
     assert "beside" not in verdict.evaluate({k: v for k, v in sub.items() if k != "beside"}, runs, {"a": "a__lr0p1", "b": "b"})
 
 
+def test_a_failed_regime_check_is_recorded_beside_the_verdicts_it_governs():
+    runs = _runs("fit", [0.95, 0.97, 0.96]) + _runs("a", [2.0, 2.1, 2.2]) + _runs("b", [1.0, 1.05, 1.1])
+    fits = {"id": "fits", "statement": "The baseline fits.", "regime": ["acc"],
+            "rule": {"type": "threshold", "arm": "fit", "metric": "m", "direction": "greater", "value": 0.99}}
+    acc = {"id": "acc", "statement": "a beats b", "rule": {"type": "compare", "metric": "m", "arm": "a", "baseline": "b", "direction": "greater"}}
+    speed = {**acc, "id": "speed"}
+    out = verdict.mark_regime([verdict.evaluate(x, runs) for x in (fits, acc, speed)], {"fits": "Regime: it fits"})
+    assert out[0]["verdict"] == "not replicated" and "regime_unmet" not in out[0]
+    # the verdict stands; the unmet check is recorded beside it, only where it governs
+    assert out[1]["verdict"] == "replicated"
+    assert out[1]["regime_unmet"] == [{"id": "fits", "label": "Regime: it fits", "verdict": "not replicated"}]
+    assert "regime_unmet" not in out[2]
+    # regime: true governs every other sub-claim; a check that holds marks nothing
+    everything = verdict.mark_regime([verdict.evaluate(x, runs) for x in ({**fits, "regime": True}, acc, speed)])
+    assert [len(r.get("regime_unmet", [])) for r in everything] == [0, 1, 1]
+    assert everything[1]["regime_unmet"][0]["label"] == "The baseline fits"
+    held = {**fits, "rule": {**fits["rule"], "value": 0.5}}
+    assert not any("regime_unmet" in r for r in verdict.mark_regime([verdict.evaluate(x, runs) for x in (held, acc)]))
+
+
 def test_holm_known_values():
     # Holm (1979) step-down: sorted p * (m - rank), made monotone
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

@@ -229,9 +229,10 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "grid_edge": at_grid_edge(cat, selected),
         "ties": ties,
         "tune_seeds": cat.tune_seeds,
-        "subclaims": verdict.apply_holm([verdict.evaluate(s, tune_runs if tune and s["rule"]["type"] == "order" else test_runs,
-                                                          selected, ties, exact) for s in cat.claim["subclaims"]],
-                                        family=f"{cat.id} at tier {cat.tier}"),
+        "subclaims": verdict.mark_regime(verdict.apply_holm(
+            [verdict.evaluate(s, tune_runs if tune and s["rule"]["type"] == "order" else test_runs, selected, ties, exact)
+             for s in cat.claim["subclaims"]], family=f"{cat.id} at tier {cat.tier}"),
+            {s["id"]: s.get("label", "") for s in cat.claim["subclaims"]}),
         # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
                  "eval_s": float(sum(r.get("eval_s", 0.0) for r in runs)),

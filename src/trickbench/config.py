@@ -304,7 +304,13 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
                                   f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
+    ids = [s["id"] for s in claim["subclaims"]]
     for i, sub in enumerate(claim["subclaims"]):
+        governed = sub.get("regime") if isinstance(sub.get("regime"), list) else []
+        for other in governed:
+            if other not in ids or other == sub["id"]:
+                raise ConfigError(f"{where}: subclaims[{i}].regime names {other!r}, which is not another sub-claim "
+                                  f"({', '.join(x for x in ids if x != sub['id'])})")
         if sub["rule"].get("pool") and sub["rule"]["type"] != "rate":
             raise ConfigError(f"{where}: subclaims[{i}].rule.pool is for rate rules only (paired rules would pair a seed twice)")
     grids = {n for n, a in claim["arms"].items() if a.get("grid")}

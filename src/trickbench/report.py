@@ -74,8 +74,15 @@ def _shown(s: dict) -> str:
     return s["verdict"]
 
 
+def _regime_text(s: dict) -> str:
+    """'' or what the tier's regime checks (verdict.mark_regime) say against it: 'regime check not
+    met: Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
+    unmet = s.get("regime_unmet") or []
+    return ("regime check not met: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in unmet)) if unmet else ""
+
+
 def _verdict_note(s: dict, rerun: dict | None = None) -> str:
-    notes = []
+    notes = [_regime_text(s)] if s.get("regime_unmet") else []
     if rerun and rerun["verdict_new"] != rerun["verdict_committed"] and s["verdict"] == rerun["verdict_committed"]:
         notes.append(f"flipped on a rerun from scratch: {rerun['verdict_new']} ({rerun['setup_new']})")
     if s.get("mixed_setups"):
@@ -341,7 +348,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                    "paper": fmt((r["sub"].get("paper") or {}).get("value")),
                    # a tier still being run (analysed --partial) says so wherever its verdicts show
                    "tier": r["tier"] + (", in progress" if r.get("partial") else ""),
-                   "n": _n_text(r["sub"]),
+                   "n": _n_text(r["sub"]), "regime": _regime_text(r["sub"]),
                    # what deciding it would take at this effect size (t-test power, 80 %)
                    "decide": (f"~{need} seeds" if need and need <= 10_000 else "") if shown == "inconclusive" else ""}
             if shown in POSITIVE or shown in NEGATIVE:

@@ -330,6 +330,24 @@ def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> li
     return results
 
 
+def mark_regime(results: list[dict], labels: dict[str, str] | None = None) -> list[dict]:
+    """Regime checks (sub-claims with `regime`: the schedule reaches a sanity floor, the baseline
+    fits its training set) are what other sub-claims of the tier need to be about the paper's
+    regime: `regime: true` all of them, `regime: [ids]` those named (a training-set fit says
+    nothing about a speed claim). Where a check has not come out positive (replicated or
+    equivalent, after Holm), each sub-claim it governs keeps its verdict but records the check
+    under `regime_unmet` (id, label, verdict), and the report prints it beside the verdict."""
+    for check in results:
+        if not check.get("regime") or check["verdict"] in (REPLICATED, EQUIVALENT):
+            continue
+        unmet = {"id": check["id"], "label": (labels or {}).get(check["id"]) or check["statement"].rstrip("."),
+                 "verdict": check["verdict"]}
+        for r in results:
+            if r is not check and (check["regime"] is True or r["id"] in check["regime"]):
+                r.setdefault("regime_unmet", []).append(unmet)
+    return results
+
+
 def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
@@ -407,7 +425,7 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
         # a tier that runs one value of a grid (tiers.<tier>.grids): the tuned member is the arm itself
         return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
                 "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
-                "control": bool(subclaim.get("control")), "verdict": NO_DATA, "n": 0,
+                "control": bool(subclaim.get("control")), "regime": subclaim.get("regime") or False, "verdict": NO_DATA, "n": 0,
                 "note": f"not decidable at this tier: the tuned arm is {rule['arm']} itself (one grid value run)"}
     out = _evaluate_rule(rule, runs, exact)
     others = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
@@ -422,7 +440,7 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
         out["beside"] = _beside(subclaim["beside"], rule, runs)
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
             "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
-            "control": bool(subclaim.get("control")), **out}
+            "control": bool(subclaim.get("control")), "regime": subclaim.get("regime") or False, **out}
 
 
 def _beside(metrics: dict, rule: dict, runs: list[dict]) -> list[dict]:
