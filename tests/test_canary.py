@@ -93,6 +93,9 @@ def test_the_canary_table_keeps_other_claims_and_the_report_states_it(tmp_path):
     canary.write_table([row("pruning", "mlp", True, 0.1, 0.3) | {"train_loss_rel": 0.0, "test_loss_rel": 0.1}], path)
     [line] = report.canaries(tmp_path)
     assert (line["agree"], line["exact"], line["eval_only"]) == (3, 2, 1)
+    canary.write_table([row("pruning", "mlp", True, 1e-3, 1e-4) | {"cross_cpu": "another CPU's difference: ..."}], path)
+    [line] = report.canaries(tmp_path)
+    assert (line["agree"], line["cross_cpu"], line["failed"]) == (3, 1, [])
 
 
 def _this_cpus_pruning_run(tmp_path, ctx) -> Path:
@@ -134,3 +137,35 @@ def test_two_cpus_of_one_name_are_told_apart_by_their_bf16_units():
     assert not canary.same_machine({"cpu": "AMD EPYC", "cpu_bf16": None}, here)   # an AVX2-only EPYC
     assert canary.same_machine({"cpu": "AMD EPYC"}, here)                           # not recorded: the name decides
     assert not canary.same_machine({"cpu": "Intel(R) Xeon(R) Processor", "cpu_bf16": "amx_bf16"}, here)
+
+
+def test_another_cpus_difference_is_told_apart_from_a_stale_run_by_the_runs_own_commit():
+    row = {"ok": False, "problem": "test_loss 0.207962 committed, 0.207904 now", "same_cpu": False}
+    now = {"train_loss": 0.3934739, "test_loss": 0.2079037}
+    keys = {"train_loss": "train_loss", "test_loss": "test_loss"}
+    cpu = canary.judge_other_cpu(row, now, dict(now), keys, 1e-4, "78de43716dcb")   # the run's commit trains today's numbers here
+    assert cpu["ok"] and cpu["problem"] == "" and cpu["own_commit_rel"] == 0.0 and "78de437" in cpu["cross_cpu"]
+    stale = canary.judge_other_cpu(row, now, {**now, "train_loss": 0.39}, keys, 1e-4, "78de43716dcb")
+    assert not stale["ok"] and "its own commit 78de437 on this CPU differs from today's code by 8.9e-03" in stale["problem"]
+    unknown = canary.judge_other_cpu(row, now, None, keys, 1e-4, "None")
+    assert not unknown["ok"] and "could not be run here" in unknown["problem"]
+    assert "ok: another CPU's difference" in canary.explain([cpu | {"claim": "c", "arm": "a", "seed": 0, "precision": "fp32"}], "cpu")
+
+
+def test_a_runs_own_commit_trains_todays_numbers_on_this_machine(tmp_path, ctx):
+    """The question the canary asks a run from another CPU, asked of a quick pruning run: a git
+    worktree of the commit it recorded trains epoch 1 here as today's code does."""
+    import subprocess
+    [summary] = canary._first_runs(REPO / "results" / "quick" / "pruning")
+    commit = summary["provenance"]["commit"]
+    if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True).returncode:
+        pytest.skip(f"no git history with the run's commit {commit[:7]} (an installed package or a shallow clone)")
+    try:
+        own = canary.retrain_at_own_commit(summary, ctx, tmp_path)
+        assert any(tmp_path.glob("commit-*"))
+    finally:
+        canary._remove_worktrees(tmp_path)
+    assert not any(tmp_path.glob("commit-*"))
+    now = canary.retrain_first_epoch(summary, ctx, tmp_path / "now")
+    assert own and own["train_loss"] == now["train_loss"] and own["test_loss"] == now["test_loss"]
+    assert canary.retrain_at_own_commit({**summary, "provenance": {**summary["provenance"], "dirty": True}}, ctx, tmp_path) is None

@@ -685,6 +685,7 @@ def canaries(results: Path) -> list[dict]:
                     "agree": len(rows) - len(bad),
                     "exact": sum(_num(r["max_rel_diff"]) == 0 for r in rows),
                     "eval_only": sum(only_evaluation_moved(r) for r in rows),
+                    "cross_cpu": sum(bool(r.get("cross_cpu")) for r in rows),
                     "sensitive": sum((_num(r["tolerance"]) or 0) > RTOL.get(r["precision"], 0) for r in rows),
                     "where": "; ".join(sorted({f"{r['cpu']}, commit {r['commit']}, {r['date']}" for r in rows})),
                     "failed": [f"{r['claim']}/{r['arm']} seed {r['seed']}: {r['problem']}" for r in bad]})
