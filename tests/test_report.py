@@ -32,6 +32,8 @@ def test_an_unmet_regime_check_is_named_beside_the_verdict():
     assert report._regime_text(s) == "regime check not met: Sanity: BN reaches 88 % (not replicated)"
     assert report._verdict_note(s).startswith("regime check not met: Sanity: BN reaches 88 % (not replicated)")
     assert report._regime_text({k: v for k, v in s.items() if k != "regime_unmet"}) == ""
+    open_ = {**s, "regime_unmet": [{"id": "floor", "label": "Sanity", "verdict": "inconclusive"}]}
+    assert report._regime_text(open_) == "regime check not established: Sanity (inconclusive)"
 
 
 def test_effects_in_natural_units_arm_minus_baseline():

@@ -78,7 +78,10 @@ def _regime_text(s: dict) -> str:
     """'' or what the tier's regime checks (verdict.mark_regime) say against it: 'regime check not
     met: Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
     unmet = s.get("regime_unmet") or []
-    return ("regime check not met: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in unmet)) if unmet else ""
+    if not unmet:
+        return ""
+    word = "not met" if any(u["verdict"] not in ("inconclusive", "no data") for u in unmet) else "not established"
+    return f"regime check {word}: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in unmet)
 
 
 def _verdict_note(s: dict, rerun: dict | None = None) -> str:
