@@ -108,14 +108,19 @@ def recorded_layout(summary: dict) -> str:
     return "channels_last" if (summary.get("provenance") or {}).get("gpu") else "contiguous"
 
 
+def _as_recorded(summary: dict, ctx: dict) -> dict:
+    """The training context the run recorded: its precision and memory layout, its micro-batch
+    (none for runs before chunking was recorded), one engine at a time, no compilation."""
+    return {**ctx, "precision": summary.get("precision", "fp32"), "stack": False, "compile": False,
+            "channels_last": recorded_layout(summary) == "channels_last", "micro_batch": summary.get("micro_batch")}
+
+
 def retrain_first_epoch(summary: dict, ctx: dict, workdir: Path) -> dict:
     """Epoch 1 of the summary's run, trained now by the engine that trained it (train.run, or the
     stacked engine for seeds that were stacked: a one-seed stack equals its seed in a larger one)."""
     from trickbench import stacked, train
     recipe = summary["recipe"]
-    run_ctx = {**ctx, "precision": summary.get("precision", "fp32"), "stack": False, "compile": False,
-               "channels_last": recorded_layout(summary) == "channels_last",
-               "micro_batch": summary.get("micro_batch")}   # runs before chunking was recorded: none
+    run_ctx = _as_recorded(summary, ctx)
     run_dir = workdir / str(summary.get("claim")) / summary["arm"] / f"seed{summary['seed']}"  # stack checkpoints sit beside
     with contextlib.redirect_stdout(io.StringIO()):   # the run's progress line
         if (summary.get("stacked_runs") or 1) > 1:
@@ -164,10 +169,9 @@ def retrain_at_own_commit(summary: dict, ctx: dict, workdir: Path, timeout: floa
                               capture_output=True, text=True)
         if made.returncode:
             return None
-    run_ctx = {**ctx, "precision": summary.get("precision", "fp32"), "stack": False, "compile": False,
-               "channels_last": recorded_layout(summary) == "channels_last", "micro_batch": summary.get("micro_batch"),
-               "cache_dir": str(workdir / "old-cache")}   # an old commit's cache format may differ from today's
-    run_ctx = {k: (str(v) if isinstance(v, Path) else v) for k, v in run_ctx.items()}
+    # an old commit's cache format may differ from today's: a cache of its own
+    run_ctx = {k: (str(v) if isinstance(v, Path) else v)
+               for k, v in (_as_recorded(summary, ctx) | {"cache_dir": str(workdir / "old-cache")}).items()}
     out = workdir / "own" / f"{summary.get('claim')}-{summary['arm']}-seed{summary['seed']}"
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": str(ctx.get("threads", 1))}
     try:

@@ -85,7 +85,7 @@ def _regime_text(s: dict) -> str:
 
 
 def _verdict_note(s: dict, rerun: dict | None = None) -> str:
-    notes = [_regime_text(s)] if s.get("regime_unmet") else []
+    notes = [t for t in [_regime_text(s)] if t]
     if rerun and rerun["verdict_new"] != rerun["verdict_committed"] and s["verdict"] == rerun["verdict_committed"]:
         notes.append(f"flipped on a rerun from scratch: {rerun['verdict_new']} ({rerun['setup_new']})")
     if s.get("mixed_setups"):

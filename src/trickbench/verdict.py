@@ -447,9 +447,7 @@ def _beside(metrics: dict, rule: dict, runs: list[dict]) -> list[dict]:
     """The claim file's `beside` metrics of the runs the rule compared (the seeds where every arm it
     names has its metric; grid arms already replaced by their tuned member): what a reader needs
     next to the verdict to read it, e.g. whether the arm fit its training set. Means, not tested."""
-    arms = [rule[k] for k in ("arm", "baseline") if k in rule]
-    if not arms:
-        return []
+    arms = [rule[k] for k in ("arm", "baseline") if k in rule]   # config: never an order rule
     seeds = set.intersection(*(set(_ok_values(runs, a, rule["metric"])) for a in arms)) \
         if rule.get("metric") and rule["type"] != "rate" else None
     out = []
