@@ -66,3 +66,11 @@ def test_report_shows_cpu_fp32_and_bf16_throughput_of_conv_models(tmp_path):
     rows = {r["model"]: r for r in report.speed(tmp_path)["models"]}
     assert rows["resnet20"]["bf16"] == "220 / 359 (1.63×)"
     assert rows["mlp20x50"]["bf16"] == "–"          # MLPs are not timed in bf16
+
+
+def test_stacked_linear_suite_compares_the_two_backwards(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "LINEAR_SHAPES", [(2, 16, 12, 8), (3, 8, 20, 5)])
+    r = bench.main(["--suite", "stacked-linear", "--steps", "1", "--repeat", "1", "--out", str(tmp_path / "s.json")])
+    assert [(x["seeds"], x["fan_in"]) for x in r["rows"]] == [(2, 12), (3, 20)]
+    assert all(x["bit_identical"] and x["speedup"] > 0 for x in r["rows"])
+    assert json.loads((tmp_path / "s.json").read_text())["rows"] == r["rows"]

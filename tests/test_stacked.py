@@ -141,3 +141,24 @@ def test_stacked_seeds_hold_every_run_lock(tmp_path, ctx):
         with pytest.raises(io.RunBusy, match="s1 is being trained by"):
             stacked.run_stacked(dict(BASE, epochs=1), [0, 1], dirs, ctx, META)
     assert not list(tmp_path.glob("s*/summary.json")) and not list(tmp_path.glob("s*/metrics.jsonl"))
+
+
+@pytest.mark.parametrize("S,B,fan_in,fan_out", [(1, 64, 20, 50), (3, 128, 784, 1024), (5, 32, 64, 10)])
+def test_stacked_linear_is_baddbmm_bit_for_bit(S, B, fan_in, fan_out):
+    """The layer's own backward (weight gradient in the weight's layout) gives autograd's numbers exactly."""
+    import torch
+    torch.manual_seed(S + B)
+    w, b = torch.randn(S, fan_out, fan_in), torch.randn(S, fan_out)
+    x, g = torch.randn(S, B, fan_in), torch.randn(S, B, fan_out)
+    got = []
+    for f in (lambda x, w, b: torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)), stacked.StackedLinear.apply):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        out = f(xs, ws, bs)
+        out.backward(g)
+        got.append((out.detach(), xs.grad, ws.grad, bs.grad))
+    for ref, new in zip(*got):
+        assert torch.equal(ref, new)
+    assert got[1][2].is_contiguous()
+    x64, w64 = x[:, :4, :6].double().requires_grad_(), w[:, :3, :6].double().requires_grad_()
+    b64 = b[:, :3].double().requires_grad_()
+    assert torch.autograd.gradcheck(stacked.StackedLinear.apply, (x64, w64, b64))

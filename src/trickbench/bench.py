@@ -5,6 +5,7 @@
     python -m trickbench.bench --suite layouts [--seeds 16] [--epochs 2] [--cores 2]
     python -m trickbench.bench --suite pipeline [--cores 2] [--tier quick]
     python -m trickbench.bench --suite engine [--steps 20] [--repeat 3]   (trickbench.bench_engine)
+    python -m trickbench.bench --suite stacked-linear [--steps 10] [--repeat 5]
 
 Suite `models`: for each model, our engine (trickbench.train.run: the dataset as uint8 on the
 device, batched flip + pad-crop there, bf16 autocast and channels_last on CUDA, no DataLoader)
@@ -30,6 +31,12 @@ outside as fresh processes (start-up included, as a Snakemake job pays it):
   parallel_stacked     `cores` single-thread processes in parallel, each stacking its share
                        (what `snakemake --cores N` with `threads: 1` and `stack_seeds` does)
 and prints runs per hour of each and its ratio to one process per run.
+
+Suite `stacked-linear`: one stacked layer's forward + backward (trickbench.stacked.StackedLinear,
+the weight gradient formed in the weight's layout) against autograd's own backward of the same
+`baddbmm` (which forms it transposed and copies it into place), on the layer shapes of the
+project's stacked MLPs, interleaved repeats in one process; prints the time of each, their ratio,
+and whether every output and gradient is bit for bit the same.
 
 Suite `pipeline`: the whole tier as a newcomer runs it (`snakemake --cores N`, default config, in
 a fresh directory, so datasets are decoded and every run trains); then every training job again
@@ -116,6 +123,44 @@ MODELS_BENCH = {  # name -> (model, model_args, input shape)
     "nf_resnet20": ("nf_resnet", {"depth": 20}, (3, 32, 32)),
 }
 GPU_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}
+
+
+# (seeds S, batch, fan-in, fan-out): the 20x50 MLP of gradient noise / AMSGrad, dropout's 3x1024 (its
+# first and hidden layers, 3 tuning seeds and 5 test seeds), a 512-wide middle case
+LINEAR_SHAPES = [(5, 128, 50, 50), (3, 128, 784, 1024), (3, 128, 1024, 1024), (5, 128, 1024, 1024), (5, 128, 512, 512)]
+
+
+def bench_stacked_linear(steps: int, repeat: int, threads: int) -> dict:
+    import torch
+
+    from trickbench.stacked import StackedLinear
+    torch.set_num_threads(threads)
+    ways = {"autograd_baddbmm": lambda x, w, b: torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)),
+            "stacked_linear": StackedLinear.apply}
+    rows = []
+    for S, B, fan_in, fan_out in LINEAR_SHAPES:
+        torch.manual_seed(0)
+        w, b, x = torch.randn(S, fan_out, fan_in) * 0.03, torch.zeros(S, fan_out), torch.randn(S, B, fan_in)
+        g = torch.randn(S, B, fan_out)
+        got, times = {}, {k: [] for k in ways}
+        for _ in range(repeat):
+            for k, f in ways.items():
+                xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    xs.grad = ws.grad = bs.grad = None
+                    out = f(xs, ws, bs)
+                    out.backward(g)
+                times[k].append((time.perf_counter() - t0) / steps)
+                got[k] = (out.detach(), xs.grad, ws.grad, bs.grad)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"seeds": S, "batch": B, "fan_in": fan_in, "fan_out": fan_out,
+                     "autograd_baddbmm_ms": med["autograd_baddbmm"] * 1e3, "stacked_linear_ms": med["stacked_linear"] * 1e3,
+                     "speedup": med["autograd_baddbmm"] / med["stacked_linear"],
+                     "bit_identical": all(torch.equal(a, c) for a, c in zip(got["autograd_baddbmm"], got["stacked_linear"]))})
+    from trickbench import provenance
+    return {"suite": "stacked-linear", "steps": steps, "repeat": repeat, "threads": threads, "rows": rows,
+            "device": provenance.device_info("cpu"), "versions": provenance.versions()}
 
 
 def _sync(device):
@@ -364,7 +409,7 @@ def bench_pipeline(cores: int, tier: str) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "engine", "worker"])
+    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "engine", "stacked-linear", "worker"])
     ap.add_argument("--tier", default="quick", help="suite pipeline: the tier to run")
     ap.add_argument("--models", default=",".join(MODELS_BENCH), help="suite models: comma-separated names")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -405,6 +450,21 @@ def main(argv=None):
             print(f"  {k:20s} {v['wall_s']:7.1f} s  {v['runs_per_hour']:8.0f} runs/h  "
                   f"{v['over_per_run_process']:5.2f}x one process per run")
         print(f"  fastest: {r['best']}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
+        _write(args.out, r)
+        return r
+    if args.suite == "stacked-linear":
+        from trickbench import provenance
+        load_before = os.getloadavg()[0]
+        print(f"one stacked layer, forward + backward, {args.steps} steps, median of {args.repeat} interleaved, "
+              f"{args.threads} thread(s); {provenance.cpu_model()}")
+        r = bench_stacked_linear(args.steps, args.repeat, args.threads)
+        for row in r["rows"]:
+            print(f"  S={row['seeds']} batch {row['batch']} {row['fan_in']:4d}->{row['fan_out']:<4d}  autograd baddbmm "
+                  f"{row['autograd_baddbmm_ms']:7.2f} ms  StackedLinear {row['stacked_linear_ms']:7.2f} ms  "
+                  f"{row['speedup']:4.2f}x  bit-identical: {row['bit_identical']}")
+        r["load_before"], r["load_after"] = load_before, os.getloadavg()[0]
+        print(f"  load average {r['load_before']:.1f} before, {r['load_after']:.1f} after (other jobs share the cores: "
+              "the ratio, interleaved, is what to read)")
         _write(args.out, r)
         return r
     if args.suite == "engine":

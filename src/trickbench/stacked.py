@@ -104,6 +104,27 @@ def _drop(x, p: float, drop_gens):
     return x * mask.div_(1 - p)
 
 
+class StackedLinear(torch.autograd.Function):
+    """x [S, B, in] @ w[s].T + b[s] for every seed s (w [S, out, in], b [S, out]): the forward of
+    `torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))` with the weight gradient computed in the
+    weight's own [S, out, in] layout. Autograd's own backward forms it as [S, in, out] and then copies
+    the transpose into place, a strided copy that cost more than the three matmuls together on the
+    1024-wide MLPs on a CPU (a 2-core Xeon with AMX: 2.2-2.4x slower a layer step). The same
+    numbers, bit for bit (tests/test_stacked.py); `python -m trickbench.bench --suite stacked-linear`
+    measures the ratio."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        return gx, torch.bmm(g.transpose(1, 2), x), g.sum(1)
+
+
 def _forward(weights, biases, x, dropout: float = 0.0, drop_gens=None, input_dropout: float = 0.0):
     """x: [S, B, D] -> logits [S, B, K]; ReLU between layers, none after the last. With `drop_gens`
     (training), each input is dropped with probability `input_dropout` and each hidden ReLU output
@@ -112,7 +133,7 @@ def _forward(weights, biases, x, dropout: float = 0.0, drop_gens=None, input_dro
     if input_dropout and drop_gens:
         x = _drop(x, input_dropout, drop_gens)
     for i, (w, b) in enumerate(zip(weights, biases)):
-        x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        x = StackedLinear.apply(x, w, b)
         if i < len(weights) - 1:
             x = F.relu(x)
             if dropout and drop_gens:
