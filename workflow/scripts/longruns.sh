@@ -6,9 +6,10 @@
 #
 #   workflow/scripts/longruns.sh WORKTREE LANE            # e.g. /work/runs results/cpu_long/queue/lane1.txt
 #
-# A lane line: "<tier> <claim> <arm> <test seeds> <out file under results/<tier>/<claim>/runs/>";
+# A lane line: "<tier> <claim> <arm> <test seeds> <out file under results/<tier>/<claim>/runs/> [run-arm flags]";
 # "--seeds N" trains the first N test seeds (and a tuned grid's tuning seeds), so a lane can go seed
-# by seed over every arm. Environment: PYTHON (default: python), DATA_ROOT (data), CACHE_DIR.
+# by seed over every arm; flags after the file go to run-arm as they are (e.g. --stack, which MLP
+# arms of the pipeline use). Environment: PYTHON (default: python), DATA_ROOT (data), CACHE_DIR.
 set -uo pipefail
 work=$(cd "$1" && pwd)
 lane=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
@@ -18,12 +19,12 @@ cache=${CACHE_DIR:+--cache-dir $CACHE_DIR}
 while true; do
   line=$(grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$lane" | head -1)
   if [ -z "$line" ]; then echo "$(date -u +%FT%TZ) lane empty" >> "$lane.log"; break; fi
-  read -r tier claim arm seeds out <<< "$line"
+  read -r tier claim arm seeds out extra <<< "$line"
   echo "$(date -u +%FT%TZ) start: $line" >> "$lane.log"
   (cd "$work" && OMP_NUM_THREADS=1 PYTHONPATH="$work/src" "$py" -m trickbench.cli run-arm \
      --claims-dir config/claims --results results --tier "$tier" --claim "$claim" --arm "$arm" \
      --seeds "$seeds" --out "results/$tier/$claim/runs/$out" --data-root "$data" $cache \
-     --device cpu --threads 1) >> "$lane.log" 2>&1
+     --device cpu --threads 1 ${extra:-}) >> "$lane.log" 2>&1
   rc=$?
   mark=$([ $rc = 0 ] && echo done || echo failed)
   echo "$(date -u +%FT%TZ) $mark (rc $rc): $line" >> "$lane.log"

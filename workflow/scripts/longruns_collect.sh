@@ -2,7 +2,8 @@
 # The end of a session of long runs (README "Long CPU runs"): once the lanes are stopped
 #   pkill -f longruns.sh; pkill -f "tier cpu_long"
 # bring the worktree's runs of TIER into this checkout with what the report needs:
-#   workflow/scripts/longruns_collect.sh WORKTREE TIER        # e.g. /work/runs cpu_long
+#   workflow/scripts/longruns_collect.sh WORKTREE TIER [CLAIM]   # e.g. /work/runs cpu_long
+# (with CLAIM, only that claim's folder: a tier whose other claims were trained elsewhere)
 # 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
 #    stages, so the lanes must be stopped);
@@ -21,15 +22,19 @@ data=${DATA_ROOT:-data}
 cache=${CACHE_DIR:+--cache-dir $CACHE_DIR}
 here=$(pwd)
 export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}"
-claims=$(cd "$work/results/$tier" && for d in */; do [ -f "$here/config/claims/${d%/}.yaml" ] && echo "${d%/}"; done)
+only=${3:-}
+claims=$(cd "$work/results/$tier" && for d in */; do
+  [ -f "$here/config/claims/${d%/}.yaml" ] && [ -z "$only" -o "$only" = "${d%/}" ] && echo "${d%/}"; done)
+[ -n "$claims" ] || { echo "no claim of tier $tier${only:+ named $only} in $work/results/$tier" >&2; exit 1; }
 for c in $claims; do
   if grep -q '^  compute_share:' "config/claims/$c.yaml"; then
     (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
   fi
 done
-mkdir -p "results/$tier"
-rsync -a --exclude '*.log' --exclude 'ckpt.prev.pt' --exclude '*.corrupt' --exclude 'train.lock' \
-  "$work/results/$tier/" "results/$tier/"
+sub=${only:+$only/}   # the whole tier (its lane files in queue/ too), or the one claim
+mkdir -p "results/$tier/$sub"
+rsync -a --exclude '*.log' --exclude 'ckpt.prev.pt' --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' \
+  "$work/results/$tier/$sub" "results/$tier/$sub"
 for s in results/"$tier"/*/runs/*/*/seed*/summary.json; do
   c=$(dirname "$s")/ckpt.pt
   if [ -f "$c" ]; then git rm -q --cached --ignore-unmatch "$c"; rm -f "$c"; fi

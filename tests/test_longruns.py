@@ -1,0 +1,31 @@
+"""A lane of long runs (workflow/scripts/longruns.sh) trains its lines in order, passes a line's
+extra flags to run-arm, and marks each line done or failed."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from trickbench import io
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_lane_runs_marks_and_passes_flags(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    for d in ("config", "src"):  # a worktree stand-in: the repository's code and claims, results of its own
+        (work / d).symlink_to(ROOT / d)
+    lane = tmp_path / "lane.txt"
+    lane.write_text("# a comment stays\n"
+                    "smoke dropout none 2 none.jsonl --stack\n"
+                    "smoke dropout no_such_arm 1 x.jsonl\n")
+    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
+    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)],
+                   env=env, check=True, timeout=600)
+    assert lane.read_text().splitlines() == ["# a comment stays", "done smoke dropout none 2 none.jsonl --stack",
+                                             "failed smoke dropout no_such_arm 1 x.jsonl"]
+    rows = io.read_jsonl(work / "results/smoke/dropout/runs/none.jsonl")
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(r["outcome"] == "ok" and r["stacked_runs"] == 2 for r in rows)  # --stack reached run-arm
+    log = (tmp_path / "lane.txt.log").read_text()
+    assert "no_such_arm" in log and log.rstrip().endswith("lane empty")
