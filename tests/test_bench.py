@@ -70,7 +70,11 @@ def test_report_shows_cpu_fp32_and_bf16_throughput_of_conv_models(tmp_path):
 
 def test_stacked_linear_suite_compares_the_two_backwards(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "LINEAR_SHAPES", [(2, 16, 12, 8), (3, 8, 20, 5)])
-    r = bench.main(["--suite", "stacked-linear", "--steps", "1", "--repeat", "1", "--out", str(tmp_path / "s.json")])
+    out = tmp_path / "bench" / "s.json"
+    r = bench.main(["--suite", "stacked-linear", "--steps", "1", "--repeat", "1", "--out", str(out)])
     assert [(x["seeds"], x["fan_in"]) for x in r["rows"]] == [(2, 12), (3, 20)]
     assert all(x["bit_identical"] and x["speedup"] > 0 for x in r["rows"])
-    assert json.loads((tmp_path / "s.json").read_text())["rows"] == r["rows"]
+    assert json.loads(out.read_text())["rows"] == r["rows"]
+    rows = report.speed(tmp_path)["engine"]   # the report's table of engine choices, in milliseconds
+    assert len(rows) == 2 and rows[0]["choice"].startswith("stacked MLP layer, 2 seeds × batch 16, 12→8")
+    assert "bit for bit the same" in rows[0]["choice"] and rows[0]["base"].endswith(" ms")

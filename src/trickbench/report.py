@@ -582,6 +582,15 @@ def speed(results: Path) -> dict:
                     {"device": where, "choice": "NF-ResNet-20 evaluation: 256 vs 2000 images per pass",
                      "base": f"{c['eval_batch_2000_img_s']:,.0f}", "new": f"{c['eval_batch_256_img_s']:,.0f}",
                      "ratio": f"{c['eval_256_over_2000']:.2f}×"}]
+        elif b.get("suite") == "stacked-linear":   # one stacked MLP layer, two backwards (fp32, ms per step)
+            where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
+            for r in b["rows"]:
+                engine.append({"device": where,
+                               "choice": f"stacked MLP layer, {r['seeds']} seeds × batch {r['batch']}, "
+                                         f"{r['fan_in']}→{r['fan_out']}: StackedLinear vs autograd's baddbmm backward "
+                                         f"(fp32; {'bit for bit the same' if r['bit_identical'] else 'NOT the same numbers'})",
+                               "base": f"{r['autograd_baddbmm_ms']:.2f} ms", "new": f"{r['stacked_linear_ms']:.2f} ms",
+                               "ratio": f"{r['speedup']:.2f}×"})
         elif b.get("suite") == "models":
             if "load_before" in b:
                 where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
