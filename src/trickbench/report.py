@@ -564,23 +564,23 @@ def speed(results: Path) -> dict:
                 c = r["cores"]
                 engine += [
                     {"device": where, "choice": f"{name}, batch {r['batch']}: channels_last vs contiguous (bf16)",
-                     "base": f"{r['train_contiguous_img_s']:,.0f}", "new": f"{r['train_channels_last_img_s']:,.0f}",
+                     "base": f"{r['train_contiguous_img_s']:,.0f} img/s", "new": f"{r['train_channels_last_img_s']:,.0f} img/s",
                      "ratio": f"{r['channels_last_over_contiguous']:.2f}×"},
                     {"device": where, "choice": f"{name}: two 1-thread runs vs one 2-thread run (total)",
-                     "base": f"{c['one_two_thread_img_s']:,.0f}", "new": f"{c['two_single_thread_img_s']:,.0f}",
+                     "base": f"{c['one_two_thread_img_s']:,.0f} img/s", "new": f"{c['two_single_thread_img_s']:,.0f} img/s",
                      "ratio": f"{c['two_single_over_one_double']:.2f}×"},
                     {"device": where, "choice": f"{name}: an evaluation image vs a training image; "
                                                 f"{r['share_of_bf16_peak']:.0%} of the bf16 peak",
-                     "base": f"{r['train_' + r['best_layout'] + '_img_s']:,.0f}",
-                     "new": f"{r['eval_img_s']:,.0f}", "ratio": f"{r['eval_over_train']:.2f}×"}]
+                     "base": f"{r['train_' + r['best_layout'] + '_img_s']:,.0f} img/s",
+                     "new": f"{r['eval_img_s']:,.0f} img/s", "ratio": f"{r['eval_over_train']:.2f}×"}]
             if "chunks" in b:
                 c = b["chunks"]
                 engine += [
                     {"device": where, "choice": "NF-ResNet-20, batch 2048: in chunks of 256 vs whole",
-                     "base": f"{c['train_whole_img_s']:,.0f}", "new": f"{c['train_chunks_256_img_s']:,.0f}",
+                     "base": f"{c['train_whole_img_s']:,.0f} img/s", "new": f"{c['train_chunks_256_img_s']:,.0f} img/s",
                      "ratio": f"{c['train_chunks_over_whole']:.2f}×"},
                     {"device": where, "choice": "NF-ResNet-20 evaluation: 256 vs 2000 images per pass",
-                     "base": f"{c['eval_batch_2000_img_s']:,.0f}", "new": f"{c['eval_batch_256_img_s']:,.0f}",
+                     "base": f"{c['eval_batch_2000_img_s']:,.0f} img/s", "new": f"{c['eval_batch_256_img_s']:,.0f} img/s",
                      "ratio": f"{c['eval_256_over_2000']:.2f}×"}]
         elif b.get("suite") == "stacked-linear":   # one stacked MLP layer, two backwards (fp32, ms per step)
             where += f" (load {b['load_before']:.1f}–{b['load_after']:.1f})"
