@@ -133,6 +133,7 @@ LINEAR_SHAPES = [(5, 128, 50, 50), (3, 128, 784, 1024), (3, 128, 1024, 1024), (5
 def bench_stacked_linear(steps: int, repeat: int, threads: int) -> dict:
     import torch
 
+    from trickbench import provenance
     from trickbench.stacked import StackedLinear
     torch.set_num_threads(threads)
     ways = {"autograd_baddbmm": lambda x, w, b: torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)),
@@ -158,7 +159,6 @@ def bench_stacked_linear(steps: int, repeat: int, threads: int) -> dict:
                      "autograd_baddbmm_ms": med["autograd_baddbmm"] * 1e3, "stacked_linear_ms": med["stacked_linear"] * 1e3,
                      "speedup": med["autograd_baddbmm"] / med["stacked_linear"],
                      "bit_identical": all(torch.equal(a, c) for a, c in zip(got["autograd_baddbmm"], got["stacked_linear"]))})
-    from trickbench import provenance
     return {"suite": "stacked-linear", "steps": steps, "repeat": repeat, "threads": threads, "rows": rows,
             "device": provenance.device_info("cpu"), "versions": provenance.versions()}
 
