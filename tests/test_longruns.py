@@ -29,3 +29,30 @@ def test_lane_runs_marks_and_passes_flags(tmp_path):
     assert all(r["outcome"] == "ok" and r["stacked_runs"] == 2 for r in rows)  # --stack reached run-arm
     log = (tmp_path / "lane.txt.log").read_text()
     assert "no_such_arm" in log and log.rstrip().endswith("lane empty")
+
+
+def test_collect_one_claim_of_a_tier(tmp_path):
+    """longruns_collect.sh WORKTREE TIER CLAIM copies that claim's runs only, analyses it --partial
+    and stages it; the tier's other folders (another claim, the lane files) stay where they are."""
+    work, here = tmp_path / "work", tmp_path / "here"
+    for d in (work, here):
+        d.mkdir()
+        for sub in ("config", "src"):
+            (d / sub).symlink_to(ROOT / sub)
+    lane = work / "results/smoke/queue/lane.txt"
+    lane.parent.mkdir(parents=True)
+    lane.write_text("smoke dropout none 2 none.jsonl --stack\nsmoke weight_penalties none 1 none.jsonl\n")
+    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
+    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)], env=env, check=True, timeout=600)
+    subprocess.run(["git", "init", "-q"], cwd=here, check=True)
+    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "dropout"],
+                   cwd=here, env=env, check=True, timeout=600)
+    got = here / "results/smoke"
+    assert sorted(p.name for p in got.iterdir()) == ["dropout"]
+    assert len(io.read_jsonl(got / "dropout/runs/none.jsonl")) == 2
+    assert io.read_json(got / "dropout/verdicts.json")["missing_arms"]     # analysed --partial
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=here, capture_output=True, text=True).stdout
+    assert "results/smoke/dropout/verdicts.json" in staged and "weight_penalties" not in staged
+    r = subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "no_such_claim"],
+                       cwd=here, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "no claim of tier smoke named no_such_claim" in r.stderr

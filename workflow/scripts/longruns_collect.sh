@@ -24,7 +24,7 @@ here=$(pwd)
 export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}"
 only=${3:-}
 claims=$(cd "$work/results/$tier" && for d in */; do
-  [ -f "$here/config/claims/${d%/}.yaml" ] && [ -z "$only" -o "$only" = "${d%/}" ] && echo "${d%/}"; done)
+  if [ -f "$here/config/claims/${d%/}.yaml" ] && [ -z "$only" -o "$only" = "${d%/}" ]; then echo "${d%/}"; fi; done)
 [ -n "$claims" ] || { echo "no claim of tier $tier${only:+ named $only} in $work/results/$tier" >&2; exit 1; }
 for c in $claims; do
   if grep -q '^  compute_share:' "config/claims/$c.yaml"; then
