@@ -56,3 +56,22 @@ def test_collect_one_claim_of_a_tier(tmp_path):
     r = subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "no_such_claim"],
                        cwd=here, env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "no claim of tier smoke named no_such_claim" in r.stderr
+
+
+def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
+    """A wiped venv must not mark the queue: before, every line failed at once and the lane spun
+    (thousands of 'failed' lines a second, as the marking itself needed the interpreter)."""
+    lane = tmp_path / "lane.txt"
+    text = "smoke dropout none 1 none.jsonl\nsmoke dropout paper 1 paper.jsonl\n"
+    lane.write_text(text)
+    script = str(ROOT / "workflow/scripts/longruns.sh")
+    r = subprocess.run(["bash", script, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHON=str(tmp_path / "no-venv/bin/python")))
+    assert r.returncode == 2 and "is not an executable" in r.stderr and lane.read_text() == text
+    gone = tmp_path / "python"  # found at the start, then unable to run (the venv vanished mid-lane)
+    gone.write_text("#!/bin/sh\nexit 127\n")
+    gone.chmod(0o755)
+    r = subprocess.run(["bash", script, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHON=str(gone)))
+    assert r.returncode == 127 and lane.read_text() == text
+    assert (tmp_path / "lane.txt.log").read_text().count("stopped (rc 127") == 1

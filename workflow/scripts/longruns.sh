@@ -16,6 +16,10 @@ lane=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 py=${PYTHON:-python}
 data=${DATA_ROOT:-data}
 cache=${CACHE_DIR:+--cache-dir $CACHE_DIR}
+# A missing interpreter would fail every line at once: refuse to start instead of marking them all.
+if ! command -v "$py" >/dev/null; then
+  echo "longruns.sh: PYTHON=$py is not an executable (build the venv first: README, Install)" >&2; exit 2
+fi
 while true; do
   line=$(grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$lane" | head -1)
   if [ -z "$line" ]; then echo "$(date -u +%FT%TZ) lane empty" >> "$lane.log"; break; fi
@@ -26,12 +30,13 @@ while true; do
      --seeds "$seeds" --out "results/$tier/$claim/runs/$out" --data-root "$data" $cache \
      --device cpu --threads 1 ${extra:-}) >> "$lane.log" 2>&1
   rc=$?
+  # 126/127: the interpreter vanished mid-lane (a wiped venv): stop, leaving the line to rerun.
+  if [ $rc = 126 ] || [ $rc = 127 ]; then
+    echo "$(date -u +%FT%TZ) stopped (rc $rc, $py cannot run): $line" >> "$lane.log"; exit $rc
+  fi
   mark=$([ $rc = 0 ] && echo done || echo failed)
   echo "$(date -u +%FT%TZ) $mark (rc $rc): $line" >> "$lane.log"
-  LINE="$line" MARK="$mark" LANE="$lane" "$py" -c '
-import os
-p, line = os.environ["LANE"], os.environ["LINE"]
-rows = open(p).read().splitlines()
-rows[rows.index(line)] = os.environ["MARK"] + " " + line
-open(p, "w").write("\n".join(rows) + "\n")'
+  # mark the first line equal to $line (plain awk: marking must not need the interpreter)
+  LINE="$line" MARK="$mark" awk '!m && $0 == ENVIRON["LINE"] { $0 = ENVIRON["MARK"] " " $0; m = 1 } { print }' \
+    "$lane" > "$lane.tmp" && mv "$lane.tmp" "$lane"
 done

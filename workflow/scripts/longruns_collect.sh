@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The end of a session of long runs (README "Long CPU runs"): once the lanes are stopped
+# The end of a session of long runs (README "Long CPU runs"), or a safety copy in the middle of one:
+# bring the worktree's runs of TIER into this checkout with what the report needs. Lanes may keep
+# running (their in-flight checkpoints get committed: a machine that stops loses only what followed),
+# but step 1 then waits for a collection with the lanes stopped,
 #   pkill -f longruns.sh; pkill -f "tier cpu_long"
-# bring the worktree's runs of TIER into this checkout with what the report needs:
 #   workflow/scripts/longruns_collect.sh WORKTREE TIER [CLAIM]   # e.g. /work/runs cpu_long
 # (with CLAIM, only that claim's folder: a tier whose other claims were trained elsewhere)
 # 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
-#    stages, so the lanes must be stopped);
+#    stages, so it is skipped while runs of the claim are training);
 # 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints);
 # 3. the committed checkpoint of every run that has finished since, removed;
 # 4. each claim analysed --partial and its figures drawn;
@@ -28,13 +30,19 @@ claims=$(cd "$work/results/$tier" && for d in */; do
 [ -n "$claims" ] || { echo "no claim of tier $tier${only:+ named $only} in $work/results/$tier" >&2; exit 1; }
 for c in $claims; do
   if grep -q '^  compute_share:' "config/claims/$c.yaml"; then
-    (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
+    if pgrep -f -- "run-arm .*--tier $tier --claim $c " >/dev/null; then  # timings under load would be wrong
+      echo "runs of $tier/$c are training: compute_share not measured (stop the lanes and collect again to fill it)" >&2
+    else
+      (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
+    fi
   fi
 done
 sub=${only:+$only/}   # the whole tier (its lane files in queue/ too), or the one claim
 mkdir -p "results/$tier/$sub"
-rsync -a --exclude '*.log' --exclude 'ckpt.prev.pt' --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' \
-  "$work/results/$tier/$sub" "results/$tier/$sub"
+# tar, not rsync (rsync is not on every machine). Lanes may still be writing: tar's status 1 ("file
+# changed as we read it", a metrics.jsonl in flight) is fine; files a run finishes are written atomically.
+(cd "$work/results/$tier/$sub" && { tar cf - --warning=no-file-changed --exclude '*.log' --exclude 'ckpt.prev.pt' \
+   --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' .; [ $? -le 1 ]; }) | (cd "results/$tier/$sub" && tar xf -)
 for s in results/"$tier"/*/runs/*/*/seed*/summary.json; do
   c=$(dirname "$s")/ckpt.pt
   if [ -f "$c" ]; then git rm -q --cached --ignore-unmatch "$c"; rm -f "$c"; fi
