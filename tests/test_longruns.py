@@ -75,3 +75,35 @@ def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
                        env=dict(os.environ, PYTHON=str(gone)))
     assert r.returncode == 127 and lane.read_text() == text
     assert (tmp_path / "lane.txt.log").read_text().count("stopped (rc 127") == 1
+
+
+def test_collect_pauses_training_while_it_times_stages(tmp_path):
+    """compute_share times the model's stages: collecting a claim that measures it beside running
+    lanes pauses every training job on the machine (SIGSTOP) for the measurement and resumes it."""
+    work, here = tmp_path / "work", tmp_path / "here"
+    for d in (work, here):
+        d.mkdir()
+        for sub in ("config", "src"):
+            (d / sub).symlink_to(ROOT / sub)
+    lane = work / "results/smoke/queue/lane.txt"
+    lane.parent.mkdir(parents=True)
+    lane.write_text("smoke stochastic_depth constant 1 constant.jsonl\n")
+    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
+    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)], env=env, check=True, timeout=600)
+    assert lane.read_text().startswith("done ")
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "trickbench.cli", "run-arm"])  # pgrep sees a lane's job
+    seen = tmp_path / "state-during-measure-share"
+    py = tmp_path / "python"  # records the job's state when measure-share starts, then runs python
+    py.write_text(f'#!/bin/sh\ncase "$*" in *measure-share*) cut -d" " -f3 /proc/{job.pid}/stat > {seen};; esac\n'
+                  f'exec {sys.executable} "$@"\n')
+    py.chmod(0o755)
+    try:
+        subprocess.run(["git", "init", "-q"], cwd=here, check=True)
+        subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "stochastic_depth"],
+                       cwd=here, env=dict(env, PYTHON=str(py)), check=True, timeout=600)
+        assert seen.read_text().strip() == "T"                      # stopped while the stages were timed
+        state = (Path(f"/proc/{job.pid}/stat").read_text().split()[2])
+        assert state in "SR", state                                  # and running again after
+        assert (here / "results/smoke/stochastic_depth/verdicts.json").exists()
+    finally:
+        job.kill()

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The end of a session of long runs (README "Long CPU runs"), or a safety copy in the middle of one:
 # bring the worktree's runs of TIER into this checkout with what the report needs. Lanes may keep
-# running (their in-flight checkpoints get committed: a machine that stops loses only what followed),
-# but step 1 then waits for a collection with the lanes stopped,
-#   pkill -f longruns.sh; pkill -f "tier cpu_long"
+# running (their in-flight checkpoints get committed: a machine that stops loses only what followed;
+# at the end of a session stop them first: pkill -f longruns.sh; pkill -f "tier cpu_long").
 #   workflow/scripts/longruns_collect.sh WORKTREE TIER [CLAIM]   # e.g. /work/runs cpu_long
 # (with CLAIM, only that claim's folder: a tier whose other claims were trained elsewhere)
 # 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
-#    stages, so it is skipped while runs of the claim are training);
+#    stages, so the training jobs on this machine are paused meanwhile);
 # 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints);
 # 3. the committed checkpoint of every run that has finished since, removed;
 # 4. each claim analysed --partial and its figures drawn;
@@ -30,11 +29,12 @@ claims=$(cd "$work/results/$tier" && for d in */; do
 [ -n "$claims" ] || { echo "no claim of tier $tier${only:+ named $only} in $work/results/$tier" >&2; exit 1; }
 for c in $claims; do
   if grep -q '^  compute_share:' "config/claims/$c.yaml"; then
-    if pgrep -f -- "run-arm .*--tier $tier --claim $c " >/dev/null; then  # timings under load would be wrong
-      echo "runs of $tier/$c are training: compute_share not measured (stop the lanes and collect again to fill it)" >&2
-    else
-      (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
-    fi
+    # timings under load would be wrong: training jobs on this machine pause (SIGSTOP, CONT after;
+    # their CPU-second timings do not count the pause) while the stages are timed
+    paused=$(pgrep -f -- "trickbench.cli run-arm" || true)
+    if [ -n "$paused" ]; then trap 'kill -CONT $paused 2>/dev/null' EXIT; kill -STOP $paused; fi
+    (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
+    if [ -n "$paused" ]; then kill -CONT $paused 2>/dev/null || true; trap - EXIT; fi
   fi
 done
 sub=${only:+$only/}   # the whole tier (its lane files in queue/ too), or the one claim
