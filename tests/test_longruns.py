@@ -1,6 +1,7 @@
 """A lane of long runs (workflow/scripts/longruns.sh) trains its lines in order, passes a line's
 extra flags to run-arm, and marks each line done or failed."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,20 @@ from pathlib import Path
 from trickbench import io
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(name, *args, timeout=600, **kw):
+    """Run workflow/scripts/<name> like subprocess.run(check=True), in its own process group: on a
+    timeout the whole group is killed (a lane's run-arm job would otherwise outlive the test)."""
+    with subprocess.Popen(["bash", str(ROOT / "workflow/scripts" / name), *map(str, args)],
+                          start_new_session=True, **kw) as p:
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            raise
+    if rc:
+        raise subprocess.CalledProcessError(rc, name)
 
 
 def test_lane_runs_marks_and_passes_flags(tmp_path):
@@ -20,8 +35,7 @@ def test_lane_runs_marks_and_passes_flags(tmp_path):
                     "smoke dropout none 2 none.jsonl --stack\n"
                     "smoke dropout no_such_arm 1 x.jsonl\n")
     env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
-    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)],
-                   env=env, check=True, timeout=600)
+    script("longruns.sh", work, lane, env=env)
     assert lane.read_text().splitlines() == ["# a comment stays", "done smoke dropout none 2 none.jsonl --stack",
                                              "failed smoke dropout no_such_arm 1 x.jsonl"]
     rows = io.read_jsonl(work / "results/smoke/dropout/runs/none.jsonl")
@@ -43,10 +57,9 @@ def test_collect_one_claim_of_a_tier(tmp_path):
     lane.parent.mkdir(parents=True)
     lane.write_text("smoke dropout none 2 none.jsonl --stack\nsmoke weight_penalties none 1 none.jsonl\n")
     env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
-    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)], env=env, check=True, timeout=600)
+    script("longruns.sh", work, lane, env=env)
     subprocess.run(["git", "init", "-q"], cwd=here, check=True)
-    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "dropout"],
-                   cwd=here, env=env, check=True, timeout=600)
+    script("longruns_collect.sh", work, "smoke", "dropout", cwd=here, env=env)
     got = here / "results/smoke"
     assert sorted(p.name for p in got.iterdir()) == ["dropout"]
     assert len(io.read_jsonl(got / "dropout/runs/none.jsonl")) == 2
@@ -64,14 +77,14 @@ def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
     lane = tmp_path / "lane.txt"
     text = "smoke dropout none 1 none.jsonl\nsmoke dropout paper 1 paper.jsonl\n"
     lane.write_text(text)
-    script = str(ROOT / "workflow/scripts/longruns.sh")
-    r = subprocess.run(["bash", script, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
+    lane_sh = str(ROOT / "workflow/scripts/longruns.sh")
+    r = subprocess.run(["bash", lane_sh, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYTHON=str(tmp_path / "no-venv/bin/python")))
     assert r.returncode == 2 and "is not an executable" in r.stderr and lane.read_text() == text
     gone = tmp_path / "python"  # found at the start, then unable to run (the venv vanished mid-lane)
     gone.write_text("#!/bin/sh\nexit 127\n")
     gone.chmod(0o755)
-    r = subprocess.run(["bash", script, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
+    r = subprocess.run(["bash", lane_sh, str(tmp_path), str(lane)], capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYTHON=str(gone)))
     assert r.returncode == 127 and lane.read_text() == text
     assert (tmp_path / "lane.txt.log").read_text().count("stopped (rc 127") == 1
@@ -89,7 +102,7 @@ def test_collect_pauses_training_while_it_times_stages(tmp_path):
     lane.parent.mkdir(parents=True)
     lane.write_text("smoke stochastic_depth constant 1 constant.jsonl\n")
     env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
-    subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(work), str(lane)], env=env, check=True, timeout=600)
+    script("longruns.sh", work, lane, env=env)
     assert lane.read_text().startswith("done ")
     job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "trickbench.cli", "run-arm"])  # pgrep sees a lane's job
     seen = tmp_path / "state-during-measure-share"
@@ -99,11 +112,10 @@ def test_collect_pauses_training_while_it_times_stages(tmp_path):
     py.chmod(0o755)
     try:
         subprocess.run(["git", "init", "-q"], cwd=here, check=True)
-        subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke", "stochastic_depth"],
-                       cwd=here, env=dict(env, PYTHON=str(py)), check=True, timeout=600)
+        script("longruns_collect.sh", work, "smoke", "stochastic_depth", cwd=here, env=dict(env, PYTHON=str(py)))
         assert seen.read_text().strip() == "T"                      # stopped while the stages were timed
-        state = (Path(f"/proc/{job.pid}/stat").read_text().split()[2])
-        assert state in "SR", state                                  # and running again after
+        state = Path(f"/proc/{job.pid}/stat").read_text().split()[2]
+        assert state in ("S", "R"), state                                 # and running again after
         assert (here / "results/smoke/stochastic_depth/verdicts.json").exists()
     finally:
         job.kill()
