@@ -45,20 +45,28 @@ def test_lane_runs_marks_and_passes_flags(tmp_path):
     assert "no_such_arm" in log and log.rstrip().endswith("lane empty")
 
 
-def test_collect_one_claim_of_a_tier(tmp_path):
-    """longruns_collect.sh WORKTREE TIER CLAIM copies that claim's runs only, analyses it --partial
-    and stages it; the tier's other folders (another claim, the lane files) stay where they are."""
+def trained_worktree(tmp_path, lines):
+    """A worktree stand-in (the repository's code and claims, results of its own) whose lane of
+    `lines` has run, and a git checkout `here` to collect into. Returns (work, here, lane, env)."""
     work, here = tmp_path / "work", tmp_path / "here"
     for d in (work, here):
         d.mkdir()
         for sub in ("config", "src"):
             (d / sub).symlink_to(ROOT / sub)
+    subprocess.run(["git", "init", "-q"], cwd=here, check=True)
     lane = work / "results/smoke/queue/lane.txt"
     lane.parent.mkdir(parents=True)
-    lane.write_text("smoke dropout none 2 none.jsonl --stack\nsmoke weight_penalties none 1 none.jsonl\n")
+    lane.write_text(lines)
     env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
     script("longruns.sh", work, lane, env=env)
-    subprocess.run(["git", "init", "-q"], cwd=here, check=True)
+    return work, here, lane, env
+
+
+def test_collect_one_claim_of_a_tier(tmp_path):
+    """longruns_collect.sh WORKTREE TIER CLAIM copies that claim's runs only, analyses it --partial
+    and stages it; the tier's other folders (another claim, the lane files) stay where they are."""
+    work, here, lane, env = trained_worktree(tmp_path, "smoke dropout none 2 none.jsonl --stack\n"
+                                                       "smoke weight_penalties none 1 none.jsonl\n")
     script("longruns_collect.sh", work, "smoke", "dropout", cwd=here, env=env)
     got = here / "results/smoke"
     assert sorted(p.name for p in got.iterdir()) == ["dropout"]
@@ -93,25 +101,17 @@ def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
 def test_collect_pauses_training_while_it_times_stages(tmp_path):
     """compute_share times the model's stages: collecting a claim that measures it beside running
     lanes pauses every training job on the machine (SIGSTOP) for the measurement and resumes it."""
-    work, here = tmp_path / "work", tmp_path / "here"
-    for d in (work, here):
-        d.mkdir()
-        for sub in ("config", "src"):
-            (d / sub).symlink_to(ROOT / sub)
-    lane = work / "results/smoke/queue/lane.txt"
-    lane.parent.mkdir(parents=True)
-    lane.write_text("smoke stochastic_depth constant 1 constant.jsonl\n")
-    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
-    script("longruns.sh", work, lane, env=env)
+    work, here, lane, env = trained_worktree(tmp_path, "smoke stochastic_depth constant 1 constant.jsonl\n")
     assert lane.read_text().startswith("done ")
     job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "trickbench.cli", "run-arm"])  # pgrep sees a lane's job
     seen = tmp_path / "state-during-measure-share"
     py = tmp_path / "python"  # records the job's state when measure-share starts, then runs python
-    py.write_text(f'#!/bin/sh\ncase "$*" in *measure-share*) cut -d" " -f3 /proc/{job.pid}/stat > {seen};; esac\n'
+    # (a stopped job shows T once the kernel has scheduled it: on a busy machine that takes a moment)
+    py.write_text(f'#!/bin/sh\ncase "$*" in *measure-share*) for i in $(seq 50); do\n'
+                  f'  cut -d" " -f3 /proc/{job.pid}/stat > {seen}; grep -q T {seen} && break; sleep 0.1; done;; esac\n'
                   f'exec {sys.executable} "$@"\n')
     py.chmod(0o755)
     try:
-        subprocess.run(["git", "init", "-q"], cwd=here, check=True)
         script("longruns_collect.sh", work, "smoke", "stochastic_depth", cwd=here, env=dict(env, PYTHON=str(py)))
         assert seen.read_text().strip() == "T"                      # stopped while the stages were timed
         state = Path(f"/proc/{job.pid}/stat").read_text().split()[2]

@@ -32,7 +32,7 @@ for c in $claims; do
     # timings under load would be wrong: training jobs on this machine pause (SIGSTOP, CONT after;
     # their CPU-second timings do not count the pause) while the stages are timed
     paused=$(pgrep -f -- "trickbench.cli run-arm" || true)
-    if [ -n "$paused" ]; then trap 'kill -CONT $paused 2>/dev/null' EXIT; kill -STOP $paused; fi
+    if [ -n "$paused" ]; then trap 'kill -CONT $paused 2>/dev/null' EXIT; kill -STOP $paused 2>/dev/null || true; fi  # a job ended since pgrep: fine
     (cd "$work" && "$py" -m trickbench.cli measure-share --tier "$tier" --claim "$c" --results results --data-root "$data" $cache)
     if [ -n "$paused" ]; then kill -CONT $paused 2>/dev/null || true; trap - EXIT; fi
   fi
