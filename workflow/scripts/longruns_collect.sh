@@ -8,7 +8,8 @@
 # 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
 #    stages, so the training jobs on this machine are paused meanwhile);
-# 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints);
+# 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints, no half-written
+#    files of an atomic write in flight);
 # 3. the committed checkpoint of every run that has finished since, removed;
 # 4. each claim analysed --partial and its figures drawn;
 # 5. results/TIER staged, with the checkpoints of the runs in flight (.gitignore leaves them out
@@ -42,7 +43,7 @@ mkdir -p "results/$tier/$sub"
 # tar, not rsync (rsync is not on every machine). Lanes may still be writing: tar's status 1 ("file
 # changed as we read it", a metrics.jsonl in flight) is fine; files a run finishes are written atomically.
 (cd "$work/results/$tier/$sub" && { tar cf - --warning=no-file-changed --exclude '*.log' --exclude 'ckpt.prev.pt' \
-   --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' .; [ $? -le 1 ]; }) | (cd "results/$tier/$sub" && tar xf -)
+   --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' --exclude '*.tmp' .; [ $? -le 1 ]; }) | (cd "results/$tier/$sub" && tar xf -)
 for s in results/"$tier"/*/runs/*/*/seed*/summary.json; do
   c=$(dirname "$s")/ckpt.pt
   if [ -f "$c" ]; then git rm -q --cached --ignore-unmatch "$c"; rm -f "$c"; fi
