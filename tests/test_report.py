@@ -36,6 +36,31 @@ def test_an_unmet_regime_check_is_named_beside_the_verdict():
     assert report._regime_text(open_) == "regime check not established: Sanity (inconclusive)"
 
 
+def test_page_one_names_an_unmet_regime_check_once_per_trick():
+    """Each verdict a failed regime check governs says so in short on page 1 (and in the README's
+    evidence cell); the check itself is spelled out once under the trick, with every tier it failed at."""
+    unmet = [{"id": "floor", "label": "Sanity: BN reaches 88 %", "verdict": "not replicated"}]
+    claim = {"id": "c", "trick": "T", "subclaims": [{"id": s, "label": s.upper()} for s in ("a", "b", "floor")],
+             "tiers": {"cpu": {}, "cpu_long": {}}}
+
+    def row(tier, level, sid, regime=True):
+        sub = {"id": sid, "verdict": "replicated", "rule": {"type": "compare", "metric": "final_test_acc",
+               "direction": "greater"}, "effect": 0.01, "ci_low": 0.005, "ci_high": 0.015, "n": 5}
+        return {"claim": "c", "tier": tier, "level": level, "evidence": "", "partial": tier == "cpu_long",
+                "sub": {**sub, "regime_unmet": unmet} if regime else sub}
+    subs = [row("cpu_long", "reduced", "a"), row("cpu", "stand-in", "b"), row("cpu", "reduced", "floor", regime=False)]
+    (t,) = report.answers({"c": claim}, subs, [], {})
+    assert {r["label"]: r["regime_word"] for r in t["found"]} == {"A": "regime check not met", "B": "regime check not met",
+                                                                "FLOOR": ""}
+    (g,) = t["regimes"]
+    assert g["tiers"] == ["cpu_long", "cpu"] and g["word"] == "regime check not met"
+    assert g["text"] == "Sanity: BN reaches 88 % (not replicated); it governs the verdicts marked so."
+    cells = {line.split(" | ")[1]: line for line in report.readme_table([t]).splitlines()[2:]}
+    assert cells["A"].endswith("reduced (`cpu_long, in progress`); regime check not met |")
+    assert cells["B"].endswith("stand-in (`cpu`); regime check not met |")
+    assert cells["FLOOR"].endswith("reduced (`cpu`) |")
+
+
 def test_effects_in_natural_units_arm_minus_baseline():
     # accuracy, claimed 'greater': the effect is arm − baseline, in pp, one rounding for effect and interval
     acc = {"verdict": "replicated", "rule": {"type": "compare", "metric": "final_test_acc", "direction": "greater"},

@@ -74,14 +74,21 @@ def _shown(s: dict) -> str:
     return s["verdict"]
 
 
-def _regime_text(s: dict) -> str:
-    """'' or what the tier's regime checks (verdict.mark_regime) say against it: 'regime check not
-    met: Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
+def _regime_word(s: dict) -> str:
+    """'' or 'regime check not met' (a regime check of the tier came out against it) or 'regime
+    check not established' (still open)."""
     unmet = s.get("regime_unmet") or []
     if not unmet:
         return ""
     word = "not met" if any(u["verdict"] not in ("inconclusive", "no data") for u in unmet) else "not established"
-    return f"regime check {word}: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in unmet)
+    return f"regime check {word}"
+
+
+def _regime_text(s: dict) -> str:
+    """'' or what the tier's regime checks (verdict.mark_regime) say against it: 'regime check not
+    met: Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
+    word = _regime_word(s)
+    return f"{word}: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in s["regime_unmet"]) if word else ""
 
 
 def _verdict_note(s: dict, rerun: dict | None = None) -> str:
@@ -332,7 +339,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
         c = claim_files[cid]
         name = c.get("trick", c.get("title", cid))
         t = tricks.setdefault(name, {"trick": name, "headline": c.get("headline", ""), "found": [], "open": [],
-                                     "caveats": [], "decide": [], "rows": [], "pending": []})
+                                     "caveats": [], "decide": [], "rows": [], "pending": [], "regimes": []})
         t["headline"] = t["headline"] or c.get("headline", "")
         for tier in c.get("tiers", {}):
             mine = [r for r in subs if r["claim"] == cid and r["tier"] == tier]
@@ -351,9 +358,19 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                    "paper": fmt((r["sub"].get("paper") or {}).get("value")),
                    # a tier still being run (analysed --partial) says so wherever its verdicts show
                    "tier": r["tier"] + (", in progress" if r.get("partial") else ""),
-                   "n": _n_text(r["sub"]), "regime": _regime_text(r["sub"]),
+                   "n": _n_text(r["sub"]), "regime": _regime_text(r["sub"]), "regime_word": _regime_word(r["sub"]),
                    # what deciding it would take at this effect size (t-test power, 80 %)
                    "decide": (f"~{need} seeds" if need and need <= 10_000 else "") if shown == "inconclusive" else ""}
+            # page 1 names an unmet regime check once under the trick, with the tiers it failed at; each
+            # verdict it governs says so in short
+            if row["regime"]:
+                g = next((g for g in t["regimes"] if g["key"] == row["regime"]), None)
+                if g is None:
+                    g = {"key": row["regime"], "word": row["regime_word"], "tiers": []}
+                    t["regimes"].append(g)
+                if r["tier"] not in g["tiers"]:
+                    g["tiers"].append(r["tier"])
+                g["text"] = f"{row['regime'].split(': ', 1)[1]}; it governs the verdicts marked so."
             if shown in POSITIVE or shown in NEGATIVE:
                 t["found"].append(row)
             else:
@@ -762,7 +779,8 @@ def readme_table(answers_: list[dict]) -> str:
     for t in answers_:
         for r in t["found"] + t["open"]:
             lines.append(f"| {cell(t['trick'])} | {cell(r['label'])} | {cell(r['verdict'])} | {cell(r['effect'])} | "
-                         f"{cell(r['paper'])} | {cell(r['level'])} (`{r['tier']}`) |")
+                         f"{cell(r['paper'])} | {cell(r['level'])} (`{r['tier']}`)"
+                         f"{'; ' + r['regime_word'] if r['regime_word'] else ''} |")
     return "\n".join(lines)
 
 
