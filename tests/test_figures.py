@@ -111,6 +111,24 @@ def test_the_forest_plot_redraws_to_the_same_bytes_and_splits_between_tricks(tmp
     assert len(a) == 2   # 60 rows and 2 headers do not fit one page: split where the trick changes
 
 
+def test_forest_parts_are_balanced_and_split_between_tricks_only():
+    from trickbench import figures
+
+    def rows(sizes):
+        return [{"trick": f"T{t}", "label": f"{t}.{i}"} for t, n in enumerate(sizes) for i in range(n)]
+
+    def shown(parts):   # rows per part, each trick's header counted
+        return [len(p) + len({r["trick"] for r in p}) for p in parts]
+    # 56 rows and 6 headers: two parts, not 52 rows and a squeezed 2-row part (page 3's overlapping labels)
+    parts = figures.forest_parts(rows([10] * 5 + [6]), per_page=52)
+    assert shown(parts) == [33, 29]
+    assert [r for p in parts for r in p] == rows([10] * 5 + [6])                   # every row, in order
+    assert all(len({r["trick"] for r in p} & {r["trick"] for r in q}) == 0 for p, q in zip(parts, parts[1:]))
+    assert shown(figures.forest_parts(rows([20, 20]), per_page=52)) == [42]        # one page holds it
+    assert shown(figures.forest_parts(rows([60]), per_page=52)) == [61]            # a trick is never cut
+    assert figures.forest_parts([], per_page=52) == []
+
+
 def test_a_figure_metric_the_runs_lack_is_one_line_naming_the_fix():
     # ResNet-56 runs trained before compute_share was recorded (cpu_long, from a fixed older commit)
     from types import SimpleNamespace

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -395,24 +396,42 @@ FOREST_AXES = {"pp": "effect in the claim's direction, pp of accuracy or of the 
 FOREST_ROWS_PER_PAGE = 52   # rows (sub-claims and trick headers) one printed page holds legibly
 
 
+def forest_parts(rows: list[dict], per_page: int = FOREST_ROWS_PER_PAGE) -> list[list[dict]]:
+    """The forest plot's rows in as few page-sized parts as hold them (each at most `per_page` rows,
+    a trick's header counting as one), split between tricks only and balanced: a last part of two
+    rows was drawn squeezed to overlapping labels, and a full first part left its caption no room."""
+    blocks: list[list[dict]] = []   # one per trick, in order
+    for r in rows:
+        if not blocks or blocks[-1][0]["trick"] != r["trick"]:
+            blocks.append([])
+        blocks[-1].append(r)
+    sizes = [len(b) + 1 for b in blocks]
+    total = sum(sizes)
+
+    def split(k: int) -> list[list[int]]:
+        # block indices per part: cut where the running total is nearest to j * total / k
+        cuts, run, j = [], 0, 1
+        for i, size in enumerate(sizes[:-1]):
+            run += size
+            if j < k and abs(run - j * total / k) <= abs(run + sizes[i + 1] - j * total / k):
+                cuts.append(i + 1)
+                j += 1
+        edges = [0, *cuts, len(sizes)]
+        return [list(range(edges[i], edges[i + 1])) for i in range(len(edges) - 1)]
+
+    if not blocks:
+        return []
+    least = max(1, math.ceil(total / per_page))
+    for k in range(least, max(least, len(blocks)) + 1):   # a trick longer than a page keeps its own part
+        parts = split(k)
+        if all(sum(sizes[i] for i in part) <= per_page for part in parts):
+            break
+    return [[r for i in part for r in blocks[i]] for part in parts]
+
+
 def forest_figures(rows: list[dict], out_dir: Path) -> list[Path]:
-    """The forest plot in page-sized parts (forest_1.svg, ...), split between tricks only: a trick
-    that would not fit on the current part starts the next."""
-    sizes: dict[str, int] = {}
-    for r in rows:
-        sizes[r["trick"]] = sizes.get(r["trick"], 0) + 1
-    parts, part, used, trick = [], [], 0, None
-    for r in rows:
-        if r["trick"] != trick:
-            trick = r["trick"]
-            if part and used + 1 + sizes[trick] > FOREST_ROWS_PER_PAGE:
-                parts.append(part)
-                part, used = [], 0
-            used += 1   # the trick's header row
-        part.append(r)
-        used += 1
-    if part:
-        parts.append(part)
+    """The forest plot in page-sized parts (forest_1.svg, ...; forest_parts)."""
+    parts = forest_parts(rows)
     paths = []
     for i, chunk in enumerate(parts, 1):
         paths.append(out_dir / f"forest_{i}.svg")
