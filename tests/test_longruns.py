@@ -1,9 +1,11 @@
 """A lane of long runs (workflow/scripts/longruns.sh) trains its lines in order, passes a line's
-extra flags to run-arm, and marks each line done or failed."""
+extra flags to run-arm, and marks each line done or failed; longruns_collect.sh brings a worktree's
+runs back; lanes.sh starts and collects every lane of a checkout."""
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from trickbench import io
@@ -119,3 +121,40 @@ def test_collect_pauses_training_while_it_times_stages(tmp_path):
         assert (here / "results/smoke/stochastic_depth/verdicts.json").exists()
     finally:
         job.kill()
+
+
+def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
+    """lanes.sh start makes each lane's worktree at the commit its '# worktree:' line names (beside the
+    checkout), puts the committed results back and starts the lane; lanes.sh collect brings each
+    claim and the lane file back; a lane with nothing left is not started again."""
+    import shutil
+    repo = tmp_path / "main"
+    for d in ("config", "src", "workflow"):
+        shutil.copytree(ROOT / d, repo / d, ignore=shutil.ignore_patterns("__pycache__"))
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    commit = git("rev-parse", "HEAD").strip()
+    lane = repo / "results/smoke/queue/a.txt"
+    lane.parent.mkdir(parents=True)
+    lane.write_text(f"# worktree: {commit}\nsmoke dropout none 2 none.jsonl --stack\n")
+    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"), LANES_ROOT=str(tmp_path))
+    run = lambda *a: subprocess.run(["bash", "workflow/scripts/lanes.sh", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                    capture_output=True, text=True, timeout=600).stdout
+    assert "started in" in run("start")
+    work = tmp_path / f"runs-{commit[:7]}"
+    live = work / "results/smoke/queue/a.txt"
+    deadline = time.time() + 600
+    while "lane empty" not in (live.with_name("a.txt.log").read_text() if live.with_name("a.txt.log").exists() else ""):
+        assert time.time() < deadline
+        time.sleep(1)
+    assert git("-C", str(work), "rev-parse", "HEAD").strip() == commit
+    assert "nothing left" in run("start")
+    run("collect")
+    assert lane.read_text().splitlines()[1] == "done smoke dropout none 2 none.jsonl --stack"
+    assert len(io.read_jsonl(repo / "results/smoke/dropout/runs/none.jsonl")) == 2
+    assert "results/smoke/queue/a.txt" in git("diff", "--cached", "--name-only")
+    lane.write_text("smoke dropout none 1 x.jsonl\n")
+    r = subprocess.run(["bash", "workflow/scripts/lanes.sh", "start"], cwd=repo, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "no '# worktree: <commit>' line" in r.stderr

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Every lane of long runs of this checkout in one command (README "Long CPU runs"). A lane file
+# (results/<tier>/queue/*.txt, worked through by longruns.sh) names the commit its runs train at:
+#   # worktree: <commit>
+# and the lanes of one commit share a git worktree, <LANES_ROOT>/runs-<commit, 7 digits>.
+#
+#   workflow/scripts/lanes.sh start     # each lane with lines left and not running: its worktree (made
+#                                       # if missing; the committed results and checkpoints of the tier put
+#                                       # back without overwriting newer files), longruns.sh in the background
+#   workflow/scripts/lanes.sh collect   # each claim a lane trains brought back (longruns_collect.sh WORKTREE
+#                                       # TIER CLAIM: analysed --partial, figures, staged) with the lane files;
+#                                       # the lanes may keep running
+#   workflow/scripts/lanes.sh stop      # the lanes, then their run-arm jobs (a lane killed first marks nothing)
+#
+# Environment: as longruns.sh (PYTHON, DATA_ROOT, CACHE_DIR); LANES_ROOT (default: this checkout's parent).
+set -euo pipefail
+here=$(pwd)
+root=$(cd "${LANES_ROOT:-$(dirname "$here")}" && pwd)
+scripts=$(cd "$(dirname "$0")" && pwd)
+cmd=${1:-}
+
+lanes() { for f in results/*/queue/*.txt; do [ -f "$f" ] && echo "$f"; done; }
+worktree_of() {  # the lane's worktree folder, or nothing (and a message) without a '# worktree:' line
+  local c
+  c=$(sed -n 's/^# worktree: \([0-9a-f]\{7,40\}\).*/\1/p' "$1" | head -1)
+  if [ -z "$c" ]; then echo "$1: no '# worktree: <commit>' line: skipped" >&2; return 0; fi
+  echo "$root/runs-${c:0:7} $c"
+}
+tier_of() { basename "$(dirname "$(dirname "$1")")"; }
+pending() { grep -q -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$1"; }
+
+case "$cmd" in
+start)
+  for lane in $(lanes); do
+    read -r work commit <<< "$(worktree_of "$lane")"
+    [ -n "${work:-}" ] || continue
+    [ -d "$work" ] || git worktree add --detach "$work" "$commit"
+    tier=$(tier_of "$lane")
+    mkdir -p "$work/results/$tier"
+    cp -rn "results/$tier/." "$work/results/$tier/"   # in-flight checkpoints back; the worktree's newer files kept
+    live="$work/$lane"
+    if ! pending "$live"; then echo "$lane: nothing left"; continue; fi
+    if pgrep -f -- "longruns.sh $work $live" >/dev/null; then echo "$lane: already running"; continue; fi
+    nohup "$scripts/longruns.sh" "$work" "$live" >/dev/null 2>&1 &
+    echo "$lane: started in $work (log: $live.log)"
+  done ;;
+collect)
+  declare -A done_=()
+  for lane in $(lanes); do
+    read -r work commit <<< "$(worktree_of "$lane")"
+    [ -n "${work:-}" ] || continue
+    if [ ! -d "$work" ]; then echo "$lane: no worktree $work: nothing to collect"; continue; fi
+    tier=$(tier_of "$lane")
+    for claim in $(grep -v -e '^#' -e '^[[:space:]]*$' "$work/$lane" | sed -e 's/^done //' -e 's/^failed //' \
+                   | awk '{print $2}' | sort -u); do
+      [ -d "$work/results/$tier/$claim" ] || continue      # no run of it started yet
+      [ -z "${done_[$work/$tier/$claim]:-}" ] || continue  # one claim in several lanes: once
+      done_[$work/$tier/$claim]=1
+      "$scripts/longruns_collect.sh" "$work" "$tier" "$claim"
+    done
+    cp "$work/$lane" "$lane"
+    git add "$lane"
+  done ;;
+stop)
+  pkill -f -- "longruns.sh $root/runs-" || true
+  for pid in $(pgrep -f -- "trickbench.cli run-arm" || true); do
+    case "$(readlink "/proc/$pid/cwd" || true)" in "$root"/runs-*) kill "$pid" || true;; esac
+  done ;;
+*)
+  echo "usage: workflow/scripts/lanes.sh start|collect|stop" >&2; exit 2 ;;
+esac
