@@ -158,3 +158,21 @@ def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
     lane.write_text("smoke dropout none 1 x.jsonl\n")
     r = subprocess.run(["bash", "workflow/scripts/lanes.sh", "start"], cwd=repo, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "no '# worktree: <commit>' line" in r.stderr
+    # stop: the lane first (it marks nothing), then its run-arm job (here one that would take 5 minutes)
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nexec {sys.executable} -c "import time; time.sleep(300)" "$@"\n')
+    slow.chmod(0o755)
+    text = f"# worktree: {commit}\nsmoke dropout paper 1 paper.jsonl\n"
+    lane.write_text(text)
+    live.write_text(text)
+    subprocess.run(["bash", "workflow/scripts/lanes.sh", "start"], cwd=repo, env={**env, "PYTHON": str(slow)},
+                   check=True, capture_output=True, timeout=60)
+    jobs = lambda: subprocess.run(["pgrep", "-f", "run-arm .*--claim dropout --arm paper "],  # noqa: E731
+                                  capture_output=True, text=True).stdout.split()
+    while not jobs():
+        assert time.time() < deadline
+        time.sleep(0.2)
+    run("stop")
+    time.sleep(1)
+    assert not jobs() and not subprocess.run(["pgrep", "-f", f"longruns.sh {work}"], capture_output=True).stdout
+    assert live.read_text() == text                                   # nothing marked failed
