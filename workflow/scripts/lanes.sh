@@ -49,7 +49,7 @@ collect)
   for lane in $(lanes); do
     read -r work commit <<< "$(worktree_of "$lane")"
     [ -n "${work:-}" ] || continue
-    if [ ! -d "$work" ]; then echo "$lane: no worktree $work: nothing to collect"; continue; fi
+    if [ ! -f "$work/$lane" ]; then echo "$lane: not in $work (never started there): nothing to collect"; continue; fi
     tier=$(tier_of "$lane")
     for claim in $(grep -v -e '^#' -e '^[[:space:]]*$' "$work/$lane" | sed -e 's/^done //' -e 's/^failed //' \
                    | awk '{print $2}' | sort -u); do
