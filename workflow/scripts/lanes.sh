@@ -12,6 +12,8 @@
 #                                       # the lanes may keep running
 #   workflow/scripts/lanes.sh stop      # the lanes, then their run-arm jobs (a lane killed first marks nothing)
 #
+# The live copy of a lane file is the worktree's: edit that one (collect copies it back over this
+# checkout's; start never overwrites it).
 # Environment: as longruns.sh (PYTHON, DATA_ROOT, CACHE_DIR); LANES_ROOT (default: this checkout's parent).
 set -euo pipefail
 here=$(pwd)
