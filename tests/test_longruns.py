@@ -151,6 +151,7 @@ def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
         time.sleep(1)
     assert git("-C", str(work), "rev-parse", "HEAD").strip() == commit
     assert "nothing left" in run("start")
+    assert "results/smoke/queue/a.txt: stopped, 1 done, 0 failed, 0 left" in run("status")
     run("collect")
     assert lane.read_text().splitlines()[1] == "done smoke dropout none 2 none.jsonl --stack"
     assert len(io.read_jsonl(repo / "results/smoke/dropout/runs/none.jsonl")) == 2

@@ -11,6 +11,7 @@
 #                                       # TIER CLAIM: analysed --partial, figures, staged) with the lane files;
 #                                       # the lanes may keep running
 #   workflow/scripts/lanes.sh stop      # the lanes, then their run-arm jobs (a lane killed first marks nothing)
+#   workflow/scripts/lanes.sh status    # each lane: running or not, lines done / left, its log's last line
 #
 # The live copy of a lane file is the worktree's: edit that one (collect copies it back over this
 # checkout's; start never overwrites it).
@@ -68,6 +69,18 @@ stop)
   for pid in $(pgrep -f -- "trickbench.cli run-arm" || true); do
     case "$(readlink "/proc/$pid/cwd" || true)" in "$root"/runs-*) kill "$pid" || true;; esac
   done ;;
+status)
+  for lane in $(lanes); do
+    read -r work commit <<< "$(worktree_of "$lane")"
+    [ -n "${work:-}" ] || continue
+    live="$work/$lane"
+    if [ ! -f "$live" ]; then echo "$lane: not started ($work)"; continue; fi
+    state=$(pgrep -f -- "longruns.sh $work $live" >/dev/null && echo running || echo stopped)
+    ndone=$(grep -c '^done ' "$live" || true); nfail=$(grep -c '^failed ' "$live" || true)
+    left=$( (grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$live" || true) | wc -l)
+    echo "$lane: $state, $ndone done, $nfail failed, $left left (in $work)"
+    if [ -f "$live.log" ]; then tail -1 "$live.log" | cut -c1-160 | sed 's/^/  /'; fi
+  done ;;
 *)
-  echo "usage: workflow/scripts/lanes.sh start|collect|stop" >&2; exit 2 ;;
+  echo "usage: workflow/scripts/lanes.sh start|collect|stop|status" >&2; exit 2 ;;
 esac
