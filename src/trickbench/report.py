@@ -84,11 +84,16 @@ def _regime_word(s: dict) -> str:
     return f"regime check {word}"
 
 
+def _regime_checks(s: dict) -> str:
+    """The unmet regime checks themselves: 'Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
+    return "; ".join(f"{u['label']} ({u['verdict']})" for u in s.get("regime_unmet") or [])
+
+
 def _regime_text(s: dict) -> str:
     """'' or what the tier's regime checks (verdict.mark_regime) say against it: 'regime check not
     met: Sanity: BN ResNet-20 reaches 88 % at batch 256 (not replicated)'."""
     word = _regime_word(s)
-    return f"{word}: " + "; ".join(f"{u['label']} ({u['verdict']})" for u in s["regime_unmet"]) if word else ""
+    return f"{word}: {_regime_checks(s)}" if word else ""
 
 
 def _verdict_note(s: dict, rerun: dict | None = None) -> str:
@@ -364,13 +369,13 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             # page 1 names an unmet regime check once under the trick, with the tiers it failed at; each
             # verdict it governs says so in short
             if row["regime"]:
-                g = next((g for g in t["regimes"] if g["key"] == row["regime"]), None)
+                text = f"{_regime_checks(r['sub'])}; it governs the verdicts marked so."
+                g = next((g for g in t["regimes"] if g["word"] == row["regime_word"] and g["text"] == text), None)
                 if g is None:
-                    g = {"key": row["regime"], "word": row["regime_word"], "tiers": []}
+                    g = {"word": row["regime_word"], "text": text, "tiers": []}
                     t["regimes"].append(g)
                 if r["tier"] not in g["tiers"]:
                     g["tiers"].append(r["tier"])
-                g["text"] = f"{row['regime'].split(': ', 1)[1]}; it governs the verdicts marked so."
             if shown in POSITIVE or shown in NEGATIVE:
                 t["found"].append(row)
             else:

@@ -30,7 +30,7 @@ worktree_of() {  # the lane's worktree folder, or nothing (and a message) withou
   echo "$root/runs-${c:0:7} $c"
 }
 tier_of() { basename "$(dirname "$(dirname "$1")")"; }
-pending() { grep -q -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$1"; }
+left_lines() { grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$1" || true; }  # as longruns.sh picks them
 
 case "$cmd" in
 start)
@@ -42,7 +42,7 @@ start)
     mkdir -p "$work/results/$tier"
     cp -rn "results/$tier/." "$work/results/$tier/"   # in-flight checkpoints back; the worktree's newer files kept
     live="$work/$lane"
-    if ! pending "$live"; then echo "$lane: nothing left"; continue; fi
+    if [ -z "$(left_lines "$live")" ]; then echo "$lane: nothing left"; continue; fi
     if pgrep -f -- "longruns.sh $work $live" >/dev/null; then echo "$lane: already running"; continue; fi
     nohup "$scripts/longruns.sh" "$work" "$live" >/dev/null 2>&1 &
     echo "$lane: started in $work (log: $live.log)"
@@ -77,7 +77,7 @@ status)
     if [ ! -f "$live" ]; then echo "$lane: not started ($work)"; continue; fi
     state=$(pgrep -f -- "longruns.sh $work $live" >/dev/null && echo running || echo stopped)
     ndone=$(grep -c '^done ' "$live" || true); nfail=$(grep -c '^failed ' "$live" || true)
-    left=$( (grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$live" || true) | wc -l)
+    left=$(left_lines "$live" | wc -l)
     echo "$lane: $state, $ndone done, $nfail failed, $left left (in $work)"
     if [ -f "$live.log" ]; then tail -1 "$live.log" | cut -c1-160 | sed 's/^/  /'; fi
   done ;;

@@ -2,7 +2,8 @@
 # The end of a session of long runs (README "Long CPU runs"), or a safety copy in the middle of one:
 # bring the worktree's runs of TIER into this checkout with what the report needs. Lanes may keep
 # running (their in-flight checkpoints get committed: a machine that stops loses only what followed;
-# at the end of a session stop them first: pkill -f longruns.sh; pkill -f "tier cpu_long").
+# at the end of a session stop them first: workflow/scripts/lanes.sh stop). lanes.sh collect calls
+# this for every claim its lanes train.
 #   workflow/scripts/longruns_collect.sh WORKTREE TIER [CLAIM]   # e.g. /work/runs cpu_long
 # (with CLAIM, only that claim's folder: a tier whose other claims were trained elsewhere)
 # 1. compute_share of the finished stochastic-depth runs, in the worktree (its commit may predate
