@@ -132,13 +132,17 @@ def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
     for d in ("config", "src", "workflow"):
         shutil.copytree(ROOT / d, repo / d, ignore=shutil.ignore_patterns("__pycache__"))
     git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    lane = repo / "results/smoke/queue/a.txt"
+    lane.parent.mkdir(parents=True)
+    # the lane file as committed at the worktree's commit, older than the checkout's (where the first
+    # line is marked done): a worktree made from the commit must not run it again
+    lane.write_text("smoke dropout paper 1 paper.jsonl\nsmoke dropout none 2 none.jsonl --stack\n")
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
     commit = git("rev-parse", "HEAD").strip()
-    lane = repo / "results/smoke/queue/a.txt"
-    lane.parent.mkdir(parents=True)
-    lane.write_text(f"# worktree: {commit}\nsmoke dropout none 2 none.jsonl --stack\n")
+    lane.write_text(f"# worktree: {commit}\ndone smoke dropout paper 1 paper.jsonl\n"
+                    "smoke dropout none 2 none.jsonl --stack\n")
     env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"), LANES_ROOT=str(tmp_path))
     run = lambda *a: subprocess.run(["bash", "workflow/scripts/lanes.sh", *a], cwd=repo, env=env, check=True,  # noqa: E731
                                     capture_output=True, text=True, timeout=600).stdout
@@ -150,10 +154,11 @@ def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
         assert time.time() < deadline
         time.sleep(1)
     assert git("-C", str(work), "rev-parse", "HEAD").strip() == commit
+    assert "start: smoke dropout paper" not in live.with_name("a.txt.log").read_text()
     assert "nothing left" in run("start")
-    assert "results/smoke/queue/a.txt: stopped, 1 done, 0 failed, 0 left" in run("status")
+    assert "results/smoke/queue/a.txt: stopped, 2 done, 0 failed, 0 left" in run("status")
     run("collect")
-    assert lane.read_text().splitlines()[1] == "done smoke dropout none 2 none.jsonl --stack"
+    assert lane.read_text().splitlines()[2] == "done smoke dropout none 2 none.jsonl --stack"
     assert len(io.read_jsonl(repo / "results/smoke/dropout/runs/none.jsonl")) == 2
     assert "results/smoke/queue/a.txt" in git("diff", "--cached", "--name-only")
     lane.write_text("smoke dropout none 1 x.jsonl\n")

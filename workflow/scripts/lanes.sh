@@ -5,8 +5,9 @@
 # and the lanes of one commit share a git worktree, <LANES_ROOT>/runs-<commit, 7 digits>.
 #
 #   workflow/scripts/lanes.sh start     # each lane with lines left and not running: its worktree (made
-#                                       # if missing; the committed results and checkpoints of the tier put
-#                                       # back without overwriting newer files), longruns.sh in the background
+#                                       # if missing, with this checkout's results and lane files of the tier;
+#                                       # if there, the checkpoints put back without overwriting newer files),
+#                                       # longruns.sh in the background
 #   workflow/scripts/lanes.sh collect   # each claim a lane trains brought back (longruns_collect.sh WORKTREE
 #                                       # TIER CLAIM: analysed --partial, figures, staged) with the lane files;
 #                                       # the lanes may keep running
@@ -34,13 +35,22 @@ left_lines() { grep -v -e '^#' -e '^done ' -e '^failed ' -e '^[[:space:]]*$' "$1
 
 case "$cmd" in
 start)
+  declare -A made=() copied=()
   for lane in $(lanes); do
     read -r work commit <<< "$(worktree_of "$lane")"
     [ -n "${work:-}" ] || continue
-    [ -d "$work" ] || git worktree add --detach "$work" "$commit"
     tier=$(tier_of "$lane")
+    [ -d "$work" ] || { git worktree add --detach "$work" "$commit"; made[$work]=1; }
     mkdir -p "$work/results/$tier"
-    cp -rn "results/$tier/." "$work/results/$tier/"   # in-flight checkpoints back; the worktree's newer files kept
+    if [ -n "${copied[$work/$tier]:-}" ]; then :   # once per worktree and tier (its first lane may be running)
+    elif [ -n "${made[$work]:-}" ]; then
+      # a worktree made now holds the tier's files as committed at <commit> (lane files included), older
+      # than this checkout's: overwritten, or lines this checkout has marked done would run again
+      cp -r "results/$tier/." "$work/results/$tier/"
+    else
+      cp -rn "results/$tier/." "$work/results/$tier/"   # in-flight checkpoints back; the worktree's newer files kept
+    fi
+    copied[$work/$tier]=1
     live="$work/$lane"
     if [ -z "$(left_lines "$live")" ]; then echo "$lane: nothing left"; continue; fi
     if pgrep -f -- "longruns.sh $work $live" >/dev/null; then echo "$lane: already running"; continue; fi
