@@ -393,6 +393,15 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
         t["rows"].sort(key=lambda r: LEVELS.index(r["level"]))
         t["found"].sort(key=lambda r: (r["verdict"] not in POSITIVE, LEVELS.index(r["level"])))
         t["decide"].sort(key=lambda d: LEVELS.index(d["level"]))
+        # the undecided, by the tier that answers them (strongest evidence first): two claim files of a
+        # trick may share a sub-claim's label (a stand-in's and a ResNet's), and only the tier tells them apart
+        t["open_groups"] = []
+        for r in sorted(t["open"], key=lambda r: LEVELS.index(r["level"])):
+            g = next((g for g in t["open_groups"] if (g["claim"], g["tier"]) == (r["claim"], r["tier"])), None)
+            if g is None:
+                g = {"tier": r["tier"], "level": r["level"], "claim": r["claim"], "rows": []}
+                t["open_groups"].append(g)
+            g["rows"].append(r)
         n_pos = sum(r["verdict"] in POSITIVE for r in t["found"])
         n_neg = len(t["found"]) - n_pos
         parts = [f"{n_pos} as the paper says" if n_pos else "", f"{n_neg} against it" if n_neg else "",
