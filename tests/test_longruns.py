@@ -81,6 +81,27 @@ def test_collect_one_claim_of_a_tier(tmp_path):
     assert r.returncode != 0 and "no claim of tier smoke named no_such_claim" in r.stderr
 
 
+def test_collect_keeps_a_finished_run_from_a_stale_unfinished_copy(tmp_path):
+    """Lanes at two commits: the second worktree was made (with a copy of the checkout's results)
+    while the first was training a run, which has finished and been collected since. Collecting the
+    second worktree must not put its unfinished copy (older metrics, a checkpoint) over the run."""
+    work, here, lane, env = trained_worktree(tmp_path, "smoke weight_penalties none 1 none.jsonl\n")
+    script("longruns_collect.sh", work, "smoke", cwd=here, env=env)
+    (seed,) = (here / "results/smoke/weight_penalties/runs").glob("*/*/seed0")
+    finished = (seed / "metrics.jsonl").read_bytes()
+    stale = work / seed.relative_to(here)
+    (stale / "summary.json").unlink()
+    (stale / "metrics.jsonl").write_text(finished.decode().splitlines()[0] + "\n")
+    (stale / "ckpt.pt").write_bytes(b"an older checkpoint")
+    (work / "results/smoke/weight_penalties/runs/new.txt").write_text("the worktree's other files still come")
+    r = subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns_collect.sh"), str(work), "smoke"],
+                       cwd=here, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (seed / "metrics.jsonl").read_bytes() == finished and (seed / "summary.json").exists()
+    assert not (seed / "ckpt.pt").exists() and "not copied" in r.stderr
+    assert (here / "results/smoke/weight_penalties/runs/new.txt").exists()
+
+
 def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
     """A wiped venv must not mark the queue: before, every line failed at once and the lane spun
     (thousands of 'failed' lines a second, as the marking itself needed the interpreter)."""

@@ -10,7 +10,7 @@
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
 #    stages, so the training jobs on this machine are paused meanwhile);
 # 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints, no half-written
-#    files of an atomic write in flight);
+#    files of an atomic write in flight, no unfinished copy of a run finished here);
 # 3. the committed checkpoint of every run that has finished since, removed;
 # 4. each claim analysed --partial and its figures drawn;
 # 5. results/TIER staged, with the checkpoints of the runs in flight (.gitignore leaves them out
@@ -43,8 +43,18 @@ sub=${only:+$only/}   # the whole tier (its lane files in queue/ too), or the on
 mkdir -p "results/$tier/$sub"
 # tar, not rsync (rsync is not on every machine). Lanes may still be writing: tar's status 1 ("file
 # changed as we read it", a metrics.jsonl in flight) is fine; files a run finishes are written atomically.
+# A run finished here but unfinished in the worktree is a stale copy (a worktree made while another
+# worktree's lane was training it, e.g. lanes at two commits): copying it would put an older
+# metrics.jsonl and a checkpoint over the finished run, so it stays out.
+stale=()
+while IFS= read -r d; do
+  if [ ! -f "$work/results/$tier/$sub$d/summary.json" ] && [ -f "results/$tier/$sub$d/summary.json" ]; then
+    stale+=(--exclude "$d"); echo "$d: finished here, unfinished in $work: not copied" >&2
+  fi
+done < <(cd "$work/results/$tier/$sub" && find . -type d -path '*/runs/*' -name 'seed*')
 (cd "$work/results/$tier/$sub" && { tar cf - --warning=no-file-changed --exclude '*.log' --exclude 'ckpt.prev.pt' \
-   --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' --exclude '*.tmp' .; [ $? -le 1 ]; }) | (cd "results/$tier/$sub" && tar xf -)
+   --exclude '*.corrupt' --exclude 'train.lock' --exclude 'stack-*.pt' --exclude '*.tmp' ${stale[@]+"${stale[@]}"} .; [ $? -le 1 ]; }) \
+  | (cd "results/$tier/$sub" && tar xf -)
 for s in results/"$tier"/*/runs/*/*/seed*/summary.json; do
   c=$(dirname "$s")/ckpt.pt
   if [ -f "$c" ]; then git rm -q --cached --ignore-unmatch "$c"; rm -f "$c"; fi
