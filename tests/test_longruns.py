@@ -47,6 +47,26 @@ def test_lane_runs_marks_and_passes_flags(tmp_path):
     assert "no_such_arm" in log and log.rstrip().endswith("lane empty")
 
 
+def test_a_lane_line_may_train_some_seeds_of_an_arm(tmp_path):
+    """--only-seeds splits one arm's test seeds over lanes running side by side; a seed that is not
+    a test seed of the tier is rejected before anything trains."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for d in ("config", "src"):
+        (work / d).symlink_to(ROOT / d)
+    lane = tmp_path / "lane.txt"
+    lane.write_text("smoke weight_penalties none 2 none.s1.jsonl --only-seeds 1\n"
+                    "smoke weight_penalties none 2 none.s5.jsonl --only-seeds 5\n")
+    env = dict(os.environ, PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "data"))
+    script("longruns.sh", work, lane, env=env)
+    assert lane.read_text().splitlines() == ["done smoke weight_penalties none 2 none.s1.jsonl --only-seeds 1",
+                                             "failed smoke weight_penalties none 2 none.s5.jsonl --only-seeds 5"]
+    runs = work / "results/smoke/weight_penalties/runs"
+    assert [r["seed"] for r in io.read_jsonl(runs / "none.s1.jsonl")] == [1]
+    assert sorted(p.parent.name for p in runs.glob("none/*/seed*/summary.json")) == ["seed1"]
+    assert "seeds [5] are not test seeds of weight_penalties at tier smoke" in (tmp_path / "lane.txt.log").read_text()
+
+
 def trained_worktree(tmp_path, lines):
     """A worktree stand-in (the repository's code and claims, results of its own) whose lane of
     `lines` has run, and a git checkout `here` to collect into. Returns (work, here, lane, env)."""

@@ -59,8 +59,17 @@ def _run_arm(args):
            "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last],
            "micro_batch": "auto" if args.micro_batch == "auto" else (int(args.micro_batch) or None)}
     root = Path(args.results) / args.tier / args.claim / "runs"
+    seeds = None
+    if args.only_seeds is not None:
+        try:
+            seeds = [int(x) for x in args.only_seeds.split(",")]
+        except ValueError:
+            sys.exit(f"--only-seeds {args.only_seeds!r}: expected comma-separated integers, e.g. 0,2")
+        if not set(seeds) <= set(cat.seeds):
+            sys.exit(f"--only-seeds {args.only_seeds}: seeds {sorted(set(seeds) - set(cat.seeds))} are not test seeds "
+                     f"of {args.claim} at tier {args.tier} (its test seeds: {cat.seeds})")
     try:
-        summaries = run_family(cat, args.arm, root, ctx)
+        summaries = run_family(cat, args.arm, root, ctx, seeds)
     except RuntimeError as e:
         sys.exit(str(e))
     io.write_jsonl(args.out, summaries)
@@ -241,6 +250,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine: take one free one per job")
     p.add_argument("--stack", action="store_true", help="train the pending seeds of an MLP arm as one stacked model")
+    p.add_argument("--only-seeds", default=None, metavar="S[,S...]",
+                   help="train only these of the tier's test seeds (one arm split over parallel long-run lanes)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, and on a CPU with native bf16 units for conv models; fp32 otherwise")
     p.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"],
                    help="memory layout of activations and conv weights; auto: on CUDA, and for conv models in bf16 on a CPU")
