@@ -311,3 +311,13 @@ def test_no_semicolon_is_swallowed_after_an_embedded_expression():
     assert not bad, bad
     # the check itself: it finds the three forms the template had
     assert all(pattern.search(s) for s in ("#t.evidence; #t.seeds", "[; paper: #r.paper]; #r.level", "(#t.device; x)"))
+
+
+def test_what_we_ran_names_the_seed_count_once():
+    """'…, 6 seeds; 6 seed(s) per stochastic arm' said it twice: the computed count is added only
+    where the evidence does not name it, and beside an evidence that names another count."""
+    from trickbench.report import seeds_text
+    assert seeds_text("ResNet-56 on 5,000 CIFAR-10 images, 160 epochs, 6 seeds", 6) == ""
+    assert seeds_text("λ tuned on 3 held-out seeds, 5 test seeds", 5) == ""
+    assert seeds_text("2×128 MLP on 8×8 digits, 20 epochs", 5) == "; 5 seed(s) per stochastic arm"
+    assert seeds_text("ResNet-20 on CIFAR-10, 5 seeds", 2) == "; 2 seed(s) per stochastic arm in these runs"

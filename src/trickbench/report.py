@@ -319,6 +319,16 @@ def _in_progress(s: dict, missing: list[str]) -> bool:
     return any(a in missing or a.split("__")[0] in missing for a in arms)
 
 
+def seeds_text(evidence: str, seeds: int) -> str:
+    """What "What we ran" adds after a tier's evidence: the seeds per stochastic arm the runs were
+    resolved with, unless the evidence already names that many ("5 seeds", "5 test seeds"); an
+    evidence that names another count (a --seeds override) is corrected beside it."""
+    named = re.findall(r"(\d+) (?:test )?seeds?\b", evidence)
+    if named and int(named[-1]) == seeds:
+        return ""
+    return f"; {seeds} seed(s) per stochastic arm" + (" in these runs" if named else "")
+
+
 def best_evidence(subs: list[dict]) -> dict:
     """(claim, sub-claim id) -> the row of the tier with the strongest evidence that has data for
     it (paper scale > reduced > stand-in; the smoke tier's plumbing never), the larger tier on a tie."""
@@ -460,6 +470,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         level, evidence = spec.get("level", "stand-in"), spec.get("evidence") or v["data"]
         entry["tiers"].append({
             "tier": tier, "data": v["data"], "seeds": v["seeds"], "level": level, "evidence": evidence,
+            "seeds_text": seeds_text(evidence, v["seeds"]),
             "note": v.get("note", "") + (f" Partial: not complete yet: {', '.join(v['missing_arms'])} (sub-claims on them use the runs finished so far, or show no data; a tuned grid arm is tuned over the points run so far)."
                                          if v.get("missing_arms") else ""),
             "used": ", ".join(v.get("datasets_used", [])),
