@@ -134,6 +134,22 @@ def test_a_stack_records_each_seed_its_share_of_the_evaluation_time(tmp_path, ct
     assert all(r["eval_s"] >= calls * 0.2 / len(seeds) for r in out)
 
 
+def test_a_stack_charges_each_seed_its_share_of_the_cpu_time_across_a_resume(tmp_path, ctx, monkeypatch):
+    """Stacked runs recorded no cpu_s, so a tier's CPU-hours left them out. Each epoch's training
+    CPU seconds (process time) are split over the seeds and carried in the checkpoint; here a fake
+    clock gives 1 CPU second per epoch."""
+    import itertools
+    clock = itertools.count()
+    monkeypatch.setattr(stacked.time, "process_time", lambda: float(next(clock)))
+    seeds = [0, 1]
+    dirs = [tmp_path / f"s{s}" for s in seeds]
+    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1) == []
+    stacked.run_stacked(BASE, seeds, dirs, ctx, META)
+    for d in dirs:
+        assert [r["cpu_s"] for r in io.read_jsonl(d / "metrics.jsonl")] == [0.5, 1.0, 1.5]
+        assert io.read_json(d / "summary.json")["metrics"]["train_s_per_epoch"] == 0.5
+
+
 def test_stacked_seeds_hold_every_run_lock(tmp_path, ctx):
     from trickbench import io
     dirs = [tmp_path / f"s{s}" for s in (0, 1)]

@@ -215,6 +215,7 @@ def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict
     best = [{"val_acc": -1.0, "epoch": None, "test_acc": None} for _ in seeds]
     epoch0, spent = 0, 0.0
     evaluated = 0.0  # wall seconds of evaluation (after each epoch, the final metrics), shared by the seeds
+    cpu_spent = 0.0  # CPU seconds of the training steps (this process), shared by the seeds
     if ckpt.exists():
         ck = torch.load(ckpt, weights_only=True, map_location="cpu")   # generator states stay CPU byte tensors
         if ck["config_hash"] != meta.get("config_hash"):
@@ -229,11 +230,12 @@ def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict
             g.set_state(st)
         histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
         epoch0, spent, evaluated = ck["epoch"], ck["wall_s"], ck.get("eval_s", 0.0)
+        cpu_spent = ck.get("cpu_s", 0.0)
 
     for epoch in range(epoch0, recipe["epochs"]):
         if all(o != "ok" for o in outcome):
             break
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         loss_sum = torch.zeros(S, dtype=torch.float64)
         correct = torch.zeros(S, dtype=torch.float64)
@@ -266,6 +268,7 @@ def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict
             loss_sum += lv * bs
             correct += (out.detach().argmax(2) == yb).sum(1).double().cpu()
         spent += time.perf_counter() - t0
+        cpu_spent += time.process_time() - c0   # the stack's process: each run is charged 1/S of it
         if recipe["max_seconds"] and spent / S > recipe["max_seconds"]:
             timed_out = True  # recorded after this epoch's metrics, as a single run does
         else:
@@ -282,6 +285,8 @@ def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict
             row = {"epoch": epoch + 1, "train_loss": float(loss_sum[s]) / seen, "train_acc": float(correct[s]) / seen,
                    "lr_now": schedule.get_last_lr()[0], "wall_s": spent / S,
                    "test_loss": test_loss[s], "test_acc": test_acc[s]}
+            if device.type == "cpu":   # as a single run records it (train.py)
+                row["cpu_s"] = cpu_spent / S
             if len(y_val):
                 row["val_loss"], row["val_acc"] = val_loss[s], val_acc[s]
                 if val_acc[s] > best[s]["val_acc"]:
@@ -296,7 +301,7 @@ def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict
                     "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
                     "gens": [g.get_state() for g in gens + trick_gens + drop_gens], "histories": histories, "first": first,
                     "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent,
-                    "eval_s": evaluated}, buf)
+                    "eval_s": evaluated, "cpu_s": cpu_spent}, buf)
         io.atomic_write_bytes(ckpt, buf.getvalue())
         if stop_after_epoch is not None and stop_after_epoch <= epoch + 1 < recipe["epochs"] and not timed_out:
             return []
