@@ -127,6 +127,10 @@ def test_a_failed_regime_check_is_recorded_beside_the_verdicts_it_governs():
     everything = verdict.mark_regime([verdict.evaluate(x, runs) for x in ({**fits, "regime": True}, acc, speed)])
     assert [len(r.get("regime_unmet", [])) for r in everything] == [0, 1, 1]
     assert everything[1]["regime_unmet"][0]["label"] == "The baseline fits"
+    # a sub-claim with no runs yet has no verdict to qualify
+    absent = {**acc, "id": "absent", "rule": {**acc["rule"], "arm": "not_run"}}
+    marked = verdict.mark_regime([verdict.evaluate(x, runs) for x in ({**fits, "regime": True}, absent)])
+    assert marked[1]["verdict"] == "no data" and "regime_unmet" not in marked[1]
     held = {**fits, "rule": {**fits["rule"], "value": 0.5}}
     assert not any("regime_unmet" in r for r in verdict.mark_regime([verdict.evaluate(x, runs) for x in (held, acc)]))
 

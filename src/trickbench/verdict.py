@@ -335,7 +335,7 @@ def mark_regime(results: list[dict], labels: dict[str, str] | None = None) -> li
     fits its training set) are what other sub-claims of the tier need to be about the paper's
     regime: `regime: true` all of them, `regime: [ids]` those named (a training-set fit says
     nothing about a speed claim). Where a check has not come out positive (replicated or
-    equivalent, after Holm), each sub-claim it governs keeps its verdict but records the check
+    equivalent, after Holm), each sub-claim it governs (that has data) keeps its verdict but records the check
     under `regime_unmet` (id, label, verdict), and the report prints it beside the verdict."""
     for check in results:
         if not check.get("regime") or check["verdict"] in (REPLICATED, EQUIVALENT):
@@ -343,7 +343,7 @@ def mark_regime(results: list[dict], labels: dict[str, str] | None = None) -> li
         unmet = {"id": check["id"], "label": (labels or {}).get(check["id"]) or check["statement"].rstrip("."),
                  "verdict": check["verdict"]}
         for r in results:
-            if r is not check and (check["regime"] is True or r["id"] in check["regime"]):
+            if r is not check and r["verdict"] != NO_DATA and (check["regime"] is True or r["id"] in check["regime"]):
                 r.setdefault("regime_unmet", []).append(unmet)
     return results
 
