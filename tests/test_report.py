@@ -159,6 +159,19 @@ def test_first_page_answers_each_sub_claim_at_its_strongest_evidence():
     (t3,) = report.answers(claims2, subs2, [], {"a": (1, "a"), "b": (2, "b")})
     assert [(g["tier"], g["level"], g["claim"], [r["label"] for r in g["rows"]]) for g in t3["open_groups"]] == \
         [("full", "paper scale", "b", ["Two"]), ("cpu", "reduced", "a", ["Two"])]
+    # a sub-claim with no data anywhere yet is named where a tier in progress plans its runs (p_min
+    # known), not where the tier's arms cannot decide it (p_min None) nor at the smoke tier
+    claims4 = {"a": {**claims["a"], "subclaims": claims["a"]["subclaims"] + [
+        {"id": "s4", "statement": "x", "label": "New ablation"}, {"id": "s5", "statement": "Not planned."}]}}
+    subs4 = partial + [{"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "R", "partial": True,
+                        "sub": {"id": "s4", "verdict": "no data", "p_min": 0.0}},
+                       {"claim": "a", "tier": "smoke", "level": "plumbing", "evidence": "toy", "partial": True,
+                        "sub": {"id": "s4", "verdict": "no data", "p_min": 0.0}},
+                       {"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "R", "partial": True,
+                        "sub": {"id": "s5", "verdict": "no data", "p_min": None}}]
+    (t4,) = report.answers(claims4, subs4, [], {"a": (1, "a")})
+    assert t4["awaiting"] == [{"claim": "a", "tier": "cpu", "level": "reduced", "labels": ["New ablation"]}]
+    assert t["awaiting"] == []
     assert t["caveats"] == [{"tier": "cpu", "claim": "a", "text": "3 epochs only"}]
     assert t["decide"][0]["tier"] == "full" and t["decide"][0]["cost"] == "8 GPU-h"
     assert t["sentence"] == "Of 2 sub-claims at their strongest evidence: 1 against it, 1 undecided."

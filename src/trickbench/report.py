@@ -354,7 +354,8 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
         c = claim_files[cid]
         name = c.get("trick", c.get("title", cid))
         t = tricks.setdefault(name, {"trick": name, "headline": c.get("headline", ""), "found": [], "open": [],
-                                     "caveats": [], "decide": [], "rows": [], "pending": [], "regimes": []})
+                                     "caveats": [], "decide": [], "rows": [], "pending": [], "regimes": [],
+                                     "awaiting": []})
         t["headline"] = t["headline"] or c.get("headline", "")
         for tier in c.get("tiers", {}):
             mine = [r for r in subs if r["claim"] == cid and r["tier"] == tier]
@@ -365,6 +366,15 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
         for sub in c.get("subclaims", []):
             r = best.get((cid, sub["id"]))
             if r is None:
+                # no data anywhere yet: named where a tier in progress plans the runs that decide it
+                for x in subs:
+                    if (x["claim"], x["sub"]["id"]) == (cid, sub["id"]) and x.get("partial") \
+                            and x["level"] != "plumbing" and x["sub"].get("p_min") is not None:
+                        g = next((g for g in t["awaiting"] if (g["claim"], g["tier"]) == (cid, x["tier"])), None)
+                        if g is None:
+                            g = {"claim": cid, "tier": x["tier"], "level": x["level"], "labels": []}
+                            t["awaiting"].append(g)
+                        g["labels"].append(label(c, x["sub"]))
                 continue
             shown = _shown(r["sub"])
             need = r["sub"].get("n_needed")
