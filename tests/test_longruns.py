@@ -120,6 +120,10 @@ def test_collect_keeps_a_finished_run_from_a_stale_unfinished_copy(tmp_path):
     assert (seed / "metrics.jsonl").read_bytes() == finished and (seed / "summary.json").exists()
     assert not (seed / "ckpt.pt").exists() and "not copied" in r.stderr
     assert (here / "results/smoke/weight_penalties/runs/new.txt").exists()
+    # both unfinished: the copy with fewer epochs than the checkout's stays out too
+    (seed / "summary.json").unlink()
+    script("longruns_collect.sh", work, "smoke", cwd=here, env=env)
+    assert (seed / "metrics.jsonl").read_bytes() == finished and not (seed / "ckpt.pt").exists()
 
 
 def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):

@@ -43,13 +43,19 @@ sub=${only:+$only/}   # the whole tier (its lane files in queue/ too), or the on
 mkdir -p "results/$tier/$sub"
 # tar, not rsync (rsync is not on every machine). Lanes may still be writing: tar's status 1 ("file
 # changed as we read it", a metrics.jsonl in flight) is fine; files a run finishes are written atomically.
-# A run finished here but unfinished in the worktree is a stale copy (a worktree made while another
-# worktree's lane was training it, e.g. lanes at two commits): copying it would put an older
-# metrics.jsonl and a checkpoint over the finished run, so it stays out.
+# A run unfinished in the worktree but finished here, or further along here (more epochs in its
+# metrics.jsonl), is a stale copy (lanes.sh start copies the checkout's runs into every worktree of
+# the tier, those another worktree's lane trains included): copying it would put an older
+# metrics.jsonl and checkpoint over the newer run, so it stays out.
 stale=()
+epochs() { [ -f "$1/metrics.jsonl" ] && wc -l < "$1/metrics.jsonl" || echo 0; }
 while IFS= read -r d; do
-  if [ ! -f "$work/results/$tier/$sub$d/summary.json" ] && [ -f "results/$tier/$sub$d/summary.json" ]; then
+  src="$work/results/$tier/$sub$d" dst="results/$tier/$sub$d"
+  [ ! -f "$src/summary.json" ] || continue
+  if [ -f "$dst/summary.json" ]; then
     stale+=(--exclude "$d"); echo "$d: finished here, unfinished in $work: not copied" >&2
+  elif [ "$(epochs "$dst")" -gt "$(epochs "$src")" ]; then
+    stale+=(--exclude "$d"); echo "$d: further along here than in $work: not copied" >&2
   fi
 done < <(cd "$work/results/$tier/$sub" && find . -type d -path '*/runs/*' -name 'seed*')
 (cd "$work/results/$tier/$sub" && { tar cf - --warning=no-file-changed --exclude '*.log' --exclude 'ckpt.prev.pt' \
