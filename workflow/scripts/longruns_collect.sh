@@ -10,7 +10,7 @@
 #    the metric; measuring it there keeps a later copy from overwriting it; it times the model's
 #    stages, so the training jobs on this machine are paused meanwhile);
 # 2. results/TIER copied from the worktree (no logs, previous or corrupt checkpoints, no half-written
-#    files of an atomic write in flight, no unfinished copy of a run finished here);
+#    files of an atomic write in flight, no unfinished copy of a run finished or further along here);
 # 3. the committed checkpoint of every run that has finished since, removed;
 # 4. each claim analysed --partial and its figures drawn;
 # 5. results/TIER staged, with the checkpoints of the runs in flight (.gitignore leaves them out
