@@ -167,7 +167,7 @@ def test_a_metric_no_run_writes_is_rejected(tmp_path):
 
 @pytest.mark.parametrize("override, says", [
     ("tier_=smoke", "unknown key(s) 'tier_' (did you mean 'tier'?)"),
-    ("tier=fast", "tier: 'fast' is not one of smoke, quick, cpu, cpu_long, full, paper"),
+    ("tier=fast", "tier: 'fast' is not one of smoke, quick, cpu, cpu_long, cpu_paper_epochs, full, paper"),
     ("threads=two", "threads: 'two' is not of type 'integer'"),
     ("claims=amsgrad_synthetic", "claims=amsgrad_synthetic must be `all` or a list: --config 'claims=[amsgrad_synthetic]'"),
 ])

@@ -19,7 +19,7 @@ import yaml
 from trickbench import resources
 from trickbench.tasks import TASKS
 
-TIERS = ("smoke", "quick", "cpu", "cpu_long", "full", "paper")
+TIERS = ("smoke", "quick", "cpu", "cpu_long", "cpu_paper_epochs", "full", "paper")
 
 
 class ConfigError(ValueError):
