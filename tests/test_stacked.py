@@ -161,7 +161,11 @@ def test_stacked_seeds_hold_every_run_lock(tmp_path, ctx):
 
 @pytest.mark.parametrize("S,B,fan_in,fan_out", [(1, 64, 20, 50), (3, 128, 784, 1024), (5, 32, 64, 10)])
 def test_stacked_linear_is_baddbmm_bit_for_bit(S, B, fan_in, fan_out):
-    """The layer's own backward (weight gradient in the weight's layout) gives autograd's numbers exactly."""
+    """The layer's own backward (weight gradient in the weight's layout) gives autograd's numbers: the
+    forward is the same call, bit for bit; the gradients to float rounding. The weight gradient is
+    another GEMM (bmm(g^T, x) in [S, out, in] against autograd's [S, in, out] copied into place), whose
+    summation order depends on the CPU's kernels: bit for bit the same on an Intel Xeon with AMX,
+    up to 2e-7 of the largest entry apart on AMD EPYC Zen 3 and Zen 4 (3.8e-6 absolute)."""
     import torch
     torch.manual_seed(S + B)
     w, b = torch.randn(S, fan_out, fan_in), torch.randn(S, fan_out)
@@ -172,8 +176,9 @@ def test_stacked_linear_is_baddbmm_bit_for_bit(S, B, fan_in, fan_out):
         out = f(xs, ws, bs)
         out.backward(g)
         got.append((out.detach(), xs.grad, ws.grad, bs.grad))
-    for ref, new in zip(*got):
-        assert torch.equal(ref, new)
+    assert torch.equal(got[0][0], got[1][0])
+    for ref, new in zip(got[0][1:], got[1][1:]):   # fp32 eps is 1.2e-7: a few roundings, not another formula
+        assert (ref - new).abs().max() <= 1e-6 * ref.abs().max()
     assert got[1][2].is_contiguous()
     x64, w64 = x[:, :4, :6].double().requires_grad_(), w[:, :3, :6].double().requires_grad_()
     b64 = b[:, :3].double().requires_grad_()

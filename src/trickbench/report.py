@@ -587,6 +587,15 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
 MNIST_EPOCH = 468 * 128  # training images per MNIST epoch at batch 128 (full 60k, last batch dropped)
 
 
+def _same_numbers(r: dict) -> str:
+    """How close a stacked-linear row's two backwards came: bit for bit, or float rounding (another
+    summation order: the largest difference relative to the largest magnitude, under 1e-5), or not."""
+    if r["bit_identical"]:
+        return "bit for bit the same"
+    rel = r.get("max_rel_diff")
+    return f"the same to {rel:.0e} relative" if rel is not None and rel < 1e-5 else "NOT the same numbers"
+
+
 def speed(results: Path) -> dict:
     """The benchmark files in results/bench/ as report rows (python -m trickbench.bench writes them)."""
     mlp, models, tta, layouts, pipeline, engine = [], [], [], [], [], []
@@ -640,7 +649,7 @@ def speed(results: Path) -> dict:
                 engine.append({"device": where,
                                "choice": f"stacked MLP layer, {r['seeds']} seeds × batch {r['batch']}, "
                                          f"{r['fan_in']}→{r['fan_out']}: StackedLinear vs autograd's baddbmm backward "
-                                         f"(fp32; {'bit for bit the same' if r['bit_identical'] else 'NOT the same numbers'})",
+                                         f"(fp32; {_same_numbers(r)})",
                                "base": f"{r['autograd_baddbmm_ms']:.2f} ms", "new": f"{r['stacked_linear_ms']:.2f} ms",
                                "ratio": f"{r['speedup']:.2f}×"})
         elif b.get("suite") == "models":
