@@ -145,6 +145,42 @@ def test_lane_without_interpreter_stops_and_marks_nothing(tmp_path):
     assert (tmp_path / "lane.txt.log").read_text().count("stopped (rc 127") == 1
 
 
+def test_lane_stops_at_a_line_this_machine_cannot_train_and_marks_nothing(tmp_path):
+    """run-arm exits 75 when the machine cannot train the line as asked (bf16 on a CPU without bf16
+    units): the lane stops there, leaving that line and the later ones for another machine."""
+    lane = tmp_path / "lane.txt"
+    text = "cpu_paper_epochs stochastic_depth constant 6 c.jsonl --precision bf16\nsmoke dropout none 1 none.jsonl\n"
+    lane.write_text(text)
+    py = tmp_path / "python"
+    py.write_text("#!/bin/sh\necho not on this machine >&2\nexit 75\n")
+    py.chmod(0o755)
+    r = subprocess.run(["bash", str(ROOT / "workflow/scripts/longruns.sh"), str(tmp_path), str(lane)],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHON=str(py)))
+    assert r.returncode == 0 and lane.read_text() == text
+    log = (tmp_path / "lane.txt.log").read_text()
+    assert log.count("stopped (rc 75, not on this machine)") == 1 and "lane empty" not in log
+
+
+def test_run_arm_refuses_bf16_on_a_cpu_without_bf16_units(tmp_path, monkeypatch, capsys):
+    """Emulated bf16 is ~25x slower than fp32 (AVX2-only EPYC): run-arm says so before any data is
+    read and exits 75; on a CPU with AMX or AVX-512 BF16, or with --allow-emulated-bf16, it goes on."""
+    import pytest
+    from trickbench import cli, provenance
+    monkeypatch.setattr(provenance, "cpu_bf16", lambda: None)
+    argv = ["run-arm", "--tier", "smoke", "--claim", "dropout", "--arm", "none", "--out", str(tmp_path / "o.jsonl"),
+            "--results", str(tmp_path / "results"), "--data-root", str(tmp_path / "data"), "--device", "cpu"]
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv + ["--precision", "bf16"])
+    assert e.value.code == cli.NOT_ON_THIS_MACHINE == 75
+    assert "without native bf16 units" in capsys.readouterr().err and not (tmp_path / "results").exists()
+    args = cli.build_parser().parse_args(argv + ["--precision", "bf16", "--allow-emulated-bf16"])
+    assert cli._emulated_bf16(args) is None
+    monkeypatch.setattr(provenance, "cpu_bf16", lambda: "amx_bf16")
+    assert cli._emulated_bf16(cli.build_parser().parse_args(argv + ["--precision", "bf16"])) is None
+    monkeypatch.setattr(provenance, "cpu_bf16", lambda: None)
+    assert cli._emulated_bf16(cli.build_parser().parse_args(argv + ["--precision", "fp32"])) is None
+
+
 def test_collect_pauses_training_while_it_times_stages(tmp_path):
     """compute_share times the model's stages: collecting a claim that measures it beside running
     lanes pauses every training job on the machine (SIGSTOP) for the measurement and resumes it."""

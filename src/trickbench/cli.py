@@ -33,7 +33,27 @@ def _resolve(args):
     return config.resolve(claim, args.tier, args.seeds)
 
 
+# run-arm's exit status when this machine cannot train the arm as asked (EX_TEMPFAIL): a long-run
+# lane (workflow/scripts/longruns.sh) stops there and leaves the line for a machine that can
+NOT_ON_THIS_MACHINE = 75
+
+
+def _emulated_bf16(args) -> str | None:
+    """Why explicit bf16 on this CPU is refused (it has no native bf16 units), or None."""
+    from trickbench import provenance
+    if args.precision != "bf16" or args.device != "cpu" or args.allow_emulated_bf16 or provenance.cpu_bf16():
+        return None
+    return (f"--precision bf16 on {provenance.cpu_model()}, a CPU without native bf16 units (AMX or AVX-512 "
+            "BF16): emulated bf16 trains ResNet-56 about 25x slower than fp32 there (2 vs 55 images/s, one thread, "
+            "AMD EPYC with AVX2, 2026-12-07). Train this arm on a machine with AMX or AVX-512 BF16 (a run never "
+            "resumes in another precision), or pass --allow-emulated-bf16")
+
+
 def cmd_run_arm(args):
+    why = _emulated_bf16(args)
+    if why:
+        print(f"run-arm {args.claim}/{args.arm} @ {args.tier}: not on this machine: {why}", file=sys.stderr)
+        sys.exit(NOT_ON_THIS_MACHINE)
     threads = str(args.threads)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = threads  # before numpy/torch load their BLAS
@@ -235,7 +255,7 @@ def cmd_init(args):
           f"cd {args.dir} && snakemake --cores all --config tier=smoke (README, \"Using it as a module\")")
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from trickbench import __version__
     ap.add_argument("--version", action="version", version=f"trickbench {__version__}")
@@ -253,6 +273,8 @@ def main(argv=None):
     p.add_argument("--only-seeds", default=None, metavar="S[,S...]",
                    help="train only these of the tier's test seeds (one arm split over parallel long-run lanes)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, and on a CPU with native bf16 units for conv models; fp32 otherwise")
+    p.add_argument("--allow-emulated-bf16", action="store_true",
+                   help="train --precision bf16 on a CPU without native bf16 units (refused otherwise: exit 75)")
     p.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"],
                    help="memory layout of activations and conv weights; auto: on CUDA, and for conv models in bf16 on a CPU")
     p.add_argument("--micro-batch", default="auto",
@@ -313,7 +335,11 @@ def main(argv=None):
     p = sub.add_parser("validate", help="check config/claims for a tier without running anything")
     _common(p, claim=False)
     p.set_defaults(fn=cmd_validate)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from trickbench.config import ConfigError
     try:
         args.fn(args)
