@@ -69,12 +69,12 @@ def test_killed_stack_resumes_to_the_same_metrics(tmp_path, ctx, monkeypatch):
             calls["n"] += 1
             if calls["n"] == 1:
                 raise KeyboardInterrupt
-    monkeypatch.setattr(stacked.io, "atomic_write_bytes", dying)
+    monkeypatch.setattr(io, "atomic_write_bytes", dying)
     dirs = [tmp_path / f"r{s}" for s in seeds]
     with pytest.raises(KeyboardInterrupt):
         stacked.run_stacked(recipe, seeds, dirs, ctx, META)
     assert list(tmp_path.glob("stack-1-2.pt"))
-    monkeypatch.setattr(stacked.io, "atomic_write_bytes", real)
+    monkeypatch.setattr(io, "atomic_write_bytes", real)
     resumed = stacked.run_stacked(recipe, seeds, dirs, ctx, META)
     assert [train.learned(r["metrics"]) for r in resumed] == [train.learned(r["metrics"]) for r in full]
 
@@ -117,7 +117,7 @@ def test_a_stack_stopped_after_an_epoch_keeps_its_checkpoint_and_resumes_to_the_
     seeds = [0, 1]
     full = stacked.run_stacked(BASE, seeds, [tmp_path / f"f{s}" for s in seeds], ctx, META)
     dirs = [tmp_path / f"r{s}" for s in seeds]
-    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1) == []
+    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1) == [{"outcome": "stopped", "epoch": 1}] * 2
     assert (tmp_path / "stack-0-1.pt").exists() and len(io.read_jsonl(dirs[0] / "metrics.jsonl")) == 1
     assert not (dirs[0] / "summary.json").exists()
     resumed = stacked.run_stacked(BASE, seeds, dirs, ctx, META)
@@ -143,7 +143,7 @@ def test_a_stack_charges_each_seed_its_share_of_the_cpu_time_across_a_resume(tmp
     monkeypatch.setattr(stacked.time, "process_time", lambda: float(next(clock)))
     seeds = [0, 1]
     dirs = [tmp_path / f"s{s}" for s in seeds]
-    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1) == []
+    assert stacked.run_stacked(BASE, seeds, dirs, ctx, META, stop_after_epoch=1)[0]["outcome"] == "stopped"
     stacked.run_stacked(BASE, seeds, dirs, ctx, META)
     for d in dirs:
         assert [r["cpu_s"] for r in io.read_jsonl(d / "metrics.jsonl")] == [0.5, 1.0, 1.5]

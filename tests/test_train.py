@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from trickbench import io, train
+from trickbench import driver, io, train
 from trickbench.tasks import TASKS
 
 BASE = dict(TASKS.get("classify").defaults, dataset="digits", model="mlp", model_args={"depth": 3, "width": 32},
@@ -63,7 +63,7 @@ def test_checkpoint_generator_states_load_as_cpu_byte_tensors(tmp_path, ctx):
     # torch.ByteTensor", 2026-12-04); weights and optimizer state reach the device by load_state_dict
     train.run(dict(BASE, model_args={"depth": 2, "width": 32, "dropout": 0.3}), 0, tmp_path / "r", ctx, META,
               stop_after_epoch=1)
-    ck = train._load_checkpoint(tmp_path / "r" / "ckpt.pt")
+    ck = driver.load_checkpoint(tmp_path / "r" / "ckpt.pt")
     states = [ck["rng"]["torch"], ck["rng"]["data"], *ck["rng"].get("cuda", [])]
     assert all(t.device.type == "cpu" and t.dtype == torch.uint8 for t in states)
     assert all(t.device.type == "cpu" for t in ck["model"].values())

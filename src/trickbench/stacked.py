@@ -15,9 +15,7 @@ Supported: model `mlp` with ReLU and without batchnorm, augment `none` (what the
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import io as _io
 import math
 import operator
 import time
@@ -27,21 +25,22 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from trickbench import io, provenance, tricks
+from trickbench import tricks
 from trickbench.data.tensors import normalize
+from trickbench.driver import Record, Trainer, drive, locked
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule
-from trickbench.train import _eta, _secs, data_generator, final_metrics, load_data, resolve_device, train_accuracy_set
+from trickbench.train import Engine, _eta, _secs, data_generator, load_data, resolve_device, train_accuracy_set
 
 
 def progress_line(run_dirs, rows: list[dict], epoch: int, epochs: int, spent: float) -> str:
     """One line per epoch for the job's log (a single run prints train.progress_line): the stack,
     its live runs' mean test accuracy, seconds per epoch of the whole stack, and its ETA, after the
     time (UTC) as train.progress_line starts."""
-    import time
     first = Path(run_dirs[0])
     per_epoch = spent / epoch
-    acc = f"mean test_acc {sum(r['test_acc'] for r in rows) / len(rows):.4f} " if rows else ""
+    tested = rows and all("test_acc" in r for r in rows)   # test_every: not every epoch
+    acc = f"mean test_acc {sum(r['test_acc'] for r in rows) / len(rows):.4f} " if tested else ""
     return (f"{time.strftime('%H:%M:%S', time.gmtime())} "
             f"{first.parent.parent.name}/{len(run_dirs)} seeds stacked ({len(rows)} live) epoch {epoch}/{epochs}: "
             f"{acc}· {_secs(per_epoch)}/epoch · ETA stack {_eta((epochs - epoch) * per_epoch)}")
@@ -59,7 +58,7 @@ IMPLEMENTED = {
     # data, evaluation, bookkeeping (load_data, _evaluate, final_metrics)
     "dataset": None, "dataset_args": None, "train_subset": None, "val_fraction": None, "test_subset": None,
     "epochs": None, "batch_size": None, "eval_batch_size": None, "diverge_factor": None, "max_seconds": None,
-    "early_stopping": None, "test_every": lambda v: v == 1,
+    "early_stopping": None, "test_every": None,
     "augment": lambda v: v == "none", "augment_pad": None,   # the pad only matters with crops
     # the model: a plain ReLU MLP, optionally with dropout (stacked _forward)
     "model": lambda v: v == "mlp",
@@ -88,7 +87,7 @@ def unsupported(recipe: dict) -> list[str]:
                 out.append(key)
         elif IMPLEMENTED[key] is not None and not _absent(value) and not IMPLEMENTED[key](value):
             out.append(f"{key}={value!r}")
-        elif key in ("augment", "model", "test_every") and not IMPLEMENTED[key](value):
+        elif key in ("augment", "model") and not IMPLEMENTED[key](value):
             out.append(f"{key}={value!r}")
     return out
 
@@ -156,182 +155,159 @@ def _evaluate(weights, biases, x, y, mean, std, batch_size):
 
 def run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict,
                 stop_after_epoch: int | None = None) -> list[dict]:
-    """Train `seeds` of one recipe together; write each run's metrics.jsonl and summary.json.
-
-    `stop_after_epoch` ends the work after that epoch with the checkpoint in place, as a kill would
-    (train.run's argument; the canary uses it); nothing is returned then. Every run's lock is held
-    throughout (io.run_lock)."""
+    """Train `seeds` of one recipe together through the one loop (driver.drive); write each run's
+    metrics.jsonl and summary.json, and return the summaries. Every run's lock is held throughout
+    (io.run_lock). `stop_after_epoch` (or ctx["deadline"]) ends the work after an epoch with the
+    checkpoint in place, as a kill would: each summary is then {"outcome": "stopped", "epoch": k}."""
     missing = unsupported(recipe)
     if missing:
         raise ValueError(f"the stacked engine does not implement {', '.join(missing)}: train this recipe one run "
                          "at a time (train.run), or implement it in stacked.py and add it to IMPLEMENTED")
-    with contextlib.ExitStack() as locks:
-        for d in run_dirs:
-            locks.enter_context(io.run_lock(d))
-        return _run_stacked(recipe, seeds, run_dirs, ctx, meta, stop_after_epoch)
+    with locked(run_dirs):
+        torch.set_num_threads(int(ctx.get("threads", 1)))
+        stack = Stack(recipe, seeds, run_dirs, ctx, resolve_device(ctx.get("device", "cpu")))
+        return drive(stack, meta, ctx, stop_after_epoch)
 
 
-def _run_stacked(recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, meta: dict,
-                 stop_after_epoch: int | None) -> list[dict]:
-    torch.set_num_threads(int(ctx.get("threads", 1)))
-    device = resolve_device(ctx.get("device", "cpu"))
-    data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
-    S = len(seeds)
-    models, drop_gens = [], []
-    dropout = float(recipe["model_args"].get("dropout") or 0.0)
-    input_dropout = float(recipe["model_args"].get("input_dropout") or 0.0)
-    for seed in seeds:  # the single run's initialisation, seed by seed
-        torch.manual_seed(seed)
-        models.append(MODELS.build("mlp", data.shape, data.num_classes, **recipe["model_args"]))
-        if dropout or input_dropout:  # the global RNG as the single run's dropout finds it
-            drop_gens.append(torch.Generator())
-            drop_gens[-1].set_state(torch.get_rng_state())
-    linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
-    weights = [torch.stack([ls[i].weight.detach() for ls in linears]).to(device).requires_grad_()
-               for i in range(len(linears[0]))]
-    biases = [torch.stack([ls[i].bias.detach() for ls in linears]).to(device).requires_grad_()
-              for i in range(len(linears[0]))]
-    params = [p for pair in zip(weights, biases) for p in pair]
-    if ctx.get("perturb_init"):  # as train.run: the canary's float-sensitivity probe
+class Stack(Trainer):
+    """S seeds of one MLP recipe as one batched model (weights [S, out, in]): the vectorised
+    trainer of driver.drive. Its checkpoint is <arm folder>/stack-<seeds>.pt (and .prev.pt)."""
+    stacked = True
+    state_keys = frozenset({"params", "optimizer", "schedule", "torch_rng", "gens"})
+
+    def __init__(self, recipe: dict, seeds: list[int], run_dirs: list[Path], ctx: dict, device):
+        self.recipe, self.device = recipe, device
+        (self.data, (self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test),
+         (self.mean, self.std)) = load_data(recipe, ctx, device)
+        self.records = [Record(seed=s, run_dir=Path(d)) for s, d in zip(seeds, run_dirs)]
+        self.engine = Engine(device, "fp32")   # fp32, contiguous, whole batches
+        self.micro = None
+        self.ckpt_path = Path(run_dirs[0]).parent / f"stack-{'-'.join(map(str, seeds))}.pt"
+        self.spent = self.cpu_spent = self.evaluated = 0.0
+        self._train_acc = None
+        models = []
+        self.drop_gens = []
+        self.dropout = float(recipe["model_args"].get("dropout") or 0.0)
+        self.input_dropout = float(recipe["model_args"].get("input_dropout") or 0.0)
+        for seed in seeds:  # the single run's initialisation, seed by seed
+            torch.manual_seed(seed)
+            models.append(MODELS.build("mlp", self.data.shape, self.data.num_classes, **recipe["model_args"]))
+            if self.dropout or self.input_dropout:  # the global RNG as the single run's dropout finds it
+                self.drop_gens.append(torch.Generator())
+                self.drop_gens[-1].set_state(torch.get_rng_state())
+        linears = [[m for m in model.net if isinstance(m, torch.nn.Linear)] for model in models]
+        self.weights = [torch.stack([ls[i].weight.detach() for ls in linears]).to(device).requires_grad_()
+                        for i in range(len(linears[0]))]
+        self.biases = [torch.stack([ls[i].bias.detach() for ls in linears]).to(device).requires_grad_()
+                       for i in range(len(linears[0]))]
+        self.params = [p for pair in zip(self.weights, self.biases) for p in pair]
+        if ctx.get("perturb_init"):  # as train.run: the canary's float-sensitivity probe
+            with torch.no_grad():
+                for p in self.params:
+                    p.mul_(1 + ctx["perturb_init"])
+        self.gens = [data_generator(seed) for seed in seeds]
+        # the tricks this engine implements (unsupported() refused a recipe setting any other; one that
+        # runs without its key, such as stochastic depth's branch_share, has nothing to do on an MLP)
+        self.active = [t for t in tricks.for_recipe(recipe) if t.stacked]
+        for t in self.active:
+            t.setup_stacked(self.weights, seeds)
+        self.trick_gens = [g for t in self.active for g in t.generators_stacked()]
+        self.steps_per_epoch = max(1, len(self.y_train) // recipe["batch_size"])
+        self.optimizer = build_optimizer(self.params, recipe)
+        self.schedule = build_schedule(self.optimizer, recipe, self.steps_per_epoch * recipe["epochs"])
+
+    def state_dict(self) -> dict:
+        return {"params": [p.detach() for p in self.params], "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+                "gens": [g.get_state() for g in self.gens + self.trick_gens + self.drop_gens]}
+
+    def load_state_dict(self, ck: dict) -> None:
         with torch.no_grad():
-            for p in params:
-                p.mul_(1 + ctx["perturb_init"])
-    gens = [data_generator(seed) for seed in seeds]
-    # the tricks this engine implements (unsupported() refused a recipe setting any other; one that
-    # runs without its key, such as stochastic depth's branch_share, has nothing to do on an MLP)
-    active = [t for t in tricks.for_recipe(recipe) if t.stacked]
-    for t in active:
-        t.setup_stacked(weights, seeds)
-    trick_gens = [g for t in active for g in t.generators_stacked()]
-    bs, n = recipe["batch_size"], len(y_train)
-    steps_per_epoch = max(1, n // bs)
-    optimizer = build_optimizer(params, recipe)
-    schedule = build_schedule(optimizer, recipe, steps_per_epoch * recipe["epochs"])
-
-    ckpt = Path(run_dirs[0]).parent / f"stack-{'-'.join(map(str, seeds))}.pt"
-    histories = [[] for _ in seeds]
-    first = [None] * S
-    outcome, diverged_at = ["ok"] * S, [None] * S
-    best = [{"val_acc": -1.0, "epoch": None, "test_acc": None} for _ in seeds]
-    epoch0, spent = 0, 0.0
-    evaluated = 0.0  # wall seconds of evaluation (after each epoch, the final metrics), shared by the seeds
-    cpu_spent = 0.0  # CPU seconds of the training steps (this process), shared by the seeds
-    if ckpt.exists():
-        ck = torch.load(ckpt, weights_only=True, map_location="cpu")   # generator states stay CPU byte tensors
-        if ck["config_hash"] != meta.get("config_hash"):
-            raise RuntimeError(f"{ckpt} belongs to another recipe; remove it to restart")
-        with torch.no_grad():
-            for p, v in zip(params, ck["params"]):
+            for p, v in zip(self.params, ck["params"]):
                 p.copy_(v)
-        optimizer.load_state_dict(ck["optimizer"])
-        schedule.load_state_dict(ck["schedule"])
-        torch.set_rng_state(ck["torch_rng"])
-        for g, st in zip(gens + trick_gens + drop_gens, ck["gens"]):
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(ck["torch_rng"])   # generator states stay CPU byte tensors
+        for g, st in zip(self.gens + self.trick_gens + self.drop_gens, ck["gens"]):
             g.set_state(st)
-        histories, first, outcome, diverged_at, best = ck["histories"], ck["first"], ck["outcome"], ck["diverged_at"], ck["best"]
-        epoch0, spent, evaluated = ck["epoch"], ck["wall_s"], ck.get("eval_s", 0.0)
-        cpu_spent = ck.get("cpu_s", 0.0)
 
-    for epoch in range(epoch0, recipe["epochs"]):
-        if all(o != "ok" for o in outcome):
-            break
+    def train_epoch(self, epoch: int) -> dict[int, dict]:
+        recipe, device, recs = self.recipe, self.device, self.records
+        S, bs, n = len(recs), recipe["batch_size"], len(self.y_train)
         t0, c0 = time.perf_counter(), time.process_time()
-        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        orders = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(device)
         loss_sum = torch.zeros(S, dtype=torch.float64)
         correct = torch.zeros(S, dtype=torch.float64)
-        for b in range(steps_per_epoch):
-            idx = orders[:, b * bs:(b + 1) * bs]                                  # [S, B]
-            xb = normalize(x_train[idx.reshape(-1)], mean, std).view(S, bs, -1)  # [S, B, D]
-            yb = y_train[idx]                                                     # [S, B]
-            out = _forward(weights, biases, xb, dropout, drop_gens, input_dropout)
+        for b in range(self.steps_per_epoch):
+            idx = orders[:, b * bs:(b + 1) * bs]                                             # [S, B]
+            xb = normalize(self.x_train[idx.reshape(-1)], self.mean, self.std).view(S, bs, -1)  # [S, B, D]
+            yb = self.y_train[idx]                                                           # [S, B]
+            out = _forward(self.weights, self.biases, xb, self.dropout, self.drop_gens, self.input_dropout)
             losses = F.cross_entropy(out.transpose(1, 2), yb, reduction="none",
                                      label_smoothing=recipe.get("label_smoothing", 0.0)).mean(1)  # [S]
             lv = losses.detach().double().cpu()
-            step = epoch * steps_per_epoch + b
-            for s in range(S):
-                if outcome[s] != "ok":
+            step = epoch * self.steps_per_epoch + b
+            for s, rec in enumerate(recs):   # each seed's divergence check, every step (a CPU engine)
+                if not rec.live:
                     continue
-                if first[s] is None:
-                    first[s] = float(lv[s])
-                if not math.isfinite(lv[s]) or lv[s] > recipe["diverge_factor"] * first[s]:
-                    outcome[s], diverged_at[s] = "diverged", step
-            optimizer.zero_grad(set_to_none=True)
-            extra = [e for t in active if (e := t.extra_loss_stacked(weights)) is not None]   # a penalty
+                if rec.first_loss is None:
+                    rec.first_loss = float(lv[s])
+                if not math.isfinite(lv[s]) or lv[s] > recipe["diverge_factor"] * rec.first_loss:
+                    rec.outcome, rec.diverged_at = "diverged", step
+            self.optimizer.zero_grad(set_to_none=True)
+            extra = [e for t in self.active if (e := t.extra_loss_stacked(self.weights)) is not None]   # a penalty
             # seeds share no weights: each gets its own gradient
             functools.reduce(operator.add, extra, losses).sum().backward()
-            for t in active:   # per seed, as on one run: clipping, then noise (Trick.order)
-                t.after_backward_stacked(params, step)
-            optimizer.step()
-            for t in active:   # on the updated weights: max-norm
-                t.after_step_stacked(weights, step)
-            schedule.step()
+            for t in self.active:   # per seed, as on one run: clipping, then noise (Trick.order)
+                t.after_backward_stacked(self.params, step)
+            self.optimizer.step()
+            for t in self.active:   # on the updated weights: max-norm
+                t.after_step_stacked(self.weights, step)
+            self.schedule.step()
             loss_sum += lv * bs
             correct += (out.detach().argmax(2) == yb).sum(1).double().cpu()
-        spent += time.perf_counter() - t0
-        cpu_spent += time.process_time() - c0   # the stack's process: each run is charged 1/S of it
-        if recipe["max_seconds"] and spent / S > recipe["max_seconds"]:
-            timed_out = True  # recorded after this epoch's metrics, as a single run does
-        else:
-            timed_out = False
-        t_eval = time.perf_counter()
-        test_loss, test_acc = _evaluate(weights, biases, x_test, y_test, mean, std, recipe["eval_batch_size"])
-        if len(y_val):
-            val_loss, val_acc = _evaluate(weights, biases, x_val, y_val, mean, std, recipe["eval_batch_size"])
-        evaluated += time.perf_counter() - t_eval
-        for s in range(S):
-            if outcome[s] != "ok":
-                continue
-            seen = steps_per_epoch * bs
-            row = {"epoch": epoch + 1, "train_loss": float(loss_sum[s]) / seen, "train_acc": float(correct[s]) / seen,
-                   "lr_now": schedule.get_last_lr()[0], "wall_s": spent / S,
-                   "test_loss": test_loss[s], "test_acc": test_acc[s]}
-            if device.type == "cpu":   # as a single run records it (train.py)
-                row["cpu_s"] = cpu_spent / S
-            if len(y_val):
-                row["val_loss"], row["val_acc"] = val_loss[s], val_acc[s]
-                if val_acc[s] > best[s]["val_acc"]:
-                    best[s] = {"val_acc": val_acc[s], "epoch": epoch + 1, "test_acc": test_acc[s]}
-            histories[s].append(row)
-            io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", histories[s])
-        print(progress_line(run_dirs, [h[-1] for h in histories if h and h[-1]["epoch"] == epoch + 1],
-                            epoch + 1, recipe["epochs"], spent), flush=True)
-        buf = _io.BytesIO()
-        torch.save({"config_hash": meta.get("config_hash"), "epoch": epoch + 1,
-                    "params": [p.detach() for p in params], "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "gens": [g.get_state() for g in gens + trick_gens + drop_gens], "histories": histories, "first": first,
-                    "outcome": outcome, "diverged_at": diverged_at, "best": best, "wall_s": spent,
-                    "eval_s": evaluated, "cpu_s": cpu_spent}, buf)
-        io.atomic_write_bytes(ckpt, buf.getvalue())
-        if stop_after_epoch is not None and stop_after_epoch <= epoch + 1 < recipe["epochs"] and not timed_out:
-            return []
-        if timed_out:
-            outcome = ["timeout" if o == "ok" else o for o in outcome]
-            break
+        self.spent += time.perf_counter() - t0
+        self.cpu_spent += time.process_time() - c0   # the stack's process: each run is charged 1/S of it
+        seen = self.steps_per_epoch * bs
+        rows = {}
+        for s, rec in enumerate(recs):
+            if rec.live:
+                rows[s] = {"epoch": epoch + 1, "train_loss": float(loss_sum[s]) / seen, "train_acc": float(correct[s]) / seen,
+                           "lr_now": self.schedule.get_last_lr()[0], "wall_s": self.spent / S}
+                if device.type == "cpu":   # as a single run records it
+                    rows[s]["cpu_s"] = self.cpu_spent / S
+        return rows
 
-    prov = provenance.record(str(device))
-    xs, ys = train_accuracy_set(x_train, y_train)   # final_train_acc, eval mode, as train.run measures it
-    t_eval = time.perf_counter()
-    train_loss_eval, train_acc = _evaluate(weights, biases, xs, ys, mean, std, recipe["eval_batch_size"])
-    evaluated += time.perf_counter() - t_eval
-    summaries = []
-    for s, seed in enumerate(seeds):
-        hist = histories[s]
-        metrics = final_metrics(hist, best[s])
-        if outcome[s] == "ok" and hist:
-            metrics["final_train_loss_eval"], metrics["final_train_acc"] = train_loss_eval[s], train_acc[s]
-            metrics["generalization_gap"] = train_acc[s] - metrics["final_test_acc"]
-        for t in active:
-            t.final_metrics_stacked(SimpleNamespace(history=hist, outcome=outcome[s], recipe=recipe),
-                                    [w[s] for w in weights], metrics)
-        if not hist:
-            io.write_jsonl(Path(run_dirs[s]) / "metrics.jsonl", [])
-        summary = {**meta, "seed": seed, "recipe": recipe, "outcome": outcome[s], "diverged_at": diverged_at[s],
-                   "metrics": metrics, "wall_s": spent / S, "eval_s": evaluated / S, "stacked_runs": S,
-                   "images_per_s": steps_per_epoch * bs * len(hist) / (spent / S) if spent else None,
-                   "precision": "fp32", "compile": False, "dataset": data.description,
-                   "dataset_sha256": data.sha256, "provenance": prov}
-        io.write_json(Path(run_dirs[s]) / "summary.json", summary)
-        summaries.append(summary)
-    ckpt.unlink(missing_ok=True)
-    return summaries
+    def _eval(self, x, y, weights=None, biases=None) -> list:
+        losses, accs = _evaluate(self.weights if weights is None else weights, self.biases if biases is None else biases,
+                                 x, y, self.mean, self.std, self.recipe["eval_batch_size"])
+        return list(zip(losses, accs))
+
+    def evaluate_split(self, split: str) -> list:
+        return self._eval(*((self.x_test, self.y_test) if split == "test" else (self.x_val, self.y_val)))
+
+    def has_val(self) -> bool:
+        return bool(len(self.y_val))
+
+    def snapshot(self, i: int) -> list:
+        return [p[i].detach().clone() for p in self.params]
+
+    def test_snapshot(self, i: int, state) -> float:
+        """Seed i's test accuracy with the weights of `state` (a stack of one)."""
+        ws, bs = [w.unsqueeze(0) for w in state[0::2]], [b.unsqueeze(0) for b in state[1::2]]
+        return self._eval(self.x_test, self.y_test, ws, bs)[0][1]
+
+    def train_accuracy(self) -> list:
+        if self._train_acc is None:   # every seed in one pass, eval mode, as train.run measures it
+            self._train_acc = self._eval(*train_accuracy_set(self.x_train, self.y_train))
+        return self._train_acc
+
+    def trick_metrics(self, i: int, metrics: dict) -> None:
+        rec = self.records[i]
+        for t in self.active:
+            t.final_metrics_stacked(SimpleNamespace(history=rec.history, outcome=rec.outcome, recipe=self.recipe),
+                                    [w[i] for w in self.weights], metrics)
+
+    def progress(self, epoch: int, rows: dict, ctx: dict) -> str:
+        return progress_line([r.run_dir for r in self.records], [rows[i] for i in sorted(rows)], epoch,
+                             self.recipe["epochs"], self.spent)

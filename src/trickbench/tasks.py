@@ -162,7 +162,10 @@ class ClassifyTask:
         todo = [s for s in seeds if not (run_dir(root, arm, s) / "summary.json").exists()]
         if ctx.get("stack") and len(todo) > 1 and stacked.supports(arm.recipe):
             # all pending seeds in one stacked model (same metrics to float tolerance, far fewer ops)
-            stacked.run_stacked(arm.recipe, todo, [run_dir(root, arm, s) for s in todo], ctx, meta)
+            out = stacked.run_stacked(arm.recipe, todo, [run_dir(root, arm, s) for s in todo], ctx, meta)
+            if out and out[0]["outcome"] == "stopped":   # a deadline: the stack's checkpoint resumes, not seed by seed
+                return [io.read_json(run_dir(root, arm, s) / "summary.json") if s not in todo else out[todo.index(s)]
+                        for s in seeds]
         out = []
         for seed in seeds:
             if "job" in ctx and not (run_dir(root, arm, seed) / "summary.json").exists():

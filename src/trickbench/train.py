@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io as _io
 import math
 import operator
-import statistics
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
+from trickbench.driver import Record, Trainer, drive, final_metrics, locked, test_due  # noqa: F401 (test_due, final_metrics: re-exported)
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split, strided
 from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
@@ -198,13 +196,6 @@ def _accumulate(fwd, x, y, micro: int, engine: Engine, smoothing: float):
     return loss, torch.cat(outs)
 
 
-def test_due(epoch: int, epochs: int, every: int) -> bool:
-    """Whether the test set is evaluated after `epoch` (1-based): every `every`-th epoch and the
-    last. Validation, which picks the best epoch, runs after every epoch; the best-validation
-    model is tested once at the end when its epoch was not tested (recipe `test_every`)."""
-    return epoch % every == 0 or epoch == epochs
-
-
 @torch.no_grad()
 def test_at(model, state: dict, test) -> float:
     """test(model) with the weights (and BN statistics) of `state`, the model restored after."""
@@ -226,41 +217,6 @@ def data_generator(seed: int) -> torch.Generator:
 def learned(metrics: dict) -> dict:
     """A run's metrics without the wall-clock ones (what must match between equal runs)."""
     return {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
-
-
-def _median_epoch_s(history: list[dict], key: str = "wall_s") -> float:
-    """Median training seconds per epoch (the first epoch left out when there are others: it
-    pays one-off costs such as allocator warm-up or compilation). On a CPU, train.run records the
-    process's CPU seconds (`cpu_s`; one thread per job), which other jobs sharing the cores barely
-    move; on a GPU, wall-clock seconds with the device synchronised at the epoch's end."""
-    walls = [h[key] for h in history]
-    per = [b - a for a, b in zip([0.0] + walls, walls)]
-    return statistics.median(per[1:] or per)
-
-
-def final_metrics(history: list[dict], best: dict) -> dict:
-    """A run's summary metrics from its per-epoch history (empty if it never finished an epoch);
-    tricks add theirs in their final_metrics hook."""
-    if not history:
-        return {}
-    last = history[-1]
-    tested = [h["test_acc"] for h in history if "test_acc" in h]  # recipe test_every: not every epoch
-    metrics = {"final_train_loss": last["train_loss"], "min_train_loss": min(h["train_loss"] for h in history),
-               "first_epoch_train_loss": history[0]["train_loss"],
-               "epochs_done": len(history), "train_s_per_epoch": _median_epoch_s(history)}
-    if "test_acc" in last:  # a run stopped early (timeout) between tested epochs has no final test
-        metrics |= {"final_test_acc": last["test_acc"], "final_test_error": 1 - last["test_acc"]}
-    if tested:
-        metrics["best_test_acc"] = max(tested)
-    if "test_acc" in history[0]:
-        metrics["first_epoch_test_acc"] = history[0]["test_acc"]
-    if "cpu_s" in last:  # recorded on CPU devices only
-        metrics["train_s_per_epoch"] = _median_epoch_s(history, "cpu_s")
-    if best["epoch"] is not None:
-        metrics |= {"final_val_acc": last["val_acc"], "final_val_loss": last["val_loss"],
-                    "best_val_acc": best["val_acc"], "best_val_epoch": best["epoch"],
-                    "test_acc_at_best_val": best["test_acc"]}
-    return metrics
 
 
 def _steps(n: int, desc: str):
@@ -299,48 +255,13 @@ def progress_line(run_dir: Path, row: dict, epochs: int, ctx: dict, images: int 
             f"ETA run {_eta(left)}" + (f", job ≈ {_eta(left + later)}" if job else ""))
 
 
-def _previous(path: Path) -> Path:
-    return path.with_name(path.stem + ".prev" + path.suffix)
 
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically, keeping the one before as ckpt.prev.pt: a checkpoint damaged after its
-    write (a full disk, a bad copy) still leaves the epoch before it to resume from."""
-    buf = _io.BytesIO()
-    torch.save(state, buf)
-    if path.exists():
-        path.replace(_previous(path))
-    io.atomic_write_bytes(path, buf.getvalue())
-
-
-def _load_checkpoint(path: Path) -> dict | None:
-    """The newest readable checkpoint of a run: ckpt.pt, else ckpt.prev.pt, else None (start from
-    scratch). An unreadable one is moved aside to <name>.corrupt with a warning that names it."""
-    for candidate in (path, _previous(path)):
-        if not candidate.exists():
-            continue
-        try:
-            # on the CPU: generator states must be CPU byte tensors (a GPU run's resume failed with
-            # map_location=cuda); load_state_dict moves weights and optimizer state to the device
-            ck = torch.load(candidate, weights_only=True, map_location="cpu")
-            if not {"config_hash", "epoch", "model", "optimizer", "schedule", "rng", "history"} <= set(ck):
-                raise KeyError("missing keys")
-            return ck
-        except Exception as e:  # noqa: BLE001 (truncated zip, not a torch file, an old layout)
-            bad = candidate.with_name(candidate.name + ".corrupt")
-            candidate.replace(bad)
-            fallback = "the checkpoint before it" if candidate == path and _previous(path).exists() else "scratch"
-            warnings.warn(f"checkpoint {candidate} is unreadable ({type(e).__name__}: {e}); moved to {bad}, "
-                          f"resuming from {fallback}", stacklevel=2)
-    return None
-
-
-@dataclass
-class Run:
-    """One run's state: what a trick's hooks see (tricks/base.py) and what the loop's phases share.
-    Set up by _start, restored by _resume, advanced by _train_epoch and _evaluate_epoch."""
+@dataclass(kw_only=True)
+class Run(Record, Trainer):
+    """One single-seed run: what a trick's hooks see (tricks/base.py), and the trainer the one loop
+    (driver.drive) drives. Built by _start; its Record fields (seed, history, best, outcome) are the
+    loop's; _train_epoch is its steps."""
     recipe: dict
-    seed: int
     model: Any
     device: Any
     x_train: Any
@@ -351,7 +272,9 @@ class Run:
     std: Any
     x_val: Any = None
     y_val: Any = None
+    ckpt_path: Path | None = None
     data: Any = None                    # the dataset's description and checksum
+    ctx: dict = field(default_factory=dict)
     engine: Any = None
     gen: Any = None                     # the data generator: epoch order, augmentation
     accuracy: Callable | None = None    # accuracy(model, x, y) on the run's device and engine
@@ -361,47 +284,68 @@ class Run:
     schedule: Any = None
     steps_per_epoch: int = 1
     micro: int | None = None            # training chunk size, where the gradient is the same
-    history: list = field(default_factory=list)   # the epochs' rows
-    epoch0: int = 0                     # epochs done before this process (a resumed run)
+    check: int = 1                      # steps between divergence checks
     spent: float = 0.0                  # training seconds (wall clock)
+    cpu_spent: float = 0.0              # training CPU seconds of the process
     evaluated: float = 0.0              # evaluation seconds (test/validation, final metrics): not in `spent`
-    first_loss: float | None = None
-    best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": None, "test_acc": None})
-    best_state: dict | None = None      # the best-validation model, when its epoch was not tested
-    machines: list = field(default_factory=list)
-    outcome: str = "ok"
-    diverged_at: int | None = None
+
+    state_keys = frozenset({"model", "optimizer", "schedule", "rng"})
+
+    @property
+    def records(self) -> list:
+        return [self]
 
     def evaluate(self, x, y) -> tuple[float, float]:
         return evaluate(self.model, x, y, self.mean, self.std, self.recipe["eval_batch_size"], self.engine)
 
+    # the Trainer interface (driver.py)
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "rng": _rng_state(self.gen),
+                **{f"trick.{t.key}": t.state_dict() for t in self.tricks if t.state_dict()}}
 
-def _check_resumable(ck: dict, path: Path, config_hash, engine: Engine, device) -> None:
-    """A checkpoint resumes only the recipe, precision and layout it was trained in."""
-    if ck["config_hash"] != config_hash:
-        raise RuntimeError(f"{path} belongs to another recipe ({ck['config_hash']}); remove it to restart")
-    if ck.get("precision", engine.precision) != engine.precision:  # a run never mixes precisions
-        raise RuntimeError(f"{path} was trained in {ck['precision']}, this process runs {engine.precision}: "
-                           f"resume with --precision {ck['precision']} (config precision={ck['precision']}), "
-                           "or remove it to restart")
-    # nor layouts (checkpoints from before layouts were recorded: channels_last on CUDA only)
-    was = ck.get("layout", "channels_last" if device.type == "cuda" else "contiguous")
-    if was != engine.layout:
-        flag = "true" if was == "channels_last" else "false"
-        raise RuntimeError(f"{path} was trained in layout {was}, this process uses {engine.layout}: resume "
-                           f"with --channels-last {flag} (config channels_last={flag}), or remove it to restart")
+    def load_state_dict(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.schedule.load_state_dict(ck["schedule"])
+        _set_rng_state(self.gen, ck["rng"])
+        for t in self.tricks:  # each trick's own state (its generator, its snapshots)
+            state = ck.get(f"trick.{t.key}", _legacy_trick_state(ck, t.key))
+            if state:
+                t.load_state_dict(state)
 
+    def ready(self) -> None:
+        # chunks of at most engine.micro_batch images where a batch is larger and the gradient the same
+        mb = self.engine.micro_batch
+        self.micro = mb if mb and self.recipe["batch_size"] > mb and chunkable(self.model, self.recipe) else None
+        self.model.train()
 
-def _machines(ck: dict | None, history: list, epoch0: int, device) -> list[dict]:
-    """The machines a run trained on, from the epoch each took over (a run resumed in a later
-    session may land on another CPU: its provenance names the last; this names them all)."""
-    here = {k: v for k, v in provenance.device_info(device.type).items() if k in ("cpu", "cpu_bf16", "gpu")}
-    machines = (ck or {}).get("machines") or []
-    if history and not machines:   # a checkpoint from before machines were recorded
-        machines = [{"cpu": "not recorded", "from_epoch": 1}]
-    if not machines or {k: v for k, v in machines[-1].items() if k != "from_epoch"} != here:
-        machines.append({**here, "from_epoch": epoch0 + 1})
-    return machines
+    def train_epoch(self, epoch: int) -> dict[int, dict]:
+        row = _train_epoch(self, epoch, self.check)
+        return {} if row is None else {0: row}
+
+    def evaluate_split(self, split: str) -> list:
+        return [self.evaluate(*((self.x_test, self.y_test) if split == "test" else (self.x_val, self.y_val)))]
+
+    def has_val(self) -> bool:
+        return bool(len(self.y_val))
+
+    def snapshot(self, i: int) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def test_snapshot(self, i: int, state) -> float:
+        return test_at(self.model, state, lambda m: self.accuracy(m, self.x_test, self.y_test))
+
+    def train_accuracy(self) -> list:
+        return [self.evaluate(*train_accuracy_set(self.x_train, self.y_train))]
+
+    def trick_metrics(self, i: int, metrics: dict) -> None:
+        for t in self.tricks:
+            t.final_metrics(self, metrics)
+
+    def progress(self, epoch: int, rows: dict, ctx: dict) -> str:
+        return progress_line(self.run_dir, rows[0], self.recipe["epochs"], ctx,
+                             self.steps_per_epoch * self.recipe["batch_size"])
 
 
 def _legacy_trick_state(ck: dict, key: str) -> dict | None:
@@ -413,7 +357,7 @@ def _legacy_trick_state(ck: dict, key: str) -> dict | None:
     return None
 
 
-def _start(recipe: dict, seed: int, ctx: dict, device) -> Run:
+def _start(recipe: dict, seed: int, run_dir: Path, ctx: dict, device) -> Run:
     """Data, the model from the seed, the tricks' setup, the engine, optimizer and schedule."""
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test), (mean, std) = load_data(recipe, ctx, device)
     torch.manual_seed(seed)
@@ -422,8 +366,12 @@ def _start(recipe: dict, seed: int, ctx: dict, device) -> Run:
         with torch.no_grad():
             for p in model.parameters():
                 p.mul_(1 + ctx["perturb_init"])
-    r = Run(recipe=recipe, seed=seed, model=model, device=device, x_train=x_train, y_train=y_train, x_test=x_test,
-            y_test=y_test, mean=mean, std=std, x_val=x_val, y_val=y_val, data=data, tricks=tricks.for_recipe(recipe))
+    r = Run(recipe=recipe, seed=seed, run_dir=run_dir, ckpt_path=run_dir / "ckpt.pt", model=model, device=device,
+            x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, mean=mean, std=std, x_val=x_val,
+            y_val=y_val, data=data, tricks=tricks.for_recipe(recipe), ctx=ctx,
+            # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check`
+            # steps (the step recorded is that of the check); on a CPU every step
+            check=1 if device.type == "cpu" else int(ctx.get("check_every", 25)))
     for t in r.tricks:
         t.setup(r)
     r.engine = engine = Engine.for_run(ctx, device, model)
@@ -435,21 +383,6 @@ def _start(recipe: dict, seed: int, ctx: dict, device) -> Run:
     r.optimizer = build_optimizer(param_groups(model, recipe), recipe)
     r.schedule = build_schedule(r.optimizer, recipe, r.steps_per_epoch * recipe["epochs"])
     return r
-
-
-def _resume(r: Run, ck: dict) -> None:
-    """The state of checkpoint `ck`, checked by _check_resumable, into `r`."""
-    r.engine.micro_batch = ck.get("micro_batch")   # as it started (checkpoints before it: none)
-    r.model.load_state_dict(ck["model"])
-    r.optimizer.load_state_dict(ck["optimizer"])
-    r.schedule.load_state_dict(ck["schedule"])
-    _set_rng_state(r.gen, ck["rng"])
-    for t in r.tricks:  # each trick's own state (its generator, its snapshots)
-        state = ck.get(f"trick.{t.key}", _legacy_trick_state(ck, t.key))
-        if state:
-            t.load_state_dict(state)
-    r.history, r.epoch0, r.spent, r.first_loss = ck["history"], ck["epoch"], ck["wall_s"], ck["first_loss"]
-    r.best, r.best_state, r.evaluated = ck["best"], ck.get("best_state"), ck.get("eval_s", 0.0)
 
 
 def _train_epoch(r: Run, epoch: int, check: int) -> dict | None:
@@ -505,13 +438,13 @@ def _train_epoch(r: Run, epoch: int, check: int) -> dict | None:
         seen += len(y)
     loss_sum, correct = loss_sum.item(), correct.item()
     r.spent += time.perf_counter() - t0
-    cpu_spent = (r.history[-1].get("cpu_s", 0.0) if r.history else 0.0) + time.process_time() - c0
+    r.cpu_spent += time.process_time() - c0
     if r.outcome == "diverged":
         return None
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "lr_now": r.schedule.get_last_lr()[0], "wall_s": r.spent}
     if device.type == "cpu":
-        row["cpu_s"] = cpu_spent
+        row["cpu_s"] = r.cpu_spent
     for t in r.tricks:
         t.end_of_epoch(r, row)
     if hasattr(r.model, "skip_gains"):  # NF networks: how far the residual branches have opened
@@ -519,110 +452,22 @@ def _train_epoch(r: Run, epoch: int, check: int) -> dict | None:
     return row
 
 
-def _evaluate_epoch(r: Run, row: dict) -> None:
-    """Test (every test_every-th epoch and the last) and validation into `row`; the best epoch."""
-    t_eval = time.perf_counter()
-    if test_due(row["epoch"], r.recipe["epochs"], int(r.recipe.get("test_every", 1))):
-        row["test_loss"], row["test_acc"] = r.evaluate(r.x_test, r.y_test)
-    if len(r.y_val):
-        row["val_loss"], row["val_acc"] = r.evaluate(r.x_val, r.y_val)
-        if row["val_acc"] > r.best["val_acc"]:
-            r.best = {"val_acc": row["val_acc"], "epoch": row["epoch"], "test_acc": row.get("test_acc")}
-            # an untested best epoch (test_every > 1): its model is tested once at the end
-            r.best_state = (None if "test_acc" in row
-                            else {k: v.detach().clone() for k, v in r.model.state_dict().items()})
-    r.evaluated += time.perf_counter() - t_eval
-
-
-def _checkpoint(r: Run, epoch: int, config_hash) -> dict:
-    return {"config_hash": config_hash, "epoch": epoch, "model": r.model.state_dict(),
-            "optimizer": r.optimizer.state_dict(), "schedule": r.schedule.state_dict(), "rng": _rng_state(r.gen),
-            "history": r.history, "wall_s": r.spent, "first_loss": r.first_loss, "best": r.best,
-            "precision": r.engine.precision, "layout": r.engine.layout, "eval_s": r.evaluated,
-            **{f"trick.{t.key}": t.state_dict() for t in r.tricks if t.state_dict()},
-            "machines": r.machines, "micro_batch": r.engine.micro_batch,
-            **({"best_state": r.best_state} if r.best_state is not None else {})}
-
-
-def _final_metrics(r: Run) -> dict:
-    """The run's metrics: from its history, the best-validation model's test accuracy, the trained
-    network on training images in eval mode, and every trick's."""
-    t_eval = time.perf_counter()
-    if r.best["epoch"] is not None and r.best["test_acc"] is None and r.best_state is not None:
-        r.best["test_acc"] = test_at(r.model, r.best_state, lambda m: r.accuracy(m, r.x_test, r.y_test))
-    metrics = final_metrics(r.history, r.best)
-    if r.outcome == "ok" and r.history:
-        metrics["final_train_loss_eval"], metrics["final_train_acc"] = r.evaluate(*train_accuracy_set(r.x_train, r.y_train))
-        metrics["generalization_gap"] = metrics["final_train_acc"] - metrics["final_test_acc"]
-    for t in r.tricks:
-        t.final_metrics(r, metrics)
-    r.evaluated += time.perf_counter() - t_eval
-    return metrics
-
-
 def run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None = None,
         stop_after_epoch: int | None = None) -> dict:
-    """Train (or resume, or return the finished summary of) one run, holding its lock
-    (io.run_lock: a second process on the same run stops with the holder's name).
+    """Train (or resume, or return the finished summary of) one run through the one loop
+    (driver.drive), holding its lock (io.run_lock: a second process on the same run stops with the
+    holder's name).
 
     `stop_after_epoch` ends the process's work after that epoch with the checkpoint in place,
     exactly as a kill would (used by the resume test); the returned summary has outcome 'stopped'.
     """
-    if (Path(run_dir) / "summary.json").exists():
-        return io.read_json(Path(run_dir) / "summary.json")
-    with io.run_lock(run_dir):
-        return _run(recipe, seed, run_dir, ctx, meta, stop_after_epoch)
-
-
-def _run(recipe: dict, seed: int, run_dir: Path, ctx: dict, meta: dict | None,
-         stop_after_epoch: int | None) -> dict:
-    run_dir, meta = Path(run_dir), meta or {}
-    summary_path, ckpt_path = run_dir / "summary.json", run_dir / "ckpt.pt"
-    if summary_path.exists():
-        return io.read_json(summary_path)
-    torch.set_num_threads(int(ctx.get("threads", 1)))
-    device = resolve_device(ctx.get("device", "cpu"))
-    r = _start(recipe, seed, ctx, device)
-    ck = _load_checkpoint(ckpt_path)
-    if ck is not None:
-        _check_resumable(ck, ckpt_path, meta.get("config_hash"), r.engine, device)
-        _resume(r, ck)
-    r.machines = _machines(ck, r.history, r.epoch0, device)
-    # chunks of at most engine.micro_batch images where a batch is larger and the gradient the same
-    mb = r.engine.micro_batch
-    r.micro = mb if mb and recipe["batch_size"] > mb and chunkable(r.model, recipe) else None
-    r.model.train()
-    # on a GPU a loss.item() per step stalls the pipeline: check divergence every `check` steps
-    # (the step recorded is that of the check); on a CPU every step
-    check = 1 if device.type == "cpu" else int(ctx.get("check_every", 25))
-    images = r.steps_per_epoch * recipe["batch_size"]
-    for epoch in range(r.epoch0, recipe["epochs"]):
-        row = _train_epoch(r, epoch, check)
-        if row is None:   # diverged: a result, recorded with the epochs before
-            io.write_jsonl(run_dir / "metrics.jsonl", r.history)
-            break
-        _evaluate_epoch(r, row)
-        r.history.append(row)
-        io.write_jsonl(run_dir / "metrics.jsonl", r.history)
-        print(progress_line(run_dir, row, recipe["epochs"], ctx, images), flush=True)
-        _save_checkpoint(ckpt_path, _checkpoint(r, epoch + 1, meta.get("config_hash")))
-        last = epoch + 1 == recipe["epochs"]
-        if not last and stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            return {"outcome": "stopped", "epoch": epoch + 1}
-        if not last and ctx.get("deadline") and time.time() > ctx["deadline"]:
-            return {"outcome": "stopped", "epoch": epoch + 1}  # a budgeted session ends; the checkpoint resumes
-        if recipe["max_seconds"] and r.spent > recipe["max_seconds"]:
-            r.outcome = "timeout"
-            break
-    metrics = _final_metrics(r)
-    summary = {**meta, "seed": seed, "recipe": recipe, "outcome": r.outcome, "diverged_at": r.diverged_at,
-               "metrics": metrics, "wall_s": r.spent, "eval_s": r.evaluated,
-               "images_per_s": images * len(r.history) / r.spent if r.spent else None,
-               "machines": r.machines, "micro_batch": r.engine.micro_batch, "train_chunk": r.micro,
-               "precision": r.engine.precision, "layout": r.engine.layout, "compile": r.engine.compile,
-               "dataset": r.data.description, "dataset_sha256": r.data.sha256,
-               "provenance": provenance.record(str(device))}
-    io.write_json(summary_path, summary)
-    ckpt_path.unlink(missing_ok=True)  # finished: the summary and metrics are the record
-    _previous(ckpt_path).unlink(missing_ok=True)
-    return summary
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").exists():
+        return io.read_json(run_dir / "summary.json")
+    with locked([run_dir]):
+        if (run_dir / "summary.json").exists():
+            return io.read_json(run_dir / "summary.json")
+        torch.set_num_threads(int(ctx.get("threads", 1)))
+        device = resolve_device(ctx.get("device", "cpu"))
+        r = _start(recipe, seed, run_dir, ctx, device)
+        return drive(r, meta or {}, ctx, stop_after_epoch)[0]
