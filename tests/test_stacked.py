@@ -25,6 +25,9 @@ def _curves(d):
     dict(BASE, optimizer="sgd", lr=0.05, lr_schedule="constant",
          model_args={"depth": 2, "width": 24, "dropout": 0.5, "input_dropout": 0.2}),
     dict(BASE, label_smoothing=0.1, early_stopping={"patience": 1}),
+    # the test set every 2nd epoch and the last (a stack refused test_every before the one loop):
+    # an untested best-validation epoch is tested once at the end from its kept weights
+    dict(BASE, test_every=2, lr=0.01),
     # the dropout paper's recipe: max-norm on hidden units, momentum ramped 0.5 -> 0.99, high LR
     dict(BASE, optimizer="sgd", lr=0.3, lr_schedule="cosine", momentum=0.5, max_norm={"c": 1.0},
          momentum_ramp={"start": 0.5, "end": 0.99, "epochs": 2},
