@@ -66,13 +66,38 @@ def runs_table(cat, runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_history(cat, root: Path, r: dict) -> list[dict]:
+    """A run's metrics.jsonl, checked against its summary: the file must read (io.DamagedFile names
+    the line), match the checksum the summary recorded (runs since 2026-12-07), and hold the epochs
+    the summary counts. Else io.DamagedFile names the file and how to retrain that seed."""
+    d = run_dir(root, cat.arms[r["arm"]], r["seed"])
+    path = d / "metrics.jsonl"
+    retrain = (f"retrain that seed: remove {d} and {root / (cat.arms[r['arm']].family + '.jsonl')}, then run "
+               f"`snakemake --cores all` (or `trickbench run-arm --tier {cat.tier} --claim {cat.id} --arm "
+               f"{cat.arms[r['arm']].family}`)")
+    try:
+        rows = io.read_jsonl(path)
+    except FileNotFoundError:
+        raise io.DamagedFile(f"{path} is missing, though its run's summary is there: {retrain}") from None
+    except io.DamagedFile as e:
+        raise io.DamagedFile(f"{e}; {retrain}") from None
+    epochs = r["metrics"].get("epochs_done")
+    if epochs is not None and len(rows) != epochs:
+        raise io.DamagedFile(f"{path} holds {len(rows)} epochs, its run's summary {epochs}: {io.DAMAGED}; {retrain}")
+    want = r.get("metrics_sha256")
+    if want and io.sha256_file(path) != want:
+        raise io.DamagedFile(f"{path} is not the file its run wrote (sha256 differs from the summary's "
+                             f"metrics_sha256): {io.DAMAGED}; {retrain}")
+    return rows
+
+
 def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
     frames = []
     root = claim_dir(results, cat.tier, cat.id) / "runs"
     for r in runs:
         arm = cat.arms[r["arm"]]
         path = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
-        df = pd.DataFrame(io.read_jsonl(path))
+        df = pd.DataFrame(run_history(cat, root, r))
         clash = set(arm.tags) & set(df.columns)
         if clash:
             raise ValueError(f"arm {arm.name!r}: tag(s) {sorted(clash)} clash with logged metrics in {path}; rename the tag")

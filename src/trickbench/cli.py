@@ -341,10 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from trickbench.config import ConfigError
+    from trickbench.io import DamagedFile
     try:
         args.fn(args)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
+    except DamagedFile as e:   # a results file that does not read as written: named, with its repair
+        sys.exit(f"damaged results file: {e}")
 
 
 if __name__ == "__main__":

@@ -294,7 +294,8 @@ def _finish(t: Trainer, meta: dict, where: list[dict]) -> list[dict]:
     summaries = []
     for rec, metrics in out:
         s = summary(t, rec, meta, metrics, where)
-        io.write_jsonl(Path(rec.run_dir) / "metrics.jsonl", rec.history)   # a run diverged in epoch 1 too
+        # a run diverged in epoch 1 too; the summary keeps the file's checksum (analyse checks it)
+        s["metrics_sha256"] = io.write_jsonl(Path(rec.run_dir) / "metrics.jsonl", rec.history)
         io.write_json(Path(rec.run_dir) / "summary.json", s)
         summaries.append(s)
     t.ckpt_path.unlink(missing_ok=True)

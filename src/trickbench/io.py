@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -51,16 +52,46 @@ def write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, default=_default, indent=1, sort_keys=True) + "\n")
 
 
+class DamagedFile(ValueError):
+    """A results file that does not read as it was written: the message names the file and line."""
+
+
+DAMAGED = "the file is damaged (a cut copy, a write killed before the atomic writes, or an edit)"
+
+
 def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise DamagedFile(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg}): {DAMAGED}") from None
 
 
-def write_jsonl(path: str | Path, rows) -> None:
-    atomic_write_text(path, "".join(dumps(r) + "\n" for r in rows))
+def write_jsonl(path: str | Path, rows) -> str:
+    """Write one JSON object a line; returns the file's sha256 (a run's summary records its metrics')."""
+    text = "".join(dumps(r) + "\n" for r in rows)
+    atomic_write_text(path, text)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """One JSON object a line (blank lines skipped); a line that is not one raises DamagedFile
+    naming the file and the line."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DamagedFile(f"{path}, line {n}: not valid JSON at column {e.colno} ({e.msg}): {DAMAGED}") from None
+        if not isinstance(row, dict):
+            raise DamagedFile(f"{path}, line {n}: a JSON {type(row).__name__}, not an object: {DAMAGED}")
+        rows.append(row)
+    return rows
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def remove_stale_temporaries(root: str | Path, older_than_s: float = 600.0) -> list[Path]:
