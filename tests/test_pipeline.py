@@ -146,13 +146,19 @@ def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(wor
 
 
 def test_reproduce_retrains_into_its_own_folder_and_compares_verdicts(workdir):
+    from trickbench import report
+    readme = workdir / "README.md"
+    readme.write_text(f"# a clone\n{report.README_START}\nold table\n{report.README_END}\nmore\n")
     assert snakemake(workdir, config=[ONE]).returncode == 0   # the "committed" results
+    table = readme.read_text()
+    assert "old table" not in table and "| Trick |" in table   # the default run writes the committed table
     committed = {p: p.read_bytes() for p in (workdir / "results").rglob("*") if p.is_file() and "logs" not in p.parts}
     out = snakemake(workdir, config=[ONE, "results_dir=reproduce/results", "report_dir=reproduce/report",
                                      "compare_with=results"])
     assert out.returncode == 0, out.stderr[-3000:]
     after = {p: p.read_bytes() for p in (workdir / "results").rglob("*") if p.is_file() and "logs" not in p.parts}
     assert after == committed   # byte-identical
+    assert readme.read_text() == table   # and the README's table of them: a side run never rewrites it
     table = (workdir / "reproduce" / "results" / "smoke" / "reproduction.csv").read_text().splitlines()
     assert table[0].startswith("# tier smoke") and len(table) - 2 == len(SYN.claim["subclaims"])
     assert all(",True,True," in row for row in table[2:] if ",amsgrad_synthetic,online_" in row)  # deterministic: exact

@@ -334,3 +334,17 @@ def test_what_we_ran_names_the_seed_count_once():
     assert seeds_text("λ tuned on 3 held-out seeds, 5 test seeds", 5) == ""
     assert seeds_text("2×128 MLP on 8×8 digits, 20 epochs", 5) == "; 5 seed(s) per stochastic arm"
     assert seeds_text("ResNet-20 on CIFAR-10, 5 seeds", 2) == "; 2 seed(s) per stochastic arm in these runs"
+
+
+def test_the_cost_table_counts_cpu_and_gpu_hours_apart():
+    """agc_nfresnet_cifar cpu_long read '43.0 GPU-h' for 42.6 hours of CPU runs and 0.34 of GPU runs."""
+    mixed = {"runs": 53, "wall_s": 154800.0, "eval_s": 3600.0, "eval_recorded": 53, "gpu": True,
+             "cpu_runs": 43, "cpu_wall_s": 153360.0, "cpu_eval_s": 3000.0,
+             "gpu_runs": 10, "gpu_wall_s": 1224.0, "gpu_eval_s": 600.0}
+    wall, ev = report._costs(mixed)
+    assert wall == "42.6 CPU-h (153,360 s) (43 runs) + 1224.0 GPU-s (10 runs)"
+    assert ev == "3000.0 CPU-s + 600.0 GPU-s"
+    cpu = {"runs": 3, "wall_s": 7200.0, "eval_s": 0.0, "eval_recorded": 0, "gpu": False,
+           "cpu_runs": 3, "cpu_wall_s": 7200.0, "cpu_eval_s": 0.0, "gpu_runs": 0, "gpu_wall_s": 0.0, "gpu_eval_s": 0.0}
+    assert report._costs(cpu) == ("2.0 CPU-h (7,200 s)", "—")
+    assert report._costs({"runs": 2, "wall_s": 10.0, "gpu": True}) == ("10.0 GPU-s", "—")   # analysed before the split

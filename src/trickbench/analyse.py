@@ -22,6 +22,11 @@ def _std(values) -> float:
     return 0.0 if values.max() == values.min() else float(values.std(ddof=1))
 
 
+def _on_gpu(run: dict) -> bool:
+    """Whether a run trained on a GPU (its provenance names one)."""
+    return bool((run.get("provenance") or {}).get("gpu"))
+
+
 def claim_dir(results: Path, tier: str, claim_id: str) -> Path:
     return Path(results) / tier / claim_id
 
@@ -263,7 +268,12 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                  "eval_s": float(sum(r.get("eval_s", 0.0) for r in runs)),
                  "eval_recorded": sum("eval_s" in r for r in runs),
                  "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
-                 "gpu": any(p.get("gpu") for p in provs)},
+                 "gpu": any(p.get("gpu") for p in provs),
+                 # CPU and GPU hours apart (a tier may hold both: agc_nfresnet_cifar cpu_long)
+                 **{f"{kind}_{k}": v for kind, mine in (("gpu", [r for r in runs if _on_gpu(r)]),
+                                                       ("cpu", [r for r in runs if not _on_gpu(r)]))
+                    for k, v in (("runs", len(mine)), ("wall_s", float(sum(r["wall_s"] for r in mine))),
+                                 ("eval_s", float(sum(r.get("eval_s", 0.0) for r in mine))))}},
         "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),
                        "versions": provs[0].get("versions", {}) if provs else {},
                        "hosts": sorted({p.get("host", "?") for p in provs}),

@@ -211,6 +211,23 @@ def _eval_cost(cost: dict, unit: str) -> str:
     return text if n == total else f"{text} ({n} of {total} runs)"
 
 
+def _costs(cost: dict) -> tuple[str, str]:
+    """A tier's training and evaluation time, CPU-hours and GPU-hours apart ('42.6 CPU-h (…) +
+    0.3 GPU-h (…)' where it holds both). Tiers analysed before the split was recorded: one unit,
+    GPU where any run used one."""
+    if "cpu_runs" not in cost:
+        unit = "GPU" if cost.get("gpu") else "CPU"
+        return _duration(cost["wall_s"], unit), _eval_cost(cost, unit)
+    parts = [(u, cost[f"{k}_wall_s"], cost[f"{k}_eval_s"], cost[f"{k}_runs"]) for k, u in (("cpu", "CPU"), ("gpu", "GPU"))
+             if cost[f"{k}_runs"]]
+    wall = " + ".join(_duration(w, u) + (f" ({n} runs)" if len(parts) > 1 else "") for u, w, _, n in parts)
+    if not cost.get("eval_recorded"):
+        return wall, "—"
+    ev = " + ".join(_duration(e, u) for u, _, e, _ in parts)
+    n, total = cost["eval_recorded"], cost["runs"]
+    return wall, ev if n == total else f"{ev} ({n} of {total} runs)"
+
+
 def _n_text(s: dict) -> str:
     n, total = s.get("n", 0), s.get("n_total")
     return f"{n}/{total}" if total not in (None, n) else str(n)
@@ -528,9 +545,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                             "n": _n_text(s), "verdict": _shown(s),
                             "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
                             "stability": _stability(s, reruns.get((tier, cid, s["id"])))})
-        unit = "GPU" if v["cost"].get("gpu") else "CPU"
-        cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]),
-                     "wall": _duration(v["cost"]["wall_s"], unit), "eval": _eval_cost(v["cost"], unit),
+        wall, ev = _costs(v["cost"])
+        cost.append({"claim": cid, "tier": tier, "runs": str(v["cost"]["runs"]), "wall": wall, "eval": ev,
                      "devices": ", ".join(v["cost"]["devices"])})
         p = v["provenance"]
         prov.setdefault(tier, {"commits": set(), "versions": p["versions"], "hosts": set(), "datasets": {},
@@ -828,6 +844,12 @@ def readme_table(answers_: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def readme_describes(readme: Path, results: Path) -> bool:
+    """Whether README's results table is of `results`: only the results folder beside it (the
+    committed one). A side run (another results_dir, the README's reproduce command) never rewrites it."""
+    return Path(results).resolve() == Path(readme).resolve().parent / "results"
+
+
 def update_readme(path: Path, table: str) -> bool:
     """Replace the block between README_START and README_END in `path` with `table`; False (and
     nothing written) where the file or its markers are absent (a folder of one's own)."""
@@ -865,8 +887,10 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path, readme: 
     build_dir = report_dir / "build"
     io.write_json(build_dir / "data.json", data)
     write_flat_verdicts(results, claims_dir)   # the same verdicts as one table, for scripts
-    if readme is not None:
+    if readme is not None and readme_describes(readme, results):
         update_readme(readme, readme_table(data["answers"]))
+    elif readme is not None:
+        print(f"{readme} left alone: its table is of {Path(readme).resolve().parent / 'results'}, this report of {results}")
     template, source = report_dir / "report.typ", resources.path("report.typ")
     if template.resolve() != source.resolve():
         shutil.copyfile(source, template)
