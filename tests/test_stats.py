@@ -489,3 +489,28 @@ def test_one_seed_of_a_seeded_arm_decides_nothing_but_one_deterministic_run_does
                                                    "direction": "greater", "value": 0.5}}
     assert verdict.evaluate(thr, _runs("a", [0.9]))["verdict"] == verdict.INCONCLUSIVE
     assert verdict.evaluate(thr, _runs("a", [0.9, 0.95]))["verdict"] == verdict.REPLICATED
+
+
+def test_runs_of_another_setup_are_flagged_on_every_verdict_they_feed():
+    """Issue 47 §2: one seed retrained in fp32 beside four bf16 siblings was pooled into the accuracy
+    verdict with no word; an arm on a GPU against a CPU baseline likewise. Accuracy verdicts keep
+    their value and say so (setup_mixed), in verdicts.json, verdicts.csv and the PDF's note."""
+    from trickbench import report, verdict
+    sub = {"id": "acc", "statement": "s", "rule": {"type": "compare", "arm": "a", "baseline": "b",
+                                                    "metric": "test_acc", "direction": "greater"}}
+
+    def run(arm, seed, acc, prec="bf16", gpu=None, layout="channels_last"):
+        return {"arm": arm, "seed": seed, "outcome": "ok", "metrics": {"test_acc": acc}, "precision": prec,
+                "layout": layout, "provenance": {"cpu": "Xeon", "cpu_bf16": "amx_bf16", **({"gpu": gpu} if gpu else {})}}
+    same = [run("a", k, 0.9 + 0.001 * k) for k in range(5)] + [run("b", k, 0.8 + 0.002 * k) for k in range(5)]
+    assert "setup_mixed" not in verdict.evaluate(sub, same)
+    one_fp32 = same[:4] + [run("a", 4, 0.904, prec="fp32", layout="contiguous")] + same[5:]
+    v = verdict.evaluate(sub, one_fp32)
+    assert v["verdict"] == "replicated" and v["setup_mixed"] == "precision: bf16 (9), fp32 (1); layout: channels_last (9), contiguous (1)"
+    assert "runs in more than one setup, pooled: precision: bf16 (9), fp32 (1)" in report._verdict_note(v)
+    on_gpu = same[:5] + [run("b", k, 0.8, gpu="NVIDIA H200") for k in range(5)]
+    assert verdict.evaluate(sub, on_gpu)["setup_mixed"].startswith("machine: NVIDIA H200 (5), Xeon (amx_bf16) (5)")
+    # another arm's setup does not flag a rule that does not use it
+    other = same + [run("c", 0, 0.5, prec="fp32")]
+    assert "setup_mixed" not in verdict.evaluate(sub, other)
+    assert "setup_mixed" in report.FLAT_COLUMNS

@@ -62,12 +62,17 @@ def runs_table(cat, runs: list[dict]) -> pd.DataFrame:
     rows = []
     for r in runs:
         arm = cat.arms[r["arm"]]
-        clash = set(arm.tags) & (set(r["metrics"]) | {"arm", "label", "seed", "outcome", "wall_s"})
+        clash = set(arm.tags) & (set(r["metrics"]) | {"arm", "label", "seed", "outcome", "wall_s", "device", "commit",
+                                                      *verdict.SETUP_KEYS})
         if clash:
             raise ValueError(f"arm {arm.name!r}: tag(s) {sorted(clash)} clash with run columns; rename the tag")
+        prov = r.get("provenance") or {}
         rows.append({"tier": cat.tier, "claim": cat.id, "arm": arm.name, "label": arm.label, **arm.tags,
                      "seed": r["seed"], "outcome": r["outcome"], "diverged_at": r.get("diverged_at"),
-                     **r["metrics"], "wall_s": r["wall_s"], "config_hash": r["config_hash"]})
+                     **r["metrics"], "wall_s": r["wall_s"], "config_hash": r["config_hash"],
+                     # the run's setup (verdict.setup_of) and the code that trained it
+                     "device": "cuda" if prov.get("gpu") else "cpu", **verdict.setup_of(r),
+                     "commit": (prov.get("commit") or "")[:12] + ("+dirty" if prov.get("dirty") else "")})
     return pd.DataFrame(rows)
 
 

@@ -373,6 +373,34 @@ def _machine(m: dict) -> str:
     return m.get("gpu") or f"{m.get('cpu', '?')} ({m.get('cpu_bf16') or 'no bf16 units'})"
 
 
+SETUP_KEYS = ("machine", "precision", "layout", "train_chunk")   # what changes a run's arithmetic
+
+
+def setup_of(run: dict) -> dict:
+    """A run's setup, the things that change its numbers without changing its recipe: the machine
+    (GPU, or CPU with its bf16 units; every one a resumed run trained on), precision, memory layout
+    and training chunk. Runs from before a key was recorded ran fp32, contiguous (on a CPU), whole
+    batches. The code commit is a column of runs.csv but no setup: the canary checks the code."""
+    gpu = bool((run.get("provenance") or {}).get("gpu"))
+    return {"machine": _setup(run).rsplit(", ", 1)[0], "precision": run.get("precision") or "fp32",
+            "layout": run.get("layout") or ("channels_last" if gpu else "contiguous"),
+            "train_chunk": str(run.get("train_chunk") or "whole batch")}
+
+
+def mixed_setup(runs: list[dict]) -> str:
+    """'' when the runs share one setup; else each differing key with its values and run counts,
+    e.g. 'precision: bf16 (4), fp32 (1)'."""
+    parts = []
+    for k in SETUP_KEYS:
+        counts: dict[str, int] = {}
+        for r in runs:
+            v = setup_of(r)[k]
+            counts[v] = counts.get(v, 0) + 1
+        if len(counts) > 1:
+            parts.append(f"{k}: " + ", ".join(f"{v} ({n})" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+    return "; ".join(parts)
+
+
 def _same_setup(out: dict, runs: list[dict], arms: list[str]) -> dict:
     """Times compare only on one machine at one precision: the (CPU or GPU, precision) pairs of the
     rule's runs go into the verdict, and more than one makes it inconclusive, saying why."""
@@ -438,6 +466,13 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
             out |= {"verdict_at_tuned": out["verdict"], "verdict": INCONCLUSIVE, "tuning_dependent": True}
     if subclaim.get("beside") and out.get("n"):
         out["beside"] = _beside(subclaim["beside"], rule, runs)
+    # runs of the rule's arms in more than one setup (a seed retrained in fp32 beside bf16 siblings,
+    # an arm on another machine than its baseline): flagged, not pooled unnoticed (timing rules
+    # above are inconclusive on it)
+    names = [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", []))
+    mixed = mixed_setup([r for r in runs if r["arm"] in names])
+    if mixed:
+        out["setup_mixed"] = mixed
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
             "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
             "control": bool(subclaim.get("control")), "regime": subclaim.get("regime") or False, **out}
