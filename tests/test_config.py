@@ -165,6 +165,41 @@ def test_a_metric_no_run_writes_is_rejected(tmp_path):
         config.load_claim(write_claim(tmp_path, mutate))
 
 
+def test_a_rule_on_a_metric_its_arms_never_write_is_refused_before_training():
+    """Issue 47 §5: both trained 15 runs and ended 'no data'."""
+    from trickbench import plan
+    snap = config.load_claim(REPO / "config" / "claims" / "snapshot_ensembles.yaml")
+    for t in snap["tiers"]:
+        plan.check_metrics_written(config.resolve(snap, t))            # as shipped: every metric written
+    no_cycles = copy.deepcopy(snap)
+    arm = next(s["rule"]["arm"] for s in snap["subclaims"] if s["rule"].get("metric") == "ensemble_test_acc")
+    del no_cycles["base"]["snapshots"]                                   # the arms without their snapshots
+    with pytest.raises(config.ConfigError, match=f"needs 'ensemble_test_acc' of arm '{arm}.*no trick in its recipe writes it"):
+        plan.check_metrics_written(config.resolve(no_cycles, "quick"))
+    sd = config.load_claim(REPO / "config" / "claims" / "stochastic_depth.yaml")
+    sd["tiers"]["quick"]["set"]["val_fraction"] = 0
+    with pytest.raises(config.ConfigError, match="'test_acc_at_best_val' of arm 'linear__p_last0p5'.*val_fraction 0"):
+        plan.check_metrics_written(config.resolve(sd, "quick"))
+
+
+def test_a_plan_far_larger_than_meant_is_refused_with_its_estimate(tmp_path):
+    """Issue 47 §5: seeds=100000 passed validation and the dry run ('300000 runs'), the first hint
+    a job log's 'job ≈ 49.0 h' after training had begun. Estimated at the measured cost of the
+    committed runs; refused unless confirmed."""
+    from trickbench import plan
+    gn = config.load_claim(REPO / "config" / "claims" / "gradient_noise.yaml")
+    assert plan.estimate({"gradient_noise": config.resolve(gn, "quick")}, REPO / "results").runs == 0   # committed
+    big = plan.estimate({"gradient_noise": config.resolve(gn, "quick", 100000)}, REPO / "results")
+    assert big.runs > 1_000_000 and big.hours > 100 and big.unknown == 0
+    with pytest.raises(config.ConfigError, match=r"this plan trains [\d,]+ runs, ≈ [\d,.]+ hours.*confirm_large=true"):
+        plan.check_size(big, 5000, 100, False)
+    plan.check_size(big, 5000, 100, True)                               # confirmed
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "seeds=100000",
+                          "claims=[gradient_noise]", f"results_dir={tmp_path}/r"], capture_output=True, text=True, cwd=REPO)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "over the limit of 5,000 runs" in text and "runs of claims with no finished run" in text
+
+
 @pytest.mark.parametrize("override, says", [
     ("tier_=smoke", "unknown key(s) 'tier_' (did you mean 'tier'?)"),
     ("tier=fast", "tier: 'fast' is not one of smoke, quick, cpu, cpu_long, cpu_paper_epochs, full, paper"),

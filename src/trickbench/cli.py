@@ -117,7 +117,7 @@ def cmd_report(args):
 
 
 def cmd_validate(args):
-    from trickbench import config
+    from trickbench import config, plan
     if args.tier not in config.TIERS:
         raise config.ConfigError(f"unknown tier {args.tier!r}; known: {', '.join(config.TIERS)}")
     claims = config.load_claims(args.claims_dir)
@@ -127,6 +127,7 @@ def cmd_validate(args):
             continue
         cat = config.resolve(claim, args.tier, args.seeds)
         config.check_model_args(cat)
+        plan.check_metrics_written(cat)
         runs = sum(cat.expected_runs(f) for f in cat.families())
         print(f"{cid} @ {args.tier}: {len(cat.arms)} arms, {runs} runs")
 

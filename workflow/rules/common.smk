@@ -6,6 +6,7 @@ from pathlib import Path
 
 # SRC's package, or the installed one (workflow/Snakefile)
 from trickbench import config as tbconfig
+from trickbench import plan as tbplan
 from trickbench import resources
 
 # our own messages (one line per key, "did you mean"), not the schema dump snakemake.utils.validate prints
@@ -55,6 +56,16 @@ try:
     }
     for _cat in CLAIMS.values():  # a misspelt model argument fails here, not in a job
         tbconfig.check_model_args(_cat)
+        tbplan.check_metrics_written(
+            _cat
+        )  # a rule on a metric its arms never write, too
+    # a plan far larger than meant (seeds=100000): refused here, in a dry run too, with its estimate
+    tbplan.check_size(
+        tbplan.estimate(CLAIMS, RESULTS),
+        config["plan_limit_runs"],
+        config["plan_limit_hours"],
+        config["confirm_large"],
+    )
 except tbconfig.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 
