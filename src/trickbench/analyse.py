@@ -175,6 +175,18 @@ def tied_members(cat, table: pd.DataFrame, selected: dict[str, str]) -> dict[str
     return out
 
 
+def mark_unsettled(cat, subclaims: list[dict], unsettled: dict[str, list[str]]) -> None:
+    """Each sub-claim whose rule uses a grid tuned apart whose pick ties with another member on the
+    tuning seeds (tied_members: the lead within one standard error) gets `tuning_unsettled`."""
+    for s in subclaims:
+        rule = s["declared_rule"]
+        names = [rule[k] for k in ("arm", "baseline") if k in rule] + list(rule.get("arms", []))
+        parts = [f"{f}: {m[0]} picked, tied on validation with {', '.join(m[1:])} over tuning seeds "
+                 f"{', '.join(map(str, cat.tune_seeds))}" for f, m in unsettled.items() if f in names]
+        if parts:
+            s["tuning_unsettled"] = "; ".join(parts)
+
+
 def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
     """Grid keys whose tuned value is the smallest or largest tried: the optimum may lie outside
     the grid, and the report says so."""
@@ -236,7 +248,11 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     selected = select_tuned(cat, table)
     # a grid tuned apart has one member with test seeds: its choice is final (ties cannot be
     # checked on the test seeds), and its tuning runs serve only the `order` rules
-    ties = {f: m for f, m in tied_members(cat, table, selected).items() if not cat.tuned_apart(f)}
+    tied = tied_members(cat, table, selected)
+    ties = {f: m for f, m in tied.items() if not cat.tuned_apart(f)}
+    # ... and where the tuning seeds cannot tell the pick from another member, every verdict it
+    # feeds says so (a 3-seed pick that flips with the CPU decided dropout's quick verdicts)
+    unsettled = {f: m for f, m in tied.items() if cat.tuned_apart(f)}
     tune = set(cat.tune_seeds)
     test_runs, tune_runs = [r for r in runs if r["seed"] not in tune], [r for r in runs if r["seed"] in tune]
     tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
@@ -286,6 +302,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                        "datasets": {r["dataset"]: r["dataset_sha256"] for r in runs if r.get("dataset_sha256")},
                        "config_hashes": {a.name: a.hash for a in cat.arms.values()}},
     }
+    mark_unsettled(cat, result["subclaims"], unsettled)
     design_check(cat, result["subclaims"])
     io.write_json(out_dir / "verdicts.json", result)
     return result

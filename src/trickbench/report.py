@@ -104,6 +104,8 @@ def _verdict_note(s: dict, rerun: dict | None = None) -> str:
         notes.append(f"timings from more than one machine or precision ({'; '.join(s['timing_setups'])}): not compared")
     elif s.get("setup_mixed"):
         notes.append(f"runs in more than one setup, pooled: {s['setup_mixed']}")
+    if s.get("tuning_unsettled"):
+        notes.append(f"tuning choice not settled ({s['tuning_unsettled']}): more tune_seeds would settle it")
     if s.get("verdict_one_seed"):
         notes.append(f"one seed per arm so far ({s['verdict_one_seed']} on it): no spread to judge it by")
     if s.get("control") and s["verdict"] in ("not replicated", "reversed"):
@@ -792,7 +794,7 @@ def _num(v: str):
 
 FLAT_COLUMNS = ("trick", "claim", "tier", "level", "subclaim", "statement", "verdict", "verdict_uncorrected",
                 "metric", "effect", "ci_low", "ci_high", "n", "p_value", "p_holm", "p_min", "decidable",
-                "paper_value", "paper_source", "setup_mixed")
+                "paper_value", "paper_source", "setup_mixed", "tuning_unsettled")
 
 
 def flat_verdicts(results: Path, claims_dir: Path) -> list[dict]:
@@ -813,7 +815,7 @@ def flat_verdicts(results: Path, claims_dir: Path) -> list[dict]:
                          "p_value": sc.get("p_value"), "p_holm": sc.get("p_holm"), "p_min": sc.get("p_min"),
                          "decidable": sc.get("decidable"), "paper_value": (sc.get("paper") or {}).get("value", ""),
                          "paper_source": (sc.get("paper") or {}).get("source", ""),
-                         "setup_mixed": sc.get("setup_mixed", "")})
+                         "setup_mixed": sc.get("setup_mixed", ""), "tuning_unsettled": sc.get("tuning_unsettled", "")})
     return rows
 
 
