@@ -145,6 +145,33 @@ def test_a_fresh_clone_retrains_what_the_config_changed_and_what_was_deleted(wor
     assert gone.returncode == 0 and gone.stdout.count("rule train:") == len(SYN.families()), gone.stdout[-3000:]
 
 
+def test_a_report_is_never_staler_than_its_runs(workdir):
+    """Issue 47 §3: an arm's seed folders and runs/<arm>.jsonl deleted, then `--allowed-rules analyse
+    figure report all` said "Nothing to be done" (rc 0) over a PDF with the deleted arm's verdict. Now:
+    a run file changed re-analyses; one deleted stops the pipeline naming it; an arm deleted where
+    training is not allowed stops it too."""
+    assert snakemake(workdir, config=[ONE]).returncode == 0
+    runs = workdir / "results" / "smoke" / "amsgrad_synthetic" / "runs"
+    arm = sorted(runs.glob("*.jsonl"))[0]
+    seed = next((runs / arm.stem).glob("*/seed0"))
+    time.sleep(1)
+    (seed / "metrics.jsonl").touch()
+    dry = snakemake(workdir, "-n", config=[ONE])
+    assert dry.returncode == 0 and "rule analyse:" in dry.stdout and "rule report:" in dry.stdout, dry.stdout[-3000:]
+    shutil.rmtree(seed)
+    out = snakemake(workdir, "-n", config=[ONE])
+    assert out.returncode != 0 and f"{seed.relative_to(workdir)}/metrics.jsonl is missing" in out.stdout + out.stderr
+    assert f"remove {seed.relative_to(workdir)} and {arm.relative_to(workdir)}" in out.stdout + out.stderr
+    for d in (runs / arm.stem).glob("*"):
+        shutil.rmtree(d)
+    arm.unlink()
+    out = snakemake(workdir, "--allowed-rules", "analyse", "figure", "report", "all", config=[ONE])
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Nothing to be done" not in text
+    assert f"holds verdicts of runs that are gone (no runs/<arm>.jsonl for arm(s) {arm.stem})" in text
+    assert snakemake(workdir, config=[ONE]).returncode == 0   # training allowed: retrained, re-analysed
+
+
 def test_reproduce_retrains_into_its_own_folder_and_compares_verdicts(workdir):
     from trickbench import report
     readme = workdir / "README.md"

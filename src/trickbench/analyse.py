@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trickbench import config, io, verdict
+from trickbench import config, io, regime, verdict
 from trickbench.tasks import run_dir
 
 
@@ -303,6 +303,10 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                        "config_hashes": {a.name: a.hash for a in cat.arms.values()}},
     }
     mark_unsettled(cat, result["subclaims"], unsettled)
+    # regime checks: every arm of a comparison in the paper's regime (no p-value, outside Holm)
+    root = claim_dir(results, cat.tier, cat.id) / "runs"
+    result["regime_checks"] = regime.evaluate(cat, test_runs, selected, lambda r: run_history(cat, root, r))
+    regime.mark(result["subclaims"], result["regime_checks"])
     design_check(cat, result["subclaims"])
     io.write_json(out_dir / "verdicts.json", result)
     return result

@@ -242,6 +242,14 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         TASKS.check(claim["task"], f"{where}: task")
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
+    from trickbench import regime
+    problems = regime.check_spec(claim, where)
+    if problems:
+        raise ConfigError(problems[0])
+    for c in claim.get("regime_checks") or []:
+        bad = [m for m in c.get("metrics", []) if m not in claim["metrics"] and c.get("at") != "last_epoch"]
+        if bad:
+            raise ConfigError(f"{where}: regime_checks {c.get('id')!r}: metric {bad[0]!r} is not declared in metrics")
     if claim.get("paper_metric") and claim["paper_metric"] not in claim["metrics"]:
         raise ConfigError(f"{where}: paper_metric {claim['paper_metric']!r} is not one of its metrics "
                           f"({', '.join(claim['metrics'])})")

@@ -2,6 +2,7 @@
 rule analyse:
     input:
         runs=lambda w: arm_outputs(w.claim),
+        run_files=run_files,  # every seed's metrics.jsonl: a changed or deleted one is seen
         claim=lambda w: claim_file(w.claim),  # edits of rules or labels re-analyse, never retrain
         missing=missing_arms_marker,  # only when an arm has no runs/<arm>.jsonl yet (common.smk)
     output:

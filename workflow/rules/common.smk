@@ -188,6 +188,67 @@ def missing_arms_marker(wildcards):
     return [str(marker)]
 
 
+def run_files(wildcards):
+    """The per-seed metrics files behind a claim's arm files (runs/<arm>.jsonl): analyse reruns when
+    one changes, and one deleted stops the pipeline naming it and how to retrain that seed, instead
+    of a report printing verdicts of runs no longer on disk."""
+    from trickbench.tasks import run_dir
+
+    cat = CLAIMS[wildcards.claim]
+    root = Path(f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/runs")
+    out = []
+    for family in cat.families():
+        path = root / f"{family}.jsonl"
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+                arm = cat.arms[r["arm"]]
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged line (analyse names it) or a run of an arm no longer configured
+            if r.get("config_hash") != arm.hash:
+                continue  # a run of an older recipe: the train job replaces it (stale_marker)
+            m = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
+            if not m.exists():
+                raise WorkflowError(
+                    f"{m} is missing, though {path} lists its run: retrain that seed: remove "
+                    f"{m.parent} and {path}, then rerun"
+                )
+            out.append(str(m))
+    return out
+
+
+def _check_runs_behind_verdicts():
+    """With --allowed-rules that exclude training, a claim whose arm files are gone cannot be
+    re-analysed, and Snakemake said 'Nothing to be done' over a report of the deleted runs: stop.
+    """
+    # Snakemake makes its DAG settings after reading the Snakefile: the command line says it here
+    argv = sys.argv[1:]
+    if "--allowed-rules" not in argv:
+        return
+    allowed = set()
+    for a in argv[argv.index("--allowed-rules") + 1 :]:
+        if a.startswith("-"):
+            break
+        allowed.add(a)
+    if "train" in allowed:
+        return
+    for cid, cat in CLAIMS.items():
+        verdicts = Path(f"{RESULTS}/{TIER}/{cid}/verdicts.json")
+        gone = [
+            a
+            for a in cat.families()
+            if not Path(f"{RESULTS}/{TIER}/{cid}/runs/{a}.jsonl").exists()
+        ]
+        if verdicts.exists() and gone:
+            raise WorkflowError(
+                f"{verdicts} holds verdicts of runs that are gone (no runs/<arm>.jsonl for arm(s) "
+                f"{', '.join(gone)}), and --allowed-rules forbids training them: allow `train`, "
+                "or remove that claim's results folder"
+            )
+
+
 def _check_data():
     """Every dataset that an arm still to train reads is there, before any job starts."""
     from trickbench.data.sources import missing_message
@@ -255,5 +316,6 @@ def _remove_stale_temporaries():
 
 
 _check_data()
+_check_runs_behind_verdicts()
 _check_results_writable()
 _remove_stale_temporaries()
