@@ -43,3 +43,15 @@ def test_noise_rescues_zero_init_where_plain_sgd_cannot_move():
     assert plain["metrics"]["final_test_acc"] < 0.25
     assert noisy["metrics"]["final_test_acc"] > plain["metrics"]["final_test_acc"] + 0.2
     assert train.learned(resumed["metrics"]) == train.learned(noisy["metrics"])  # the noise stream is checkpointed too
+
+
+def test_every_trick_module_on_disk_is_loaded_with_no_list_to_extend():
+    """Issue 46: a new trick module missing from tricks/base.py's MODULES was never imported
+    ('unknown key'). The modules are found on disk now."""
+    from pathlib import Path
+
+    from trickbench.tricks import base
+    on_disk = sorted(p.stem for p in Path(base.__file__).parent.glob("*.py") if p.stem not in ("base", "__init__"))
+    assert base.modules() == on_disk and len(on_disk) >= 10
+    base.load_all()
+    assert {c.__module__.rsplit(".", 1)[1] for c in base.classes()} == set(on_disk)

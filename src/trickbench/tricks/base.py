@@ -151,12 +151,16 @@ def classes() -> list[type[Trick]]:
     return [TRICKS.get(k) for k in TRICKS.names()]
 
 
-MODULES = ("stochastic_depth", "curriculum", "clipping", "agc", "noise", "penalty", "early_stopping",
-           "pruning", "snapshots", "max_norm")
+def modules() -> list[str]:
+    """Every trick module of the trickbench.tricks package (all but base), found on disk: a new
+    trick is its module alone, with no list to extend."""
+    import pkgutil
+    from pathlib import Path
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "base")
 
 
 @functools.cache
 def load_all() -> None:
     """Import every trick module of trickbench.tricks (each registers itself; none imports torch)."""
-    for m in MODULES:
+    for m in modules():
         importlib.import_module(f"trickbench.tricks.{m}")
