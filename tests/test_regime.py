@@ -70,3 +70,12 @@ def test_a_bad_regime_check_is_refused_naming_it(tmp_path, mutate, says):
     path.write_text(yaml.safe_dump(claim, allow_unicode=True))
     with pytest.raises(config.ConfigError, match=says):
         config.load_claim(path)
+
+
+def test_the_report_shows_every_arm_and_seed_of_a_check():
+    check = {"label": "fits", "direction": "greater", "value": 0.99, "missing": ["c final_train_acc"],
+             "arms": [{"arm": "a", "metric": "final_train_acc", "mean": 0.956, "seeds": {"1": 0.95, "0": 0.962}, "met": False}]}
+    [row, none] = report.regime_rows([check])
+    assert row == {"check": "fits", "arm": "a", "metric": "final_train_acc", "mean": "95.6 % (needs ≥ 99 %)",
+                   "seeds": "96.2, 95", "met": "not met"}
+    assert none["met"] == "no data"

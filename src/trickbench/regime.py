@@ -63,7 +63,7 @@ def _values(check: dict, arm: str, metric: str, runs: list[dict], history) -> di
     return out
 
 
-def _show(v: float, metric: str) -> str:
+def show_value(v: float, metric: str) -> str:
     return units.num(100 * v, 3) + " %" if units.SHARE.search(metric) else units.num(v, 3)
 
 
@@ -92,7 +92,7 @@ def evaluate(cat, runs: list[dict], selected: dict[str, str], history) -> list[d
                 if not met:
                     op = "<" if sign > 0 else ">"
                     off = sum(sign * (v - check["value"]) < 0 for v in vals.values())
-                    failed.append(f"{arm} {metric} {_show(mean, metric)} {op} {_show(check['value'], metric)} "
+                    failed.append(f"{arm} {metric} {show_value(mean, metric)} {op} {show_value(check['value'], metric)} "
                                   f"({off} of {len(vals)} seeds)")
         if not rows and not missing:
             continue

@@ -215,6 +215,23 @@ def _eval_cost(cost: dict, unit: str) -> str:
     return text if n == total else f"{text} ({n} of {total} runs)"
 
 
+def regime_rows(checks: list[dict]) -> list[dict]:
+    """A tier's regime checks as table rows: one per arm and metric, its mean over seeds against
+    the threshold, every seed's value, met or not (regime.py)."""
+    from trickbench.regime import show_value
+    rows = []
+    for c in checks:
+        op = "≥" if c["direction"] == "greater" else "≤"
+        for a in c["arms"]:
+            rows.append({"check": c["label"], "arm": a["arm"], "metric": a["metric"],
+                         "mean": f"{show_value(a['mean'], a['metric'])} (needs {op} {show_value(c['value'], a['metric'])})",
+                         "seeds": ", ".join(show_value(v, a["metric"]).replace(" %", "") for _, v in sorted(a["seeds"].items(), key=lambda kv: int(kv[0]))),
+                         "met": "met" if a["met"] else "not met"})
+        for m in c.get("missing", []):
+            rows.append({"check": c["label"], "arm": m, "metric": "", "mean": "no runs", "seeds": "", "met": "no data"})
+    return rows
+
+
 def _costs(cost: dict) -> tuple[str, str]:
     """A tier's training and evaluation time, CPU-hours and GPU-hours apart ('42.6 CPU-h (…) +
     0.3 GPU-h (…)' where it holds both). Tiers analysed before the split was recorded: one unit,
@@ -506,6 +523,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                                          if v.get("missing_arms") else ""),
             "used": ", ".join(v.get("datasets_used", [])),
             "devices": ", ".join(v["cost"]["devices"]),
+            "regime_checks": regime_rows(v.get("regime_checks") or []),
             "common": _recipe_text(common),
             "tuning": (f"Grid arms are tuned on {v['tuning']['metric']} "
                        f"({'higher' if v['tuning']['direction'] == 'greater' else 'lower'} is better); "
