@@ -79,3 +79,23 @@ def test_the_report_shows_every_arm_and_seed_of_a_check():
     assert row == {"check": "fits", "arm": "a", "metric": "final_train_acc", "mean": "95.6 % (needs ≥ 99 %)",
                    "seeds": "96.2, 95", "met": "not met"}
     assert none["met"] == "no data"
+
+
+def test_the_budget_curve_takes_each_tiers_steps_from_its_runs(tmp_path):
+    """Issue 44 §4: the effect against the training budget, one point per tier the claim file
+    lists, at the steps the rule's arm took (images trained / batch) as a share of the paper's;
+    hollow where the tier's regime checks fail."""
+    for tier in ("cpu", "cpu_long"):
+        shutil.copytree(REPO / "results" / tier / "agc_nfresnet_cifar", tmp_path / tier / "agc_nfresnet_cifar")
+    claim = _claim("agc_nfresnet_cifar")
+    for tier in ("cpu", "cpu_long"):
+        analyse.analyse_claim(config.resolve(claim, tier), tmp_path)
+    verdicts = [io.read_json(tmp_path / t / "agc_nfresnet_cifar" / "verdicts.json") for t in ("cpu", "cpu_long")]
+    pts = report.budget_points(claim, verdicts)
+    assert [(p["tier"], p["steps"]) for p in pts] == [("cpu", 63.0), ("cpu_long", 630.0)]   # 3 and 30 epochs at 2048
+    assert pts[1]["share"] == pytest.approx(630 / 28151) and not pts[1]["in_regime"]        # BN's 88 % floor unmet
+    sub = next(s for s in verdicts[1]["subclaims"] if s["id"] == "nf_agc_large_not_worse")
+    assert pts[1]["effect"] == sub["effect"] and (pts[1]["lo"], pts[1]["hi"]) == (sub["ci_low"], sub["ci_high"])
+    from trickbench import figures
+    figures.budget_figure({**claim["budget_curve"], "points": pts}, "AGC", tmp_path / "b.svg")
+    assert (tmp_path / "b.svg").read_text().count("<svg") == 1

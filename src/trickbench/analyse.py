@@ -257,6 +257,10 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     test_runs, tune_runs = [r for r in runs if r["seed"] not in tune], [r for r in runs if r["seed"] in tune]
     tuned = {m for fam, m in selected.items() if len(cat.families()[fam]) > 1}
     exact = frozenset(name for name, arm in cat.arms.items() if arm.deterministic)
+    steps = {}   # optimizer steps a finished run took: images trained / batch (the budget curve's x)
+    for r in runs:
+        if r["outcome"] == "ok" and r.get("images_per_s") and r.get("wall_s") and r["recipe"].get("batch_size"):
+            steps.setdefault(r["arm"], []).append(round(r["images_per_s"] * r["wall_s"] / r["recipe"]["batch_size"]))
     per_arm = []
     for name, arm in cat.arms.items():
         sub = table[table.arm == name]
@@ -267,7 +271,8 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
                         "outcomes": sub.outcome.value_counts().to_dict(),
                         "mean": {m: float(ok[m].mean()) for m in metrics if m in ok and len(ok)},
                         "std": {m: _std(ok[m]) for m in metrics if m in ok and len(ok) > 1},
-                        "max": {m: float(ok[m].max()) for m in metrics if m in ok and len(ok)}})
+                        "max": {m: float(ok[m].max()) for m in metrics if m in ok and len(ok)},
+                        **({"steps": float(np.mean(steps[name]))} if steps.get(name) else {})})
     provs = [r["provenance"] for r in runs]
     result = {
         "claim": cat.id, "tier": cat.tier, "title": cat.claim["title"], "data": spec.get("data", ""),

@@ -242,6 +242,9 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
         TASKS.check(claim["task"], f"{where}: task")
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
+    bc = claim.get("budget_curve")
+    if bc and bc["subclaim"] not in {x["id"] for x in claim["subclaims"]}:
+        raise ConfigError(f"{where}: budget_curve.subclaim {bc['subclaim']!r} is not a sub-claim")
     from trickbench import regime
     problems = regime.check_spec(claim, where)
     if problems:

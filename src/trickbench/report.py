@@ -215,6 +215,25 @@ def _eval_cost(cost: dict, unit: str) -> str:
     return text if n == total else f"{text} ({n} of {total} runs)"
 
 
+def budget_points(claim: dict, verdicts: list[dict]) -> list[dict]:
+    """The claim's budget curve (claim file `budget_curve`): per tier with its sub-claim decided or
+    open, the effect and interval against the steps the rule's arm took (its runs: images trained /
+    batch), as a share of the paper's, and whether the tier's regime checks hold for it."""
+    bc = claim.get("budget_curve")
+    out = []
+    for v in verdicts if bc else []:
+        if bc.get("tiers") and v["tier"] not in bc["tiers"]:
+            continue
+        s = next((x for x in v["subclaims"] if x["id"] == bc["subclaim"]), None)
+        arm = next((a for a in v["arms"] if s and a["arm"] == s["rule"].get("arm")), None)
+        if s is None or arm is None or s.get("effect") is None or not arm.get("steps"):
+            continue
+        out.append({"tier": v["tier"], "steps": arm["steps"], "share": arm["steps"] / bc["paper_steps"],
+                    "effect": s["effect"], "lo": s.get("ci_low"), "hi": s.get("ci_high"), "verdict": s["verdict"],
+                    "in_regime": not s.get("regime_unmet")})
+    return sorted(out, key=lambda p: p["steps"])
+
+
 def regime_rows(checks: list[dict]) -> list[dict]:
     """A tier's regime checks as table rows: one per arm and metric, its mean over seeds against
     the threshold, every seed's value, met or not (regime.py)."""
@@ -222,13 +241,14 @@ def regime_rows(checks: list[dict]) -> list[dict]:
     rows = []
     for c in checks:
         op = "≥" if c["direction"] == "greater" else "≤"
-        for a in c["arms"]:
-            rows.append({"check": c["label"], "arm": a["arm"], "metric": a["metric"],
+        for i, a in enumerate(c["arms"]):
+            rows.append({"check": c["label"] if i == 0 else "", "arm": a["arm"], "metric": a["metric"],
                          "mean": f"{show_value(a['mean'], a['metric'])} (needs {op} {show_value(c['value'], a['metric'])})",
                          "seeds": ", ".join(show_value(v, a["metric"]).replace(" %", "") for _, v in sorted(a["seeds"].items(), key=lambda kv: int(kv[0]))),
                          "met": "met" if a["met"] else "not met"})
         for m in c.get("missing", []):
-            rows.append({"check": c["label"], "arm": m, "metric": "", "mean": "no runs", "seeds": "", "met": "no data"})
+            rows.append({"check": "" if c["arms"] else c["label"], "arm": m, "metric": "", "mean": "no runs", "seeds": "",
+                         "met": "no data"})
     return rows
 
 
@@ -600,6 +620,10 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
     for i, r in enumerate(summary):   # the appendix names a claim's tier and evidence once, above its rows
         r["first"] = i == 0 or (summary[i - 1]["claim"], summary[i - 1]["tier"]) != (r["claim"], r["tier"])
     ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], (100, c["id"])))
+    for c in ordered:   # the effect against the training budget, over the claim's tiers
+        bc = claim_files[c["id"]].get("budget_curve")
+        c["budget"] = ({**bc, "points": budget_points(claim_files[c["id"]], [v for v in loaded if v["claim"] == c["id"]])}
+                       if bc else None)
     for c in ordered:  # the main body shows each claim's strongest tier; the appendix the others
         ranked = sorted(c["tiers"], key=lambda t: (LEVELS.index(t["level"]) if t["level"] in LEVELS else 9,
                                                    -(TIERS.index(t["tier"]) if t["tier"] in TIERS else -1)))
@@ -907,6 +931,12 @@ def build(results: Path, claims_dir: Path, report_dir: Path, out: Path, readme: 
         data["forest_figures"] = [f"figures/{p.name}" for p in figures.forest_figures(data["forest"], fig_dir)]
     if not data["claims"]:
         raise FileNotFoundError(f"no results/*/*/verdicts.json under {results}: run the pipeline first")
+    for c in data["claims"]:
+        if c.get("budget") and c["budget"]["points"]:
+            from trickbench import figures  # matplotlib: only when a report is built
+            name = f"budget_{c['id']}.svg"
+            figures.budget_figure(c["budget"], c["title"], fig_dir / name)
+            c["budget"]["figure"] = f"figures/{name}"
     build_dir = report_dir / "build"
     io.write_json(build_dir / "data.json", data)
     write_flat_verdicts(results, claims_dir)   # the same verdicts as one table, for scripts
