@@ -263,3 +263,38 @@ def test_lanes_start_from_the_commit_they_name_and_collect_back(tmp_path):
     time.sleep(1)
     assert not jobs() and not subprocess.run(["pgrep", "-f", f"longruns.sh {work}"], capture_output=True).stdout
     assert live.read_text() == text                                   # nothing marked failed
+
+
+def test_a_new_arm_trains_in_its_tiers_recorded_setup(tmp_path, monkeypatch, capsys):
+    """Issue 47 §2: a new arm beside committed baselines trained channels_last (the default) while
+    its baseline ran contiguous, and nothing warned. With precision and layout auto, run-arm takes
+    the setup every finished run of the claim at the tier recorded, or the tier's declared engine;
+    a CPU that cannot train it natively (bf16 without bf16 units) is told so (exit 75)."""
+    import pytest
+    from trickbench import cli, config, io, provenance
+    cat = config.resolve(config.load_claim(ROOT / "config" / "claims" / "data_augmentation.yaml"), "quick")
+    root = tmp_path / "runs"
+    for seed in (0, 1):   # two finished runs of another arm, bf16 on a CPU before layouts were recorded
+        io.write_json(root / "none" / "abc" / f"seed{seed}" / "summary.json",
+                      {"precision": "bf16", "provenance": {"cpu": "Xeon", "cpu_bf16": "amx_bf16"}})
+    args = cli.build_parser().parse_args(["run-arm", "--tier", "quick", "--claim", "data_augmentation", "--arm", "x",
+                                          "--out", "o", "--device", "cpu"])
+    monkeypatch.setattr(provenance, "cpu_bf16", lambda: "amx_bf16")
+    ctx = {"precision": "auto", "channels_last": "auto"}
+    assert cli._tier_engine(args, cat, root, ctx) is None
+    assert (ctx["precision"], ctx["channels_last"]) == ("bf16", False)   # contiguous, as they ran
+    assert "engine: bf16, contiguous (every finished run of the tier trained in" in capsys.readouterr().out
+    monkeypatch.setattr(provenance, "cpu_bf16", lambda: None)
+    assert "has no native bf16 units" in cli._tier_engine(args, cat, root, dict(ctx))
+    explicit = cli.build_parser().parse_args(["run-arm", "--tier", "quick", "--claim", "data_augmentation", "--arm", "x",
+                                              "--out", "o", "--device", "cpu", "--precision", "fp32"])
+    ctx = {"precision": "fp32", "channels_last": "auto"}
+    assert cli._tier_engine(explicit, cat, root, ctx) is None and ctx["precision"] == "fp32"   # flags win
+    io.write_json(root / "none" / "abc" / "seed2" / "summary.json", {"precision": "fp32", "provenance": {}})
+    ctx = {"precision": "auto", "channels_last": "auto"}
+    assert cli._tier_engine(args, cat, root, ctx) is None and ctx["precision"] == "auto"   # mixed already: auto
+    cat.claim["tiers"]["quick"]["engine"] = {"precision": "fp32", "channels_last": True}
+    assert cli._tier_engine(args, cat, root, ctx) is None and (ctx["precision"], ctx["channels_last"]) == ("fp32", True)
+    with pytest.raises(config.ConfigError, match="'fp16' is not one of fp32, bf16"):   # the schema knows the key
+        config.validate({**cat.claim, "tiers": {"quick": {"seeds": 1, "engine": {"precision": "fp16", "channels_last": True}}}},
+                        "claim.schema.yaml", "x")

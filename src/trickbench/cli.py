@@ -49,6 +49,35 @@ def _emulated_bf16(args) -> str | None:
             "resumes in another precision), or pass --allow-emulated-bf16")
 
 
+def _tier_engine(args, cat, root: Path, ctx: dict) -> str | None:
+    """Where run-arm's precision and layout are `auto`, an arm trains in its tier's setup: the
+    tier's declared `engine` ({precision, channels_last}), else the one every finished run of the
+    claim at the tier recorded (a new arm beside committed baselines, a retrained seed beside its
+    siblings: no silent mix; verdict.setup_of). Sets ctx; returns why this CPU cannot train that
+    setup (bf16 without bf16 units), or None. Explicit flags (config precision/channels_last) win."""
+    from trickbench import io, provenance, verdict
+    if args.precision != "auto" or args.channels_last != "auto":
+        return None
+    declared = cat.claim["tiers"][cat.tier].get("engine")
+    if declared:
+        prec, layout, whence = declared["precision"], declared["channels_last"], "the tier declares"
+    else:
+        seen = {(u["precision"], u["layout"]) for p in sorted(root.glob("*/*/seed*/summary.json"))
+                if (u := verdict.setup_of(io.read_json(p)))["precision"] in ("fp32", "bf16")}
+        if len(seen) != 1:
+            return None   # no finished run yet, or the tier already mixes setups (its verdicts say so)
+        (prec, layout), whence = seen.pop(), "every finished run of the tier trained in"
+        layout = layout == "channels_last"
+    ctx["precision"], ctx["channels_last"] = prec, layout
+    print(f"engine: {prec}, {'channels_last' if layout else 'contiguous'} ({whence}; --precision and "
+          "--channels-last override)", flush=True)
+    if prec == "bf16" and args.device == "cpu" and not provenance.cpu_bf16() and not args.allow_emulated_bf16:
+        return (f"{whence} bf16; {provenance.cpu_model()} has no native bf16 units (emulated bf16 is ~25x slower "
+                "than fp32): train it on a machine with AMX or AVX-512 BF16, or pass --precision fp32 to mix "
+                "setups knowingly (its verdicts then say so)")
+    return None
+
+
 def cmd_run_arm(args):
     why = _emulated_bf16(args)
     if why:
@@ -79,6 +108,11 @@ def _run_arm(args):
            "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last],
            "micro_batch": "auto" if args.micro_batch == "auto" else (int(args.micro_batch) or None)}
     root = Path(args.results) / args.tier / args.claim / "runs"
+    if cat.claim["task"] == "classify":
+        why = _tier_engine(args, cat, root, ctx)
+        if why:
+            print(f"run-arm {args.claim}/{args.arm} @ {args.tier}: not on this machine: {why}", file=sys.stderr)
+            sys.exit(NOT_ON_THIS_MACHINE)
     seeds = None
     if args.only_seeds is not None:
         try:
