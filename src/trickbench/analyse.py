@@ -101,13 +101,15 @@ def run_history(cat, root: Path, r: dict) -> list[dict]:
     return rows
 
 
-def curves_table(cat, results: Path, runs: list[dict]) -> pd.DataFrame:
+def curves_table(cat, results: Path, runs: list[dict], history=None) -> pd.DataFrame:
+    """Every run's per-epoch rows, tagged; `history(run)` reads them (default: run_history)."""
     frames = []
     root = claim_dir(results, cat.tier, cat.id) / "runs"
+    history = history or (lambda r: run_history(cat, root, r))
     for r in runs:
         arm = cat.arms[r["arm"]]
         path = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
-        df = pd.DataFrame(run_history(cat, root, r))
+        df = pd.DataFrame(history(r))
         clash = set(arm.tags) & set(df.columns)
         if clash:
             raise ValueError(f"arm {arm.name!r}: tag(s) {sorted(clash)} clash with logged metrics in {path}; rename the tag")
@@ -242,7 +244,15 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     runs, missing = load_runs(cat, results, partial)
     table = runs_table(cat, runs)
     io.atomic_write_text(out_dir / "runs.csv", table.to_csv(index=False))
-    io.atomic_write_text(out_dir / "curves.csv", curves_table(cat, results, runs).to_csv(index=False))
+    root = claim_dir(results, cat.tier, cat.id) / "runs"
+    read: dict = {}   # each run's metrics.jsonl read (and checked) once: curves, then regime checks
+
+    def history(r):
+        key = (r["arm"], r["seed"])
+        if key not in read:
+            read[key] = run_history(cat, root, r)
+        return read[key]
+    io.atomic_write_text(out_dir / "curves.csv", curves_table(cat, results, runs, history).to_csv(index=False))
     spec = cat.claim["tiers"][cat.tier]
     metrics = list(cat.claim["metrics"])
     selected = select_tuned(cat, table)
@@ -309,8 +319,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     }
     mark_unsettled(cat, result["subclaims"], unsettled)
     # regime checks: every arm of a comparison in the paper's regime (no p-value, outside Holm)
-    root = claim_dir(results, cat.tier, cat.id) / "runs"
-    result["regime_checks"] = regime.evaluate(cat, test_runs, selected, lambda r: run_history(cat, root, r))
+    result["regime_checks"] = regime.evaluate(cat, test_runs, selected, history)
     regime.mark(result["subclaims"], result["regime_checks"])
     design_check(cat, result["subclaims"])
     io.write_json(out_dir / "verdicts.json", result)

@@ -78,14 +78,23 @@ class Plan:
     claims: dict = field(default_factory=dict)   # claim -> (runs, hours)
 
 
-def _finished(path: Path) -> list[dict]:
+def finished_runs(path: str | Path) -> list[dict]:
+    """The run summaries of an arm's runs/<arm>.jsonl ([] when it does not exist), up to the first
+    record that does not read or lacks config_hash and seed (analyse names it; here the runs after
+    it count as missing). The Snakefile's planning reads arm files through this too."""
     out = []
+    path = Path(path)
     if path.exists():
         for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
             try:
-                out.append(json.loads(line)) if line.strip() else None
+                r = json.loads(line)
+                if not isinstance(r, dict) or "config_hash" not in r or "seed" not in r:
+                    break
             except ValueError:
-                break   # a damaged record: analyse names it; here it only lowers the estimate's base
+                break
+            out.append(r)
     return out
 
 
@@ -95,7 +104,7 @@ def estimate(cats: dict, results: str | Path) -> Plan:
     plan = Plan()
     for cid, cat in cats.items():
         root = Path(results) / cat.tier / cid / "runs"
-        done = {f: _finished(root / f"{f}.jsonl") for f in cat.families()}
+        done = {f: finished_runs(root / f"{f}.jsonl") for f in cat.families()}
         everything = [r for rs in done.values() for r in rs if r.get("wall_s")]
         n, h = 0, 0.0
         for family, members in cat.families().items():

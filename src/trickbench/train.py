@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from trickbench import io, provenance, tricks
-from trickbench.driver import Record, Trainer, drive, final_metrics, locked, test_due  # noqa: F401 (test_due, final_metrics: re-exported)
+from trickbench.driver import Record, Trainer, drive, locked
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split, strided
 from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs

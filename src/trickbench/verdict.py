@@ -356,8 +356,14 @@ TIMING_METRICS = ("train_s_per_epoch", "compute_share")   # measured times and s
 
 
 def _setup(run: dict) -> str:
-    """'GPU or CPU model[, its bf16 units], precision': VMs often show only 'AMD EPYC', so the CPU's
-    bf16 units (recorded since 2026-11) tell an AVX2-only EPYC from a Zen 4 one."""
+    """'GPU or CPU model[, its bf16 units], precision'."""
+    return f"{_machines_text(run)}, {run.get('precision', '?')}"
+
+
+def _machines_text(run: dict) -> str:
+    """'GPU or CPU model[ (its bf16 units)]', or every machine a resumed run trained on: VMs often
+    show only 'AMD EPYC', so the CPU's bf16 units (recorded since 2026-11) tell an AVX2-only EPYC
+    from a Zen 4 one."""
     prov = run.get("provenance") or {}
     units = "" if prov.get("gpu") or "cpu_bf16" not in prov else f" ({prov['cpu_bf16'] or 'no bf16 units'})"
     machine = f"{prov.get('gpu') or prov.get('cpu', '?')}{units}"
@@ -366,7 +372,7 @@ def _setup(run: dict) -> str:
             and all(_machine(m) != _machine(o) for o in (run.get("machines") or [])[:i])]
     if len(seen) > 1:
         machine = " then ".join(_machine(m) for m in seen)
-    return f"{machine}, {run.get('precision', '?')}"
+    return machine
 
 
 def _machine(m: dict) -> str:
@@ -382,7 +388,7 @@ def setup_of(run: dict) -> dict:
     and training chunk. Runs from before a key was recorded ran fp32, contiguous (on a CPU), whole
     batches. The code commit is a column of runs.csv but no setup: the canary checks the code."""
     gpu = bool((run.get("provenance") or {}).get("gpu"))
-    return {"machine": _setup(run).rsplit(", ", 1)[0], "precision": run.get("precision") or "fp32",
+    return {"machine": _machines_text(run), "precision": run.get("precision") or "fp32",
             "layout": run.get("layout") or ("channels_last" if gpu else "contiguous"),
             "train_chunk": str(run.get("train_chunk") or "whole batch")}
 

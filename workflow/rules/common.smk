@@ -123,20 +123,11 @@ def arm_hash(wildcards):
 def missing_runs(claim_id, arm, tier=TIER):
     """How many of the (recipe hash, seed) runs the config asks of a claim-file arm are not in
     its runs/<arm>.jsonl (all of them when it does not exist)."""
-    import json
-
     cat = CLAIMS[claim_id]
     want = {(cat.arms[a].hash, s) for a in cat.families()[arm] for s in cat.seeds_of(a)}
     path = Path(f"{RESULTS}/{tier}/{claim_id}/runs/{arm}.jsonl")
-    have = set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                try:
-                    r = json.loads(line)
-                    have.add((r["config_hash"], r["seed"]))
-                except (ValueError, KeyError, TypeError):
-                    break  # an unreadable record: retrain what is missing
+    # up to an unreadable record: what is missing after it retrains
+    have = {(r["config_hash"], r["seed"]) for r in tbplan.finished_runs(path)}
     return len(want - have), len(want)
 
 
@@ -199,15 +190,13 @@ def run_files(wildcards):
     out = []
     for family in cat.families():
         path = root / f"{family}.jsonl"
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-                arm = cat.arms[r["arm"]]
-            except (ValueError, KeyError, TypeError):
-                continue  # a damaged line (analyse names it) or a run of an arm no longer configured
-            if r.get("config_hash") != arm.hash:
+        for r in tbplan.finished_runs(
+            path
+        ):  # up to a damaged record (analyse names it)
+            arm = cat.arms.get(r.get("arm"))
+            if arm is None:
+                continue  # a run of an arm no longer configured
+            if r["config_hash"] != arm.hash:
                 continue  # a run of an older recipe: the train job replaces it (stale_marker)
             m = run_dir(root, arm, r["seed"]) / "metrics.jsonl"
             if not m.exists():
