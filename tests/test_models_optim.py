@@ -34,6 +34,24 @@ def test_resnet_option_a_shortcut_subsamples_and_zero_pads():
         MODELS.build("resnet_cifar", (3, 32, 32), 10, depth=21)
 
 
+@pytest.mark.parametrize("depth, blocks", [(50, 16), (152, 50)])
+def test_resnet_imagenet_matches_torchvision_layer_for_layer(depth, blocks):
+    """The bottleneck ResNets (He et al. 2016, Table 1) have torchvision's parameter shapes, in
+    order (torchvision's resnet50/152 are the same networks with the stride on the 3x3 conv, as
+    fb.resnet.torch), and stochastic depth sees one block per bottleneck."""
+    import torchvision
+    m = MODELS.build("resnet_imagenet", (3, 64, 64), 1000, depth=depth)
+    tv = getattr(torchvision.models, f"resnet{depth}")(num_classes=1000)
+    assert len(m.blocks) == blocks
+    assert [p.shape for p in m.parameters()] == [p.shape for p in tv.parameters()]
+    down = m.blocks[3]   # first block of stage 2: the 3x3 conv strides, a 1x1 projection shortcut
+    assert down.conv2.stride == (2, 2) and down.conv1.stride == (1, 1) and down.proj is not None
+    assert m.blocks[1].proj is None   # same shape: identity shortcut
+    assert m(torch.zeros(2, 3, 64, 64)).shape == (2, 1000)
+    with pytest.raises(ValueError, match="50, 101, 152"):
+        MODELS.build("resnet_imagenet", (3, 64, 64), 10, depth=34)
+
+
 def test_mlp_init_schemes():
     torch.manual_seed(0)
     m = MODELS.build("mlp", (1, 28, 28), 10, depth=20, width=50, init="normal", init_std=0.1)

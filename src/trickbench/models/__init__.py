@@ -7,6 +7,7 @@ from trickbench.registry import Registry
 MODELS = Registry("model")
 MODELS.lazy("mlp", "trickbench.models.mlp:DeepMLP")
 MODELS.lazy("resnet_cifar", "trickbench.models.resnet:ResNetCifar")
+MODELS.lazy("resnet_imagenet", "trickbench.models.resnet:ResNetImageNet")
 MODELS.lazy("cifarnet", "trickbench.models.cnn:CifarNet")
 MODELS.lazy("nf_resnet", "trickbench.models.nfresnet:NFResNet")
 MODELS.lazy("preact_resnet", "trickbench.models.nfresnet:BNPreActResNet")
