@@ -51,7 +51,7 @@ def test_resolution_order_base_then_tier_then_arm():
     (lambda c: c["subclaims"][0]["rule"].update(metric="accuracy"), "accuracy"),
     (lambda c: c.update(paper_metric="top5_acc"), "paper_metric 'top5_acc'"),
     (lambda c: c["subclaims"][0].update(beside={"train_acc": "training accuracy"}), r"subclaims\[0\].beside.train_acc is not declared"),
-    (lambda c: c["subclaims"][0].update(regime=["no_such_subclaim"]), "regime names 'no_such_subclaim'"),
+    (lambda c: c["subclaims"][0].update(variant_of="no_such_subclaim"), "variant_of names 'no_such_subclaim'"),
 ])
 def test_bad_claim_is_rejected_naming_the_key(tmp_path, mutate, key):
     path = write_claim(tmp_path, mutate)
@@ -88,6 +88,30 @@ def test_classify_recipe_names_are_checked_without_torch():
     first, last = out.stdout.strip().splitlines()
     assert "unknown model 'resnet_cifra' (at arm y: model)" in first and "Did you mean 'resnet_cifar'" in first
     assert last == "False"
+
+
+def test_validate_checks_model_args_without_importing_torch():
+    """The README says `trickbench validate` never imports torch; it did, through the model
+    modules it imported to read their builders' parameters (now read from their source)."""
+    code = ("import sys; from trickbench import cli\n"
+            "try:\n    cli.main(['validate', '--tier', 'cpu'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_model_parameters_read_from_source_are_the_builders_own():
+    import inspect
+
+    from trickbench.models import MODELS
+    for name in MODELS.names():
+        static = MODELS.parameters(name)
+        builder = MODELS.get(name)   # imports it (torch)
+        target = getattr(builder, "forwards_to", builder)
+        ps = inspect.signature(target).parameters.values()
+        assert static == {p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}, name
 
 
 @pytest.mark.parametrize("override, key", [("tier=huge", "tier"), ("seeds=0", "seeds"), ("bogus=1", "bogus"),

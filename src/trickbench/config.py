@@ -81,6 +81,10 @@ def _with_defaults(validator_cls):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+MOVED = {"regime": "a regime check is declared under the claim's `regime_checks` (trickbench/regime.py), "
+                   "outside the sub-claims and Holm's family"}   # keys that were valid once: where they went
+
+
 def validate(instance: dict, schema_name: str, what: str) -> dict:
     """Validate against a schema of workflow/schemas (resources.py), fill defaults, raise ConfigError naming the key."""
     errors = sorted(_Validator(_load_schema(schema_name)).iter_errors(instance), key=lambda e: list(e.path))
@@ -95,6 +99,7 @@ def validate(instance: dict, schema_name: str, what: str) -> dict:
                 hints = [f"{k!r} (did you mean {difflib.get_close_matches(k, known, 1)[0]!r}?)"
                          if difflib.get_close_matches(k, known, 1) else repr(k) for k in extra]
                 msg = f"unknown key(s) {', '.join(hints)}; known: {', '.join(known)}"
+                msg += "".join(f" ({MOVED[k]})" for k in extra if k in MOVED)
             elif e.validator in ("enum",):
                 msg = f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}"
             lines.append(f"  {key}: {msg}")
@@ -315,13 +320,10 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
                                   f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
-    ids = [s["id"] for s in claim["subclaims"]]
+    ids = {s["id"] for s in claim["subclaims"]}
     for i, sub in enumerate(claim["subclaims"]):
-        governed = sub.get("regime") if isinstance(sub.get("regime"), list) else []
-        for other in governed:
-            if other not in ids or other == sub["id"]:
-                raise ConfigError(f"{where}: subclaims[{i}].regime names {other!r}, which is not another sub-claim "
-                                  f"({', '.join(x for x in ids if x != sub['id'])})")
+        if sub.get("variant_of") and (sub["variant_of"] not in ids or sub["variant_of"] == sub["id"]):
+            raise ConfigError(f"{where}: subclaims[{i}].variant_of names {sub['variant_of']!r}, which is not another sub-claim")
         if sub["rule"].get("pool") and sub["rule"]["type"] != "rate":
             raise ConfigError(f"{where}: subclaims[{i}].rule.pool is for rate rules only (paired rules would pair a seed twice)")
     grids = {n for n, a in claim["arms"].items() if a.get("grid")}
@@ -372,18 +374,13 @@ def _non_finite(recipe: dict, prefix: str = "") -> tuple[str, float] | None:
 
 
 def check_model_args(cat: "ClaimAtTier") -> None:
-    """Every arm's model_args are parameters its model builder accepts (imports the model
-    modules, hence torch: called by `trickbench validate` and the Snakefile before any job)."""
-    import inspect
-
+    """Every arm's model_args are parameters its model builder accepts (read from the model
+    modules' source, not imported: `trickbench validate` and the Snakefile never import torch)."""
     from trickbench.models import MODELS
     for arm in cat.arms.values():
         if cat.claim["task"] != "classify" or "model" not in arm.recipe:
             continue
-        builder = MODELS.get(arm.recipe["model"])
-        target = getattr(builder, "forwards_to", builder)
-        params = inspect.signature(target).parameters
-        accepted = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", "in_shape", "num_classes"}
+        accepted = MODELS.parameters(arm.recipe["model"]) - {"in_shape", "num_classes"}
         unknown = sorted(set(arm.recipe.get("model_args") or {}) - accepted)
         if unknown:
             close = {u: difflib.get_close_matches(u, accepted, 1) for u in unknown}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -54,6 +55,42 @@ class Registry:
             obj = getattr(importlib.import_module(module), attr)
             self._entries[name] = obj
         return obj
+
+    def parameters(self, name: str) -> set[str]:
+        """The keyword parameters the builder takes, read from its source for a lazy entry (so a
+        config check never imports torch): a class's __init__ (or a base's in the same module), a
+        function's own, or those of what it forwards to (`X.forwards_to = Y` at module level)."""
+        self.check(name)
+        obj = self._entries[name]
+        if not isinstance(obj, str):
+            import inspect
+            target = getattr(obj, "forwards_to", obj)
+            ps = inspect.signature(target).parameters.values()
+            return {p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        import ast
+        import importlib.util
+        module, attr = obj.split(":")
+        tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+        defs = {n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+        forwards = {t.value.id: n.value.id for n in tree.body if isinstance(n, ast.Assign)
+                    for t in n.targets if isinstance(t, ast.Attribute) and t.attr == "forwards_to"
+                    and isinstance(t.value, ast.Name) and isinstance(n.value, ast.Name)}
+
+        def args_of(fn: ast.FunctionDef) -> set[str]:
+            return {a.arg for a in fn.args.args + fn.args.kwonlyargs} - {"self"}
+
+        def params(cls_or_fn: str) -> set[str]:
+            node = defs[forwards.get(cls_or_fn, cls_or_fn)]
+            if isinstance(node, ast.FunctionDef):
+                return args_of(node)
+            init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            if init is not None:
+                return args_of(init)
+            base = next((b.id for b in node.bases if isinstance(b, ast.Name) and b.id in defs), None)
+            if base is None:
+                raise TypeError(f"{self.kind} {name!r}: cannot read {cls_or_fn}'s parameters from {module}")
+            return params(base)
+        return params(attr)
 
     def build(self, name: str, *args, **kwargs) -> Any:
         return self.get(name)(*args, **kwargs)
