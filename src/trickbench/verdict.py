@@ -35,8 +35,9 @@ seeds (with replacement; for a rate, of each arm's runs) whose interval gives th
 
 Each result also carries a one-sided p-value of "no effect beyond min_effect" (a t-test, which
 agrees with the interval; TOST: the larger of its two one-sided p-values; paired rules add the
-exact sign-flip p-value, which assumes no distribution), which `apply_holm` corrects across the
-sub-claims of one claim at one tier, and, when inconclusive, the number of seeds that would
+exact sign-flip p-value, which assumes no distribution), its opposite `p_against` (what "not
+replicated" and "not equivalent" reject), which `apply_holm` corrects across the sub-claims of
+one claim at one tier in both directions, and, when inconclusive, the number of seeds that would
 decide it with 80% power (stats.n_needed; above stats.N_NEEDED_CAP: not decidable).
 
 order     : for grid arms listed in the order of a factor (e.g. batch size), the best grid value
@@ -114,6 +115,8 @@ def _decide(effects: list[float], rule: dict, extra: dict) -> dict:
             "n_total": n_total, "stability": stability, "no_spread": len(set(effects)) == 1,  # every seed gave the same effect (or n = 1)
             "p_value": stats.p_greater(effects, m), "p_signflip": stats.signflip_p_greater(effects, m),
             "p_reverse": stats.p_greater([-x for x in effects]) if verdict == REVERSED else None,
+            # the other direction: H0 effect >= m, what "not replicated" rejects
+            "p_against": stats.p_greater([-x for x in effects], -m),
             "n_needed": stats.n_needed(sd, mean - m, (1 - conf) / 2) if verdict == INCONCLUSIVE else None,
             **extra}
 
@@ -178,8 +181,10 @@ def equivalence(runs: list[dict], rule: dict) -> dict:
     p_sf = max(stats.signflip_p_greater(d, -m), stats.signflip_p_greater(neg, -m))
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else float("nan")
     need = stats.n_needed(sd, m - abs(mean), (1 - conf) / 2) if v == INCONCLUSIVE else None
+    # "not equivalent" rejects |d| <= m on one side: d <= m (the interval above +m) or d >= -m
+    p_against = min(stats.p_greater(d, m), stats.p_greater(neg, m))
     return {"verdict": v, "effect": mean, "ci_low": lo, "ci_high": hi, "n": len(d), "no_spread": len(set(d)) == 1,
-            "stability": stability, "p_value": p, "p_signflip": p_sf, "n_needed": need, **extra}
+            "stability": stability, "p_value": p, "p_against": p_against, "p_signflip": p_sf, "n_needed": need, **extra}
 
 
 def _successes(runs, arm, success) -> tuple[int, int]:
@@ -213,6 +218,8 @@ def rate(runs: list[dict], rule: dict) -> dict:
              else stats.two_proportion_p_greater(k2, n2, k1, n1, m))
         p_rev = (stats.two_proportion_p_greater(k2, n2, k1, n1) if s > 0
                  else stats.two_proportion_p_greater(k1, n1, k2, n2))
+        p_against = (stats.two_proportion_p_greater(k2, n2, k1, n1, -m) if s > 0
+                     else stats.two_proportion_p_greater(k1, n1, k2, n2, -m))
         extra |= {"baseline_mean": k2 / n2, "baseline_successes": k2, "baseline_n": n2, "n": min(n1, n2)}
     else:
         lo, hi = (x - rule["value"] for x in stats.wilson_interval(k1, n1, conf))
@@ -223,12 +230,15 @@ def rate(runs: list[dict], rule: dict) -> dict:
              else stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"] + m))
         p_rev = (stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"]) if s > 0
                  else stats.proportion_p_greater(k1, n1, rule["value"]))
+        p_against = (stats.proportion_p_greater(n1 - k1, n1, 1 - rule["value"] - m) if s > 0
+                     else stats.proportion_p_greater(k1, n1, rule["value"] - m))
     e, lo, hi = (s * d, lo, hi) if s > 0 else (-d, -hi, -lo)
     verdict = _verdict(lo, hi, m, "baseline" in rule)
     stability = float(np.mean([_verdict(*((a, b) if s > 0 else (-b, -a)), m, "baseline" in rule) == verdict
                                for a, b in resampled]))
     return {"verdict": verdict, "effect": e, "ci_low": lo, "ci_high": hi, "no_spread": False, "stability": stability,
-            "p_value": p, "p_reverse": p_rev if verdict == REVERSED else None, "n_needed": None, **extra}
+            "p_value": p, "p_reverse": p_rev if verdict == REVERSED else None, "p_against": p_against,
+            "n_needed": None, **extra}
 
 
 def dotted(recipe: dict, key: str):
@@ -288,7 +298,8 @@ def order(runs: list[dict], rule: dict) -> dict:
     verdict = (REPLICATED if observed and support >= conf else NOT_REPLICATED if support <= 1 - conf
                else INCONCLUSIVE)
     return {"verdict": verdict, "effect": support, "ci_low": None, "ci_high": None, "n": len(seeds), "arms_used": used,
-            "n_total": len(seeds), "best": best, "no_spread": False, "p_value": 1 - support, "n_needed": None}
+            "n_total": len(seeds), "best": best, "no_spread": False, "p_value": 1 - support, "p_against": support,
+            "n_needed": None}
 
 
 def smallest_p(rule: dict, n_arm: int, n_base: int | None = None) -> float | None:
@@ -310,41 +321,42 @@ def smallest_p(rule: dict, n_arm: int, n_base: int | None = None) -> float | Non
             else stats.proportion_p_greater(n_arm, n_arm, 1 - rule["value"] + m))
 
 
+def direction_p(r: dict) -> float | None:
+    """The one-sided p-value of the verdict's own direction: replicated and equivalent their
+    p_value, reversed its p_reverse, not replicated and not equivalent their p_against;
+    undecided, the smaller of the two directions (the verdict it would have come nearest to)."""
+    v, p, against = r["verdict"], r.get("p_value"), r.get("p_against")
+    if p is None:
+        return None
+    if v in (REPLICATED, EQUIVALENT):
+        return p
+    if v == REVERSED:
+        return r.get("p_reverse") if r.get("p_reverse") is not None else against
+    if v in (NOT_REPLICATED, NOT_EQUIVALENT):
+        return against if against is not None else 1 - p
+    return min(p, against) if against is not None else p
+
+
 def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> list[dict]:
-    """Correct across a family of sub-claims (analyse: the sub-claims of one claim at one tier).
-    A positive verdict (replicated, equivalent) stands only if its Holm-adjusted p-value is below
-    `alpha`, a reversed one only if its adjusted p-value of the opposite direction (`p_reverse`,
-    which stands in for its p-value in the family) is; otherwise a positive verdict becomes
-    inconclusive and a reversed one not replicated, marked `holm_downgraded`. Sub-claims without
-    data are left out. Every result keeps `verdict_uncorrected` and names the `correction`."""
-    tested = [r for r in results if r.get("p_value") is not None]
-    ps = [r["p_reverse"] if r["verdict"] == REVERSED and r.get("p_reverse") is not None else r["p_value"] for r in tested]
+    """Correct across a family of sub-claims (analyse: the sub-claims of one claim at one tier),
+    in both directions: any decided verdict (replicated, equivalent, reversed, not replicated, not
+    equivalent) stands only if its Holm-adjusted two-sided p-value, twice the p of its own
+    direction (`direction_p`), is below `alpha`, so the chance of any false verdict in a family,
+    for or against the paper, stays at most alpha (tests/test_stats.py simulates it); otherwise
+    it becomes inconclusive, marked `holm_downgraded`. Order rules enter with their bootstrap p
+    undoubled (a trend holds or not; its p is not a test's). Sub-claims without data are left out.
+    Every result keeps `verdict_uncorrected` and names the `correction`."""
+    tested = [r for r in results if direction_p(r) is not None]
+    ps = [min(1.0, direction_p(r) * (1 if r.get("rule", {}).get("type") == "order" else 2)) for r in tested]
     for r in results:
         r.setdefault("verdict_uncorrected", r["verdict"])
-    for r, adj in zip(tested, stats.holm(ps)):
+    for r, p2, adj in zip(tested, ps, stats.holm(ps)):
+        r["p_two_sided"] = p2
         r["p_holm"] = adj
-        r["correction"] = f"Holm over {len(tested)} sub-claims{' of ' + family if family else ''}, alpha {alpha}"
-        if adj >= alpha and r["verdict"] in (REPLICATED, EQUIVALENT, REVERSED):
-            r["verdict"] = NOT_REPLICATED if r["verdict"] == REVERSED else INCONCLUSIVE
+        r["correction"] = f"Holm over {len(tested)} sub-claims{' of ' + family if family else ''}, both directions, alpha {alpha}"
+        if adj >= alpha and r["verdict"] in (REPLICATED, EQUIVALENT, REVERSED, NOT_REPLICATED, NOT_EQUIVALENT):
+            r["verdict"] = INCONCLUSIVE
             r["holm_downgraded"] = True
-    return results
-
-
-def mark_regime(results: list[dict], labels: dict[str, str] | None = None) -> list[dict]:
-    """Regime checks (sub-claims with `regime`: the schedule reaches a sanity floor, the baseline
-    fits its training set) are what other sub-claims of the tier need to be about the paper's
-    regime: `regime: true` all of them, `regime: [ids]` those named (a training-set fit says
-    nothing about a speed claim). Where a check has not come out positive (replicated or
-    equivalent, after Holm), each sub-claim it governs (that has data) keeps its verdict but records the check
-    under `regime_unmet` (id, label, verdict), and the report prints it beside the verdict."""
-    for check in results:
-        if not check.get("regime") or check["verdict"] in (REPLICATED, EQUIVALENT):
-            continue
-        unmet = {"id": check["id"], "label": (labels or {}).get(check["id"]) or check["statement"].rstrip("."),
-                 "verdict": check["verdict"]}
-        for r in results:
-            if r is not check and r["verdict"] != NO_DATA and (check["regime"] is True or r["id"] in check["regime"]):
-                r.setdefault("regime_unmet", []).append(unmet)
     return results
 
 
@@ -459,7 +471,7 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
         # a tier that runs one value of a grid (tiers.<tier>.grids): the tuned member is the arm itself
         return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
                 "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
-                "control": bool(subclaim.get("control")), "regime": subclaim.get("regime") or False, "verdict": NO_DATA, "n": 0,
+                "control": bool(subclaim.get("control")), "verdict": NO_DATA, "n": 0,
                 "note": f"not decidable at this tier: the tuned arm is {rule['arm']} itself (one grid value run)"}
     out = _evaluate_rule(rule, runs, exact)
     others = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
@@ -481,7 +493,7 @@ def evaluate(subclaim: dict, runs: list[dict], selected: dict | None = None, tie
         out["setup_mixed"] = mixed
     return {"id": subclaim["id"], "statement": subclaim["statement"], "rule": rule,
             "declared_rule": subclaim["rule"], "paper": subclaim.get("paper"),
-            "control": bool(subclaim.get("control")), "regime": subclaim.get("regime") or False, **out}
+            "control": bool(subclaim.get("control")), **out}
 
 
 def _beside(metrics: dict, rule: dict, runs: list[dict]) -> list[dict]:
@@ -489,7 +501,10 @@ def _beside(metrics: dict, rule: dict, runs: list[dict]) -> list[dict]:
     names has its metric; grid arms already replaced by their tuned member): what a reader needs
     next to the verdict to read it, e.g. whether the arm fit its training set. Means, not tested."""
     arms = [rule[k] for k in ("arm", "baseline") if k in rule]   # config: never an order rule
-    seeds = set.intersection(*(set(_ok_values(runs, a, rule["metric"])) for a in arms)) \
+    # each arm's seeds on the metric the rule reads of it (a baseline_metric for the baseline:
+    # searched for the arm's, an ensemble's accuracy, the baseline had none, and printed "– vs –")
+    read = [rule["metric"], rule.get("baseline_metric", rule.get("metric"))]
+    seeds = set.intersection(*(set(_ok_values(runs, a, m)) for a, m in zip(arms, read))) \
         if rule.get("metric") and rule["type"] != "rate" else None
     out = []
     for metric, text in metrics.items():
