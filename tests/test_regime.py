@@ -19,8 +19,10 @@ def test_the_dropped_network_that_has_not_fit_marks_the_accuracy_verdict(tmp_pat
     shutil.copytree(REPO / "results" / "cpu_long" / "stochastic_depth", tmp_path / "cpu_long" / "stochastic_depth")
     analyse.analyse_claim(config.resolve(_claim("stochastic_depth"), "cpu_long"), tmp_path)
     v = io.read_json(tmp_path / "cpu_long" / "stochastic_depth" / "verdicts.json")
-    [check] = v["regime_checks"]
-    assert check["id"] == "every_arm_fits" and check["result"].startswith("not met: linear__p_last0p5 final_train_acc 95.6 % < 99 % (6 of 6 seeds)")
+    checks = {c["id"]: c for c in v["regime_checks"]}
+    assert checks["constant_fits"]["result"] == "met"   # the baseline's fit, once a sub-claim
+    check = checks["every_arm_fits"]
+    assert check["result"].startswith("not met: linear__p_last0p5 final_train_acc 95.6 % < 99 % (6 of 6 seeds)")
     arms = {a["arm"]: a for a in check["arms"]}
     assert arms["constant"]["met"] and not arms["linear__p_last0p5"]["met"] and len(arms["linear__p_last0p5"]["seeds"]) == 6
     subs = {s["id"]: s for s in v["subclaims"]}
@@ -61,6 +63,8 @@ def test_each_arm_is_judged_on_its_mean_and_every_seed_is_shown():
     (lambda c: c["regime_checks"][0].update(arms=["nope"]), "arm 'nope' is not an arm of the claim"),
     (lambda c: c["regime_checks"][0].update(guards=["nope"]), "guards 'nope', which is not a sub-claim"),
     (lambda c: c["regime_checks"][0].update(treshold=1), "unknown key 'treshold'"),
+    # a regime check written as a sub-claim, as they once were: refused, saying where it goes
+    (lambda c: c["subclaims"][0].update(regime=True), "'regime'.*declared under the claim's `regime_checks`"),
 ])
 def test_a_bad_regime_check_is_refused_naming_it(tmp_path, mutate, says):
     claim = copy.deepcopy(_claim("stochastic_depth"))
@@ -70,6 +74,19 @@ def test_a_bad_regime_check_is_refused_naming_it(tmp_path, mutate, says):
     path.write_text(yaml.safe_dump(claim, allow_unicode=True))
     with pytest.raises(config.ConfigError, match=says):
         config.load_claim(path)
+
+
+def test_regime_checks_are_outside_holms_family():
+    """The sanity floor and the baseline's fit were sub-claims in Holm's family until issue 45: a
+    check counted there raised every other verdict's correction and its own tallies."""
+    for cid, check in (("agc_nfresnet_cifar", "bn_sanity_floor"), ("stochastic_depth", "constant_fits")):
+        claim = _claim(cid)
+        assert check in {c["id"] for c in claim["regime_checks"]}
+        assert check not in {s["id"] for s in claim["subclaims"]}
+        v = io.read_json(REPO / "results" / "cpu_long" / cid / "verdicts.json")
+        tested = [s for s in v["subclaims"] if "p_holm" in s]
+        assert tested and all(s["correction"].startswith(f"Holm over {len(tested)} sub-claims") for s in tested)
+        assert any(c["id"] == check for c in v["regime_checks"])
 
 
 def test_the_report_shows_every_arm_and_seed_of_a_check():
