@@ -178,6 +178,33 @@ def test_first_page_answers_each_sub_claim_at_its_strongest_evidence():
     assert [r["level"] for r in t["rows"]] == ["reduced", "stand-in"]   # tiers the claim files declare
 
 
+def test_strongest_evidence_is_a_tier_in_the_papers_regime_and_disagreeing_tiers_stand_together():
+    """Issue 45: AGC's 'clipping the classifier hurts: replicated, +7.4 pp' came from the 3-epoch tier
+    while the 30-epoch tier's nearest test (at the tuned λ) was inconclusive, the rows unlinked; and
+    page 1 counted verdicts whose regime check failed as for or against the paper."""
+    unmet = [{"id": "floor", "label": "BN reaches 88 %", "verdict": "not met: bn 85 % < 88 %"}]
+    claims = {"a": {"trick": "T", "tiers": {"cpu": {}, "cpu_long": {}, "quick": {}},
+                    "subclaims": [{"id": "hurts", "statement": "x", "label": "Clipping hurts"},
+                                  {"id": "hurts_tuned", "statement": "x", "label": "Tuned λ: clipping hurts",
+                                   "variant_of": "hurts"},
+                                  {"id": "fast", "statement": "x", "label": "Faster"}]}}
+    subs = [{"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "3 epochs",
+             "sub": _v("replicated", 0.074, id="hurts", regime_unmet=unmet)},
+            {"claim": "a", "tier": "cpu_long", "level": "reduced", "evidence": "30 epochs",
+             "sub": _v("inconclusive", -0.018, id="hurts_tuned", regime_unmet=unmet)},
+            # a stand-in in regime beats a reduced tier out of it; the reduced verdict is shown beside
+            {"claim": "a", "tier": "quick", "level": "stand-in", "evidence": "MLP", "sub": _v("replicated", 0.05, id="fast")},
+            {"claim": "a", "tier": "cpu_long", "level": "reduced", "evidence": "30 epochs",
+             "sub": _v("reversed", -0.02, id="fast", regime_unmet=unmet)}]
+    (t,) = report.answers(claims, subs, [], {"a": (1, "a")})
+    rows = {r["label"]: r for r in t["found"] + t["open"]}
+    assert rows["Faster"]["tier"] == "quick" and rows["Faster"]["others"].startswith("cpu_long: reversed, −2.00 pp")
+    assert rows["Clipping hurts"]["others"].startswith("cpu_long (Tuned λ: clipping hurts): inconclusive, −1.80 pp")
+    assert rows["Tuned λ: clipping hurts"]["others"].startswith("cpu (Clipping hurts): replicated, +7.40 pp")
+    assert t["sentence"] == ("Of 3 sub-claims at their strongest evidence: 1 as the paper says, "
+                             "1 decided outside the paper's regime, 1 undecided.")
+
+
 def test_every_number_the_report_prints_for_a_sub_claim_is_its_verdicts_json(tmp_path):
     """Nothing stale: the main body's and the appendix's rows are recomputed from verdicts.json on
     every build; each printed effect, read back, is the file's (to its rounding)."""
@@ -348,3 +375,35 @@ def test_the_cost_table_counts_cpu_and_gpu_hours_apart():
            "cpu_runs": 3, "cpu_wall_s": 7200.0, "cpu_eval_s": 0.0, "gpu_runs": 0, "gpu_wall_s": 0.0, "gpu_eval_s": 0.0}
     assert report._costs(cpu) == ("2.0 CPU-h (7,200 s)", "—")
     assert report._costs({"runs": 2, "wall_s": 10.0, "gpu": True}) == ("10.0 GPU-s", "—")   # analysed before the split
+
+
+def test_the_papers_effect_is_placed_against_our_interval():
+    """Issue 45 §2: a verdict against 0 says nothing of the paper's size; where the claim file
+    carries the paper's effect as a number, the row says where it lies against our interval."""
+    def s(effect, lo, hi, paper, **rule):
+        return {"verdict": "replicated", "effect": effect, "ci_low": lo, "ci_high": hi, "paper": {"effect": paper},
+                "rule": {"type": "compare", "metric": "final_test_acc", "direction": "greater", **rule}}
+    assert units.paper_vs_ours(s(0.01, 0.002, 0.018, 0.0116)) == "the paper's +1.16 pp lies inside our interval"
+    assert units.paper_vs_ours(s(-0.0152, -0.0249, -0.0054, 0.0116)) == \
+        "the paper's +1.16 pp lies outside our interval, on the other side of 0"
+    assert units.paper_vs_ours(s(0.025, -0.065, 0.129, 0.10)) == "the paper's +10.0 pp lies inside our interval"
+    assert units.paper_vs_ours(s(0.025, -0.02, 0.07, 0.396)) == \
+        "the paper's +39.6 pp lies beyond our interval: its size is not reproduced"
+    assert units.paper_vs_ours(s(0.05, 0.03, 0.07, 0.002)) == "ours is larger than the paper's +0.20 pp"
+    # a 'less' claim stores the effect in its direction; the paper's is arm − baseline
+    assert units.paper_vs_ours(s(4.0, 2.3, 5.7, -15.0, metric="train_s_per_epoch", direction="less")) == \
+        "the paper's −15.0 s lies beyond our interval: its size is not reproduced"
+    assert units.paper_vs_ours({**s(0.01, 0.0, 0.02, None)}) == ""
+
+
+def test_page_one_says_how_far_a_tier_is_from_the_papers_steps():
+    claim = {"budget_curve": {"paper_steps": 175781}}
+    v = {"arms": [{"arm": "linear", "steps": 6240.0}, {"arm": "constant", "steps": 6240.0}]}
+    s = {"rule": {"arm": "linear", "baseline": "constant"}}
+    assert report.steps_share(claim, v, s) == 6240 / 175781
+    assert report.steps_share({}, v, s) is None and report.steps_share(claim, {"arms": []}, s) is None
+    claims = {"a": {"trick": "T", "tiers": {"cpu_long": {}}, "subclaims": [{"id": "x", "statement": "x", "label": "X"}]}}
+    subs = [{"claim": "a", "tier": "cpu_long", "level": "reduced", "evidence": "ResNet-56 on 5,000 images, 160 epochs",
+             "steps_share": 6240 / 175781, "sub": _v("replicated", id="x")}]
+    (t,) = report.answers(claims, subs, [], {"a": (1, "a")})
+    assert t["found"][0]["distance"] == "ResNet-56 on 5,000 images, 160 epochs; 3.5 % of the paper's steps"

@@ -338,6 +338,15 @@ def _require_columns(runs: pd.DataFrame, cols: list[str], cat) -> None:
                          + f" (trained before the metric was recorded?){fix}")
 
 
+def test_seeds_only(runs: pd.DataFrame, cat) -> pd.DataFrame:
+    """The runs the verdicts read: the tier's test seeds. A grid tuned on seeds of its own
+    (`tune_seeds`) trains every member on those; drawn beside the test seeds they would mix the
+    members' means with the tuned arm's (a grid's LR of 0.001 pulled dropout's figure to 0.77)."""
+    if not cat.tune_seeds or "seed" not in runs:
+        return runs
+    return runs[~runs.seed.isin(cat.tune_seeds)]
+
+
 def claim_figure(cat, results: Path, out: Path) -> None:
     """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`."""
     index = int(Path(out).stem.rsplit("_", 1)[1])
@@ -350,6 +359,8 @@ def claim_figure(cat, results: Path, out: Path) -> None:
         return
     if kind in ("runs", "points", "heatmap"):
         runs = pd.read_csv(cdir / "runs.csv")
+        if kind != "heatmap":   # a heatmap's cells are the grid, tuning runs included (its caption says so)
+            runs = test_seeds_only(runs, cat)
         if spec.get("arms"):
             runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
         if kind != "heatmap":
@@ -364,7 +375,7 @@ def claim_figure(cat, results: Path, out: Path) -> None:
                 runs[spec[tag]] = runs[spec[tag]].astype(str)
         {"runs": runs_figure, "points": points_figure, "heatmap": heatmap_figure}[kind](runs, spec, Path(out))
         return
-    curves = pd.read_csv(cdir / "curves.csv")
+    curves = test_seeds_only(pd.read_csv(cdir / "curves.csv"), cat)
     if kind == "path":  # the quadratic task's iterates, over its contours
         from trickbench import quadratic
         chosen = set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())

@@ -185,7 +185,7 @@ def _design_text(s: dict) -> str:
         return "Undecidable by design at this tier: the arms it needs are not run here (or an order rule has fewer than 3 seeds)."
     if s["p_min"] > 0:
         ok = "below" if s["decidable"] else "not below"
-        return (f"By design: smallest attainable p {fmt(s['p_min'], 2)}, {ok} Holm's strictest "
+        return (f"By design: smallest attainable two-sided p {fmt(s['p_min'], 2)}, {ok} Holm's strictest "
                 f"0.05/{s['holm_k']} = {fmt(0.05 / s['holm_k'], 2)}.")
     return ""
 
@@ -232,6 +232,14 @@ def budget_points(claim: dict, verdicts: list[dict]) -> list[dict]:
                     "effect": s["effect"], "lo": s.get("ci_low"), "hi": s.get("ci_high"), "verdict": s["verdict"],
                     "in_regime": not s.get("regime_unmet")})
     return sorted(out, key=lambda p: p["steps"])
+
+
+def steps_share(claim: dict, v: dict, s: dict) -> float | None:
+    """The optimizer steps the rule's arm took at this tier (its runs: images trained / batch) as a
+    share of the paper's (claim file: budget_curve.paper_steps), or None where either is unknown."""
+    paper = (claim.get("budget_curve") or {}).get("paper_steps")
+    arm = next((a for a in v["arms"] if a["arm"] == s["rule"].get("arm")), None)
+    return arm["steps"] / paper if paper and arm and arm.get("steps") else None
 
 
 def regime_rows(checks: list[dict]) -> list[dict]:
@@ -326,8 +334,10 @@ def _families(claim: dict, arms: list[dict], common: dict) -> list[dict]:
             continue
         grid = spec.get("grid") or {}
         differs = {k: val for k, val in members[0]["recipe"].items() if k not in common and k not in grid}
+        # the values this tier ran (a tier's `grids` narrows the claim file's), from the members' recipes
+        ran = {k: sorted({_flat(a["recipe"]).get(k) for a in members} - {None}) for k in grid}
         out.append({"label": spec["label"], "differs": _recipe_text(differs), "paper": spec.get("paper", ""),
-                    "grid": "; ".join(f"{k} ∈ {{{', '.join(map(str, vals))}}}" for k, vals in grid.items()),
+                    "grid": "; ".join(f"{k} ∈ {{{', '.join(map(str, vals))}}}" for k, vals in ran.items()),
                     "ours": _pooled(members, claim.get("paper_metric"))})
     return out
 
@@ -389,16 +399,26 @@ def seeds_text(evidence: str, seeds: int) -> str:
 
 def best_evidence(subs: list[dict]) -> dict:
     """(claim, sub-claim id) -> the row of the tier with the strongest evidence that has data for
-    it (paper scale > reduced > stand-in; the smoke tier's plumbing never), the larger tier on a tie."""
+    it: first a tier whose regime checks hold for it (a 3-epoch tier with the branches off is not
+    stronger evidence for being a larger tier's sibling), then paper scale > reduced > stand-in
+    (the smoke tier's plumbing never), the larger tier on a tie."""
     best = {}
     for r in subs:
         if r["level"] == "plumbing" or r["sub"]["verdict"] == "no data":
             continue
         key = (r["claim"], r["sub"]["id"])
-        rank = (LEVELS.index(r["level"]), -(TIERS.index(r["tier"]) if r["tier"] in TIERS else -1))
+        rank = (bool(r["sub"].get("regime_unmet")), LEVELS.index(r["level"]),
+                -(TIERS.index(r["tier"]) if r["tier"] in TIERS else -1))
         if key not in best or rank < best[key][0]:
             best[key] = (rank, r)
     return {k: v[1] for k, v in best.items()}
+
+
+def _related(claim: dict, sub: dict) -> set[str]:
+    """The sub-claim and its variants: the one it tests again in another setting (`variant_of`) and
+    those that test it again (clipping the classifier at λ 0.01, and at the λ a tier tuned)."""
+    return {sub["id"], sub.get("variant_of")} | {s["id"] for s in claim.get("subclaims", [])
+                                                 if s.get("variant_of") == sub["id"]}
 
 
 def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dict) -> list[dict]:
@@ -436,12 +456,27 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                 continue
             shown = _shown(r["sub"])
             need = r["sub"].get("n_needed")
+            # the other tiers (or the sub-claim it varies, `variant_of`) where the verdict differs:
+            # shown beside it, never hidden behind the strongest
+            others = [f"{x['tier']}{'' if x['sub']['id'] == sub['id'] else ' (' + label(c, x['sub']) + ')'}: "
+                      f"{_shown(x['sub'])}, {units.effect(x['sub'])}"
+                      for x in subs if x is not r and x["claim"] == cid and x["level"] != "plumbing"
+                      and x["sub"]["verdict"] != "no data" and _shown(x["sub"]) != shown
+                      and x["sub"]["id"] in _related(c, sub)
+                      # a weaker tier that only left it open is no disagreement
+                      and (LEVELS.index(x["level"]) <= LEVELS.index(r["level"]) or _shown(x["sub"]) != "inconclusive")]
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
+                   "paper_vs": units.paper_vs_ours(r["sub"]),
+                   # how far the tier is from the paper's setup: its model and data, and its steps as
+                   # a share of the paper's where the claim file gives the paper's
+                   "distance": r["evidence"] + (f"; {units.num(100 * r['steps_share'], 2)} % of the paper's steps"
+                                                if r.get("steps_share") else ""),
                    "ours": units.ours(r["sub"]), "level": r["level"], "claim": cid,
                    "paper": fmt((r["sub"].get("paper") or {}).get("value")),
                    # a tier still being run (analysed --partial) says so wherever its verdicts show
                    "tier": r["tier"] + (", in progress" if r.get("partial") else ""),
                    "n": _n_text(r["sub"]), "regime": _regime_text(r["sub"]), "regime_word": _regime_word(r["sub"]),
+                   "others": "; ".join(others),
                    # what deciding it would take at this effect size (t-test power, 80 %)
                    "decide": (f"~{need} seeds" if need and need <= 10_000 else "") if shown == "inconclusive" else ""}
             # page 1 names an unmet regime check once under the trick, with the tiers it failed at; each
@@ -480,9 +515,12 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                 g = {"tier": r["tier"], "level": r["level"], "claim": r["claim"], "rows": []}
                 t["open_groups"].append(g)
             g["rows"].append(r)
-        n_pos = sum(r["verdict"] in POSITIVE for r in t["found"])
-        n_neg = len(t["found"]) - n_pos
+        # a verdict whose regime check failed is neither for nor against the paper: counted apart
+        n_grey = sum(bool(r["regime"]) for r in t["found"])
+        n_pos = sum(r["verdict"] in POSITIVE and not r["regime"] for r in t["found"])
+        n_neg = len(t["found"]) - n_pos - n_grey
         parts = [f"{n_pos} as the paper says" if n_pos else "", f"{n_neg} against it" if n_neg else "",
+                 f"{n_grey} decided outside the paper's regime" if n_grey else "",
                  f"{len(t['open'])} undecided" if t["open"] else ""]
         total = len(t["found"]) + len(t["open"])
         t["sentence"] = (f"Of {total} sub-claim{'s' if total != 1 else ''} at their strongest evidence: "
@@ -548,10 +586,14 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "tuning": (f"Grid arms are tuned on {v['tuning']['metric']} "
                        f"({'higher' if v['tuning']['direction'] == 'greater' else 'lower'} is better); "
                        "the tuned member (★) stands for its arm in the verdicts."
+                       + (f" Each row reads the test seeds; a member trained on the tuning seeds "
+                          f"({', '.join(map(str, v['tune_seeds']))}) alone shows those (“tuning seeds”)."
+                          if v.get("tune_seeds") else "")
                        + "".join(f" Tuned at the edge of the grid, so the optimum may lie outside it: {fam} ({', '.join(keys)})."
                                  for fam, keys in v.get("grid_edge", {}).items())) if v.get("tuning") else "",
             "families": families,
-            "arms": [{"name": a["arm"], "label": ("★ " if a.get("tuned") else "") + a["label"], "n": f"{a['n_ok']}/{a['n']}",
+            "arms": [{"name": a["arm"], "label": ("★ " if a.get("tuned") else "") + a["label"]
+                      + (" (tuning seeds)" if a.get("seeds_read") == "tuning" else ""), "n": f"{a['n_ok']}/{a['n']}",
                       "outcomes": ", ".join(f"{k} {n}" for k, n in sorted(a["outcomes"].items())),
                       "differs": _recipe_text({k: val for k, val in a["recipe"].items() if k not in common}),
                       "means": [_mean_sd(a, m)
@@ -564,7 +606,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
                            "stability": _stability(s, reruns.get((tier, cid, s["id"]))),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
-                           "ours": units.ours(s), "effect": units.effect(s), "n": _n_text(s),
+                           "ours": units.ours(s), "effect": units.effect(s), "paper_vs": units.paper_vs_ours(s), "n": _n_text(s),
                            "p_holm": _p_holm(s),
                            "rule": _rule_text(s["rule"], names) + (f". {_design_text(s)}" if _design_text(s) else "")}
                           for s in v["subclaims"]],
@@ -576,6 +618,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         })
         for s in v["subclaims"]:
             subs.append({"claim": cid, "tier": tier, "level": level, "evidence": evidence, "sub": s,
+                         "steps_share": steps_share(claim, v, s),
                          "partial": _in_progress(s, v.get("missing_arms", []))})
             summary.append({"claim": cid, "title": entry["title"], "tier": tier, "sub": label(claim, s),
                             "level": level, "evidence": evidence,
@@ -881,13 +924,15 @@ def readme_table(answers_: list[dict]) -> str:
     """Page 1 as a Markdown table for the README: each sub-claim at its strongest evidence."""
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
-    lines = ["| Trick | Sub-claim | Verdict | Change, arm − baseline [95 % CI] | Paper | Evidence |",
+    lines = ["| Trick | Sub-claim | Verdict | Change, arm − baseline [95 % interval; 90 % for equivalence] | Paper | Evidence |",
              "|---|---|---|---|---|---|"]
     for t in answers_:
         for r in t["found"] + t["open"]:
             lines.append(f"| {cell(t['trick'])} | {cell(r['label'])} | {cell(r['verdict'])} | {cell(r['effect'])} | "
                          f"{cell(r['paper'])} | {cell(r['level'])} (`{r['tier']}`)"
-                         f"{'; ' + r['regime_word'] if r['regime_word'] else ''} |")
+                         f"{'; ' + r['paper_vs'] if r.get('paper_vs') else ''}"
+                         f"{'; ' + r['regime_word'] if r['regime_word'] else ''}"
+                         f"{'; elsewhere: ' + r['others'] if r.get('others') else ''} |")
     return "\n".join(lines)
 
 

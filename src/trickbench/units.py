@@ -136,6 +136,29 @@ def effect(s: dict) -> str:
     return text
 
 
+def paper_vs_ours(s: dict) -> str:
+    """The paper's effect (claim file: paper.effect, arm − baseline) against our interval, in
+    words: inside it, beyond it (its size not reproduced), short of it (ours larger), or on the
+    other side of 0; '' where the paper states no effect in the rule's units or we have no interval."""
+    p = (s.get("paper") or {}).get("effect")
+    r = s["rule"]
+    if p is None or s.get("effect") is None or s.get("ci_low") is None or s.get("no_spread") \
+            or r["type"] not in ("compare", "equivalence", "rate"):
+        return ""
+    sign = 1 if r["type"] == "equivalence" else _sign(s)
+    lo, hi = sorted((sign * s["ci_low"], sign * s["ci_high"]))
+    u = "pp" if r["type"] == "rate" else unit(_metric(s))
+    scale = 100.0 if u == "pp" else 1.0
+    shown = f"{_fixed(p * scale, _decimals(p * scale, lo * scale, hi * scale), signed=True)}{' pp' if u == 'pp' else ' s' if u == 's' else ''}"
+    if lo <= p <= hi:
+        return f"the paper's {shown} lies inside our interval"
+    mid = (lo + hi) / 2
+    if p * mid <= 0:
+        return f"the paper's {shown} lies outside our interval, on the other side of 0"
+    return (f"the paper's {shown} lies beyond our interval: its size is not reproduced" if abs(p) > abs(mid)
+            else f"ours is larger than the paper's {shown}")
+
+
 def forest(s: dict) -> dict | None:
     """The effect in the claim's direction for the forest plot, in pp (shares, rates) or in % of
     the baseline's time; None where the unit is neither (losses, steps, iterates) or no interval."""
