@@ -407,3 +407,20 @@ def test_page_one_says_how_far_a_tier_is_from_the_papers_steps():
              "steps_share": 6240 / 175781, "sub": _v("replicated", id="x")}]
     (t,) = report.answers(claims, subs, [], {"a": (1, "a")})
     assert t["found"][0]["distance"] == "ResNet-56 on 5,000 images, 160 epochs; 3.5 % of the paper's steps"
+
+
+def test_limitations_are_counted_from_the_answers():
+    claims = {"a": {"trick": "T", "tiers": {"cpu": {}, "cpu_long": {}},
+                    "subclaims": [{"id": "x", "statement": "x", "label": "X"}, {"id": "y", "statement": "y", "label": "Y"}]}}
+    unmet = [{"id": "fit", "label": "fits", "verdict": "not met"}]
+    subs = [{"claim": "a", "tier": "cpu_long", "level": "reduced", "evidence": "ResNet-56", "steps_share": 0.0355,
+             "sub": _v("replicated", id="x", n=3, regime_unmet=unmet)},
+            {"claim": "a", "tier": "cpu", "level": "stand-in", "evidence": "MLP", "sub": _v("replicated", id="y", n=6)}]
+    ans = report.answers(claims, subs, [], {"a": (1, "a")})
+    files = [{"datasets_used": ["CIFAR-10 (JPEG q75 copy: cifar10-jpeg.tar.gz)"], "subclaims": [{"setup_mixed": "x"}, {}]}]
+    out = report.limitations(ans, files)
+    assert out[0] == "1 of 2 decided verdicts come from a tier whose regime checks do not hold (drawn grey on page 1): X (cpu_long)."
+    assert out[1].startswith("Of 2 sub-claims at their strongest evidence, 0 are at paper scale, 1 reduced")
+    assert out[2] == "Where a claim file gives the paper's steps, our runs took 3.5 % of the paper's steps."
+    assert out[3].startswith("1 decided verdicts rest on fewer than 5 seeds")
+    assert out[4].startswith("Lossy data: CIFAR-10 (JPEG q75") and out[5].startswith("1 verdicts pool runs")

@@ -467,6 +467,9 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                       and (LEVELS.index(x["level"]) <= LEVELS.index(r["level"]) or _shown(x["sub"]) != "inconclusive")]
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
                    "paper_vs": units.paper_vs_ours(r["sub"]),
+                   # a t interval over seeds (not an exact count test, nor deterministic runs)
+                   "t_seeds": r["sub"].get("n") if r["sub"]["rule"]["type"] in ("compare", "threshold", "equivalence")
+                   and not r["sub"].get("no_spread") else None,
                    # how far the tier is from the paper's setup: its model and data, and its steps as
                    # a share of the paper's where the claim file gives the paper's
                    "distance": r["evidence"] + (f"; {units.num(100 * r['steps_share'], 2)} % of the paper's steps"
@@ -526,6 +529,37 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
         t["sentence"] = (f"Of {total} sub-claim{'s' if total != 1 else ''} at their strongest evidence: "
                          + ", ".join(x for x in parts if x) + ".") if total else "Not run yet beyond the plumbing check."
     return [t for t in tricks.values() if t["rows"] or t["pending"]]
+
+
+def limitations(answers_: list[dict], verdict_files: list[dict]) -> list[str]:
+    """What limits the answers on page 1, counted from them (each sub-claim at its strongest
+    evidence) and from the runs' own records: verdicts outside the paper's regime, stand-ins, small
+    seed counts, how far the budgets are from the papers', lossy data, setups pooled."""
+    rows = [r for t in answers_ for r in t["found"] + t["open"]]
+    decided = [r for t in answers_ for r in t["found"]]
+    out = []
+    grey = [r for r in decided if r["regime"]]
+    if grey:
+        out.append(f"{len(grey)} of {len(decided)} decided verdicts come from a tier whose regime checks do not hold "
+                   f"(drawn grey on page 1): " + "; ".join(sorted({r["label"] + " (" + r["tier"] + ")" for r in grey})) + ".")
+    by_level = {lv: sum(r["level"] == lv for r in rows) for lv in LEVELS[:3]}
+    out.append(f"Of {len(rows)} sub-claims at their strongest evidence, {by_level['paper scale']} are at paper scale, "
+               f"{by_level['reduced']} reduced (the paper's kind of model and data, smaller or shorter) and "
+               f"{by_level['stand-in']} on a stand-in (another model or data: a check of the mechanism).")
+    shares = sorted({r["distance"].rsplit("; ", 1)[1] for r in rows if r["distance"].endswith("of the paper's steps")})
+    if shares:
+        out.append("Where a claim file gives the paper's steps, our runs took " + ", ".join(shares) + ".")
+    few = [r for r in decided if r.get("t_seeds") and r["t_seeds"] < 5]
+    if few:
+        out.append(f"{len(few)} decided verdicts rest on fewer than 5 seeds: their t intervals assume normal per-seed "
+                   f"differences, which so few seeds cannot check (the exact sign-flip p-value is printed beside them).")
+    lossy = sorted({d for v in verdict_files for d in v.get("datasets_used", []) if "JPEG" in d})
+    if lossy:
+        out.append("Lossy data: " + "; ".join(lossy) + ", not the original pixels.")
+    mixed = sum(bool(s.get("setup_mixed")) for v in verdict_files for s in v["subclaims"])
+    if mixed:
+        out.append(f"{mixed} verdicts pool runs of more than one setup (machine, precision or layout), flagged where they appear.")
+    return out
 
 
 def forest_rows(claim_files: dict, subs: list[dict], order: dict) -> list[dict]:
@@ -677,7 +711,8 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code": {"commit": provenance.code_version()["commit"] or "unknown (no git history)",
                  "dirty": bool(provenance.code_version()["dirty"])},
-        "answers": answers(claim_files, subs, pending, order),
+        "answers": (ans := answers(claim_files, subs, pending, order)),
+        "limitations": limitations(ans, loaded),
         "forest": forest_rows(claim_files, subs, order),
         "summary": summary, "claims": ordered, "cost": cost, "pending": pending,
         "provenance": [{"tier": t, "commits": ", ".join(sorted(d["commits"])), "hosts": ", ".join(sorted(d["hosts"])),
