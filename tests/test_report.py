@@ -402,6 +402,8 @@ def test_page_one_says_how_far_a_tier_is_from_the_papers_steps():
     s = {"rule": {"arm": "linear", "baseline": "constant"}}
     assert report.steps_share(claim, v, s) == 6240 / 175781
     assert report.steps_share({}, v, s) is None and report.steps_share(claim, {"arms": []}, s) is None
+    # a stand-in tier's steps are not the paper's model's: only the tiers the budget curve names
+    assert report.steps_share({"budget_curve": {"paper_steps": 1000, "tiers": ["cpu_long"]}}, {**v, "tier": "cpu"}, s) is None
     claims = {"a": {"trick": "T", "tiers": {"cpu_long": {}}, "subclaims": [{"id": "x", "statement": "x", "label": "X"}]}}
     subs = [{"claim": "a", "tier": "cpu_long", "level": "reduced", "evidence": "ResNet-56 on 5,000 images, 160 epochs",
              "steps_share": 6240 / 175781, "sub": _v("replicated", id="x")}]
@@ -421,6 +423,6 @@ def test_limitations_are_counted_from_the_answers():
     out = report.limitations(ans, files)
     assert out[0] == "1 of 2 decided verdicts come from a tier whose regime checks do not hold (drawn grey on page 1): X (cpu_long)."
     assert out[1].startswith("Of 2 sub-claims at their strongest evidence, 0 are at paper scale, 1 reduced")
-    assert out[2] == "Where a claim file gives the paper's steps, our runs took 3.5 % of the paper's steps."
+    assert out[2] == "Where a claim file gives the paper's steps, our runs took 3.5 % of them (a, cpu_long)."
     assert out[3].startswith("1 decided verdicts rest on fewer than 5 seeds")
     assert out[4].startswith("Lossy data: CIFAR-10 (JPEG q75") and out[5].startswith("1 verdicts pool runs")

@@ -236,8 +236,10 @@ def budget_points(claim: dict, verdicts: list[dict]) -> list[dict]:
 
 def steps_share(claim: dict, v: dict, s: dict) -> float | None:
     """The optimizer steps the rule's arm took at this tier (its runs: images trained / batch) as a
-    share of the paper's (claim file: budget_curve.paper_steps), or None where either is unknown."""
-    paper = (claim.get("budget_curve") or {}).get("paper_steps")
+    share of the paper's (claim file: budget_curve.paper_steps, at the tiers it names: a stand-in's
+    steps are not the paper's model's), or None where either is unknown."""
+    bc = claim.get("budget_curve") or {}
+    paper = bc.get("paper_steps") if not bc.get("tiers") or v.get("tier") in bc["tiers"] else None
     arm = next((a for a in v["arms"] if a["arm"] == s["rule"].get("arm")), None)
     return arm["steps"] / paper if paper and arm and arm.get("steps") else None
 
@@ -474,6 +476,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
                    # a share of the paper's where the claim file gives the paper's
                    "distance": r["evidence"] + (f"; {units.num(100 * r['steps_share'], 2)} % of the paper's steps"
                                                 if r.get("steps_share") else ""),
+                   "steps_share": r.get("steps_share"),
                    "ours": units.ours(r["sub"]), "level": r["level"], "claim": cid,
                    "paper": fmt((r["sub"].get("paper") or {}).get("value")),
                    # a tier still being run (analysed --partial) says so wherever its verdicts show
@@ -546,9 +549,10 @@ def limitations(answers_: list[dict], verdict_files: list[dict]) -> list[str]:
     out.append(f"Of {len(rows)} sub-claims at their strongest evidence, {by_level['paper scale']} are at paper scale, "
                f"{by_level['reduced']} reduced (the paper's kind of model and data, smaller or shorter) and "
                f"{by_level['stand-in']} on a stand-in (another model or data: a check of the mechanism).")
-    shares = sorted({r["distance"].rsplit("; ", 1)[1] for r in rows if r["distance"].endswith("of the paper's steps")})
+    shares = {(r["claim"], r["tier"].split(",")[0]): r["steps_share"] for r in rows if r.get("steps_share")}
     if shares:
-        out.append("Where a claim file gives the paper's steps, our runs took " + ", ".join(shares) + ".")
+        out.append("Where a claim file gives the paper's steps, our runs took " + "; ".join(
+            f"{units.num(100 * v, 2)} % of them ({c}, {t})" for (c, t), v in sorted(shares.items(), key=lambda kv: kv[1])) + ".")
     few = [r for r in decided if r.get("t_seeds") and r["t_seeds"] < 5]
     if few:
         out.append(f"{len(few)} decided verdicts rest on fewer than 5 seeds: their t intervals assume normal per-seed "
