@@ -426,3 +426,12 @@ def test_limitations_are_counted_from_the_answers():
     assert out[2] == "Where a claim file gives the paper's steps, our runs took 3.5 % of them (a, cpu_long)."
     assert out[3].startswith("1 decided verdicts rest on fewer than 5 seeds")
     assert out[4].startswith("Lossy data: CIFAR-10 (JPEG q75") and out[5].startswith("1 verdicts pool runs")
+
+
+def test_every_figure_kind_the_schema_allows_is_one_registered_function():
+    import yaml
+
+    from trickbench.figures import FIGURE_KINDS
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "claim.schema.yaml").read_text())
+    kinds = schema["properties"]["figures"]["items"]["properties"]["kind"]["enum"]
+    assert sorted(kinds) == FIGURE_KINDS.names()

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from trickbench.analyse import claim_dir  # noqa: E402
+from trickbench.registry import Registry  # noqa: E402
 
 # Okabe & Ito's colour-blind-safe colours, ordered so that any first few differ strongly (seaborn's
 # "colorblind" puts orange #de8f05 and vermillion #d55e00 second and fourth: two arms looked alike).
@@ -347,52 +348,88 @@ def test_seeds_only(runs: pd.DataFrame, cat) -> pd.DataFrame:
     return runs[~runs.seed.isin(cat.tune_seeds)]
 
 
-def claim_figure(cat, results: Path, out: Path) -> None:
-    """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`."""
-    index = int(Path(out).stem.rsplit("_", 1)[1])
-    spec = cat.claim["figures"][index]
-    cdir = claim_dir(results, cat.tier, cat.id)
-    kind = spec.get("kind", "curves")
-    if kind == "sweep":
-        runs = pd.read_csv(cdir / "runs.csv")
-        sweep_figure(runs[runs.outcome == "ok"], spec, Path(out))
-        return
-    if kind in ("runs", "points", "heatmap"):
-        runs = pd.read_csv(cdir / "runs.csv")
-        if kind != "heatmap":   # a heatmap's cells are the grid, tuning runs included (its caption says so)
-            runs = test_seeds_only(runs, cat)
-        if spec.get("arms"):
-            runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
-        if kind != "heatmap":
-            runs = runs[runs.outcome == "ok"]
-        # the run metrics drawn (tags such as a grid key are absent by design where an arm lacks them)
-        _require_columns(runs[runs.outcome == "ok"],
-                         [c for c in [spec.get("x"), *spec.get("y", [])] if c in cat.claim["metrics"]], cat)
-        if spec.get("tuned"):  # of each grid arm only its tuned member
-            runs = runs[runs.arm.isin(set(json.loads((cdir / "verdicts.json").read_text())["selected"].values()))]
-        for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
-            if spec.get(tag):
-                runs[spec[tag]] = runs[spec[tag]].astype(str)
-        {"runs": runs_figure, "points": points_figure, "heatmap": heatmap_figure}[kind](runs, spec, Path(out))
-        return
+FIGURE_KINDS = Registry("figure kind")   # a claim file's figures[].kind -> fn(cat, claim folder, spec, out)
+
+
+def _selected(cdir: Path) -> set[str]:
+    """Each grid family's tuned member (verdicts.json `selected`)."""
+    return set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())
+
+
+def _run_table(cat, cdir: Path, spec: dict, kind: str) -> pd.DataFrame:
+    """runs.csv as the run-based kinds draw it: the test seeds (a heatmap's cells are the grid,
+    tuning runs included, as its caption says), the spec's arms, finished runs (a heatmap also
+    counts the diverged ones), the tuned members where `tuned`, tags as text."""
+    runs = pd.read_csv(cdir / "runs.csv")
+    if kind != "heatmap":
+        runs = test_seeds_only(runs, cat)
+    if spec.get("arms"):
+        runs = runs[runs.arm.isin({a.name for a in cat.arms.values() if a.family in spec["arms"]})]
+    if kind != "heatmap":
+        runs = runs[runs.outcome == "ok"]
+    # the run metrics drawn (tags such as a grid key are absent by design where an arm lacks them)
+    _require_columns(runs[runs.outcome == "ok"],
+                     [c for c in [spec.get("x"), *spec.get("y", [])] if c in cat.claim["metrics"]], cat)
+    if spec.get("tuned"):  # of each grid arm only its tuned member
+        runs = runs[runs.arm.isin(_selected(cdir))]
+    for tag in ("hue", "facet", "by") + (("x",) if kind == "heatmap" else ()):
+        if spec.get(tag):
+            runs[spec[tag]] = runs[spec[tag]].astype(str)
+    return runs
+
+
+@FIGURE_KINDS.register("runs")
+def _runs_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    runs_figure(_run_table(cat, cdir, spec, "runs"), spec, out)
+
+
+@FIGURE_KINDS.register("points")
+def _points_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    points_figure(_run_table(cat, cdir, spec, "points"), spec, out)
+
+
+@FIGURE_KINDS.register("heatmap")
+def _heatmap_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    heatmap_figure(_run_table(cat, cdir, spec, "heatmap"), spec, out)
+
+
+@FIGURE_KINDS.register("sweep")
+def _sweep_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    runs = test_seeds_only(pd.read_csv(cdir / "runs.csv"), cat)
+    sweep_figure(runs[runs.outcome == "ok"], spec, out)
+
+
+@FIGURE_KINDS.register("path")
+def _path_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    """The quadratic task's iterates, over its contours."""
+    from trickbench import quadratic
     curves = test_seeds_only(pd.read_csv(cdir / "curves.csv"), cat)
-    if kind == "path":  # the quadratic task's iterates, over its contours
-        from trickbench import quadratic
-        chosen = set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())
-        curves = curves[curves.arm.isin(chosen)].copy()
-        p = quadratic.problem(cat.arms[curves.arm.iloc[0]].recipe.get("problem_args"))
-        curves[spec["hue"]] = curves[spec["hue"]].astype(str)
-        path_figure(curves, spec, Path(out), quadratic.matrix(p["kappa"], p["angle"]))
-        return
+    curves = curves[curves.arm.isin(_selected(cdir))].copy()
+    p = quadratic.problem(cat.arms[curves.arm.iloc[0]].recipe.get("problem_args"))
+    curves[spec["hue"]] = curves[spec["hue"]].astype(str)
+    path_figure(curves, spec, out, quadratic.matrix(p["kappa"], p["angle"]))
+
+
+@FIGURE_KINDS.register("curves")
+def _curves_kind(cat, cdir: Path, spec: dict, out: Path) -> None:
+    curves = test_seeds_only(pd.read_csv(cdir / "curves.csv"), cat)
     families = set(spec.get("arms") or cat.families())
     keep = {a.name for a in cat.arms.values() if a.family in families}
     if spec.get("tuned"):
-        keep &= set(json.loads((cdir / "verdicts.json").read_text())["selected"].values())
+        keep &= _selected(cdir)
     curves = curves[curves.arm.isin(keep)]
     for tag in ("hue", "style", "facet"):
         if spec.get(tag):
             curves[spec[tag]] = curves[spec[tag]].astype(str)
-    curves_figure(curves, spec, Path(out))
+    curves_figure(curves, spec, out)
+
+
+def claim_figure(cat, results: Path, out: Path) -> None:
+    """Draw figure number N of the claim, N taken from the output name `<claim>_<N>.svg`, with
+    the function its kind names (FIGURE_KINDS: one function per kind)."""
+    index = int(Path(out).stem.rsplit("_", 1)[1])
+    spec = cat.claim["figures"][index]
+    FIGURE_KINDS.get(spec.get("kind", "curves"))(cat, claim_dir(results, cat.tier, cat.id), spec, Path(out))
 
 
 VERDICT_COLOURS = {"replicated": "#1b7837", "equivalent": "#1b7837", "as expected": "#35618f",
