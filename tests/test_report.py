@@ -92,6 +92,16 @@ def test_forest_rows_are_in_the_claims_direction():
     assert units.forest(loss) is None   # no common unit: the tables show it
 
 
+def test_the_forest_plot_greys_verdicts_outside_the_regime_and_marks_fragile_ones():
+    claims = {"a": {"trick": "T", "tiers": {"cpu": {}}, "subclaims": [{"id": "x", "statement": "x"}, {"id": "y", "statement": "y"}]}}
+    unmet = [{"id": "fit", "label": "fits", "verdict": "not met"}]
+    subs = [{"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "R", "sub": _v("replicated", id="x", regime_unmet=unmet)},
+            {"claim": "a", "tier": "cpu", "level": "reduced", "evidence": "R", "sub": _v("replicated", id="y", stability=0.6)}]
+    x, y = report.forest_rows(claims, subs, {"a": (1, "a")})
+    assert not x["in_regime"] and x["tier"] == "cpu (regime not met)"
+    assert y["in_regime"] and y["tier"] == "cpu (fragile)"
+
+
 def test_pooled_best_and_mean_over_grid_points_beside_the_paper():
     members = [{"n": 20, "n_ok": 9, "mean": {"acc": 0.6}, "max": {"acc": 0.97}},   # 11 diverged
                {"n": 20, "n_ok": 20, "mean": {"acc": 0.1}, "max": {"acc": 0.11}}]

@@ -436,6 +436,7 @@ VERDICT_COLOURS = {"replicated": "#1b7837", "equivalent": "#1b7837", "as expecte
                    "reversed": "#b2182b", "not replicated": "#b2182b", "not equivalent": "#b2182b",
                    "unexpected effect": "#b2182b"}  # the report's verdict colours; the rest undecided
 UNDECIDED_COLOUR = "#8c6d1f"
+OUT_OF_REGIME = "#8a8a8a"   # a verdict whose tier's regime checks fail (page 1's grey)
 LEVEL_MARKERS = {"paper scale": ("D", True), "reduced": ("s", True), "stand-in": ("o", False)}  # (marker, filled)
 FOREST_AXES = {"pp": "effect in the claim's direction, pp of accuracy or of the share of runs",
                "% time": "time saved, % of the baseline's time"}
@@ -515,7 +516,8 @@ def forest_figure(rows: list[dict], out: Path) -> None:
             y = n - 1 - i
             if r is None:
                 continue
-            colour = VERDICT_COLOURS.get(r["verdict"], UNDECIDED_COLOUR)
+            # grey where the tier's regime checks fail, as page 1 draws it: not tested in the paper's regime
+            colour = VERDICT_COLOURS.get(r["verdict"], UNDECIDED_COLOUR) if r.get("in_regime", True) else OUT_OF_REGIME
             marker, filled = LEVEL_MARKERS.get(r["level"], ("o", False))
             ax.plot([r["lo"], r["hi"]], [y, y], color=colour, lw=1.4, solid_capstyle="butt")
             ax.plot([r["effect"]], [y], marker=marker, ms=4.5, color=colour, mfc=colour if filled else "white", mew=1.1)
@@ -537,7 +539,8 @@ def forest_figure(rows: list[dict], out: Path) -> None:
         ax.set_xlabel(FOREST_AXES[a], fontsize=8)
     handles = [plt.Line2D([], [], color=c, marker="o", ls="-", lw=1.4, ms=4, label=v)
                for v, c in (("as the paper says", "#1b7837"), ("control as expected", "#35618f"),
-                            ("against the paper", "#b2182b"), ("undecided", UNDECIDED_COLOUR))]
+                            ("against the paper", "#b2182b"), ("undecided", UNDECIDED_COLOUR),
+                            ("outside the paper's regime", OUT_OF_REGIME))]
     handles += [plt.Line2D([], [], color="#444444", marker=m, ls="none", ms=4.5, mfc="#444444" if f else "white",
                            label=lvl) for lvl, (m, f) in LEVEL_MARKERS.items()]
     fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 1.0))

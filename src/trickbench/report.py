@@ -579,7 +579,9 @@ def forest_rows(claim_files: dict, subs: list[dict], order: dict) -> list[dict]:
         c = claim_files[cid]
         rows.append({**f, "trick": c.get("trick", c.get("title", cid)), "label": label(c, r["sub"]),
                      "verdict": _shown(r["sub"]), "level": r["level"], "tier": r["tier"] + (" (partial)" if r.get("partial") else "")
-                     + (" (regime not met)" if r["sub"].get("regime_unmet") else ""),
+                     + (" (regime not met)" if r["sub"].get("regime_unmet") else "")
+                     + (" (fragile)" if r["sub"].get("stability") is not None and r["sub"]["stability"] < FRAGILE else ""),
+                     "in_regime": not r["sub"].get("regime_unmet"),
                      "order": (order.get(cid, (100, cid)), [x["id"] for x in c.get("subclaims", [])].index(sid)
                                if any(x["id"] == sid for x in c.get("subclaims", [])) else 99)})
     rows.sort(key=lambda x: x.pop("order"))
