@@ -270,6 +270,68 @@ def test_a_family_with_no_effect_anywhere_decides_nothing_false_more_than_one_ti
     assert rate > 0.01   # and not a check that cannot fail: the correction is not absurdly strict
 
 
+def test_a_mixed_family_under_the_null_keeps_its_error_and_finds_a_real_effect():
+    """Every rule type but order at the committed sizes, together in one family: paired compares
+    at n = 3 and 20, equivalences with the true difference on the margin (only 'equivalent' is
+    false there), a rate with equal proportions (10 runs a side). Family-wise error <= 5 % under
+    the null (3 standard errors), and a real effect of 1.5 sd at n = 20 still found."""
+    from scipy.stats import t as student
+    rng = np.random.default_rng(11)
+    families = 1500
+    cmp_rule, eq_rule = {"type": "compare", "direction": "greater"}, {"type": "equivalence"}
+    rate_rule = {"type": "rate", "direction": "greater", "baseline": "b"}
+
+    def t_test(d, conf):
+        n = d.shape[-1]
+        mean, se = d.mean(-1), d.std(-1, ddof=1) / np.sqrt(n)
+        half = student.ppf(1 - (1 - conf) / 2, n - 1) * se
+        return mean, mean - half, mean + half, se, n
+
+    def paired(d):
+        mean, lo, hi, se, n = t_test(d, 0.95)
+        return [{"verdict": verdict._verdict(a, b, 0.0), "rule": cmp_rule, "p_value": student.sf(m / s, n - 1),
+                 "p_against": student.cdf(m / s, n - 1), "p_reverse": student.cdf(m / s, n - 1)}
+                for m, a, b, s in zip(mean, lo, hi, se)]
+
+    def equivalent(d, margin=1.0):
+        mean, lo, hi, se, n = t_test(d, 0.90)
+        out = []
+        for m, a, b, s in zip(mean, lo, hi, se):
+            v = verdict.EQUIVALENT if -margin < a and b < margin else \
+                verdict.NOT_EQUIVALENT if a >= margin or b <= -margin else verdict.INCONCLUSIVE
+            p = max(student.sf((m + margin) / s, n - 1), student.cdf((m - margin) / s, n - 1))
+            against = min(student.sf((m - margin) / s, n - 1), student.cdf((m + margin) / s, n - 1))
+            out.append({"verdict": v, "rule": eq_rule, "p_value": p, "p_against": against})
+        return out
+
+    def rate(k1, k2, n=10):
+        lo, hi = stats.newcombe_interval(k1, n, k2, n, 0.95)
+        return {"verdict": verdict._verdict(lo, hi, 0.0), "rule": rate_rule,
+                "p_value": stats.two_proportion_p_greater(k1, n, k2, n),
+                "p_against": stats.two_proportion_p_greater(k2, n, k1, n),
+                "p_reverse": stats.two_proportion_p_greater(k2, n, k1, n)}
+
+    small, large = rng.normal(0, 1, (families, 2, 3)), rng.normal(0, 1, (families, 2, 20))
+    on_margin = rng.normal(1.0, 1, (families, 2, 5))   # true difference = the margin
+    k = rng.binomial(10, 0.5, (families, 2))
+    wrong = 0
+    for f in range(families):
+        fam = paired(small[f]) + paired(large[f]) + equivalent(on_margin[f]) + [rate(*k[f])]
+        verdict.apply_holm(fam)
+        wrong += any(r["verdict"] not in (verdict.INCONCLUSIVE, verdict.NOT_EQUIVALENT) if r["rule"] is eq_rule
+                     else r["verdict"] != verdict.INCONCLUSIVE for r in fam)
+    assert wrong / families <= 0.05 + 3 * (0.05 * 0.95 / families) ** 0.5, wrong / families
+    # power: the same family with one real effect of 1.5 sd at n = 20 among the nulls
+    found = 0
+    for f in range(300):
+        real = large[f].copy()
+        real[0] += 1.5
+        fam = paired(real) + paired(small[f]) + equivalent(on_margin[f]) + [rate(*k[f])]
+        verdict.apply_holm(fam)
+        found += fam[0]["verdict"] == verdict.REPLICATED
+    assert found / 300 > 0.95, found / 300
+
+
 def _agc_runs(best_small, best_large, n=6, flip_seed=None):
     """Runs of two grid arms over agc.clipping; `best_*` is the value with the highest score."""
     runs, rng = [], np.random.default_rng(1)
