@@ -154,3 +154,22 @@ def test_dot_colours_mean_one_value_in_every_panel(tmp_path, monkeypatch):
                         tmp_path / "f.svg")
     assert [c["hue_order"] for c in calls] == [["none", "0.04", "0.16"]] * 2
     assert calls[0]["palette"] == calls[1]["palette"] and len(set(calls[0]["palette"].values())) == 3
+
+
+def test_no_forest_marker_sits_on_the_frame(tmp_path):
+    """Rates of −100 pp drew their marker on the frame (issue 45): the axis reaches beyond every row."""
+    import matplotlib.pyplot as plt
+    rows = [{"axis": "pp", "trick": "T", "label": "a", "effect": 100.0, "lo": 39.0, "hi": 100.0, "verdict": "replicated",
+             "level": "reduced", "tier": "cpu"},
+            {"axis": "pp", "trick": "T", "label": "b", "effect": -0.5, "lo": -1.0, "hi": 0.2, "verdict": "reversed",
+             "level": "reduced", "tier": "cpu"}]
+    captured = {}
+    real_save = figures._save
+    figures._save = lambda fig, out: captured.setdefault("fig", fig)
+    try:
+        figures.forest_figure(rows, tmp_path / "f.svg")
+    finally:
+        figures._save = real_save
+    lo, hi = captured["fig"].axes[0].get_xlim()
+    assert lo <= -150 and hi >= 150   # half a decade clear of the widest row (autoscale left 5 %)
+    plt.close(captured["fig"])

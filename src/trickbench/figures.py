@@ -527,6 +527,10 @@ def forest_figure(rows: list[dict], out: Path) -> None:
                         textcoords="offset points", va="center", fontsize=6, color="#555555")
         ax.axvline(0, color="#333333", lw=0.8)
         ax.set_xscale("symlog", linthresh=1.0, linscale=0.6)
+        # room beyond the widest interval on both sides: no marker or interval end on the frame
+        drawn = [r for _, r in items if r is not None]
+        reach = max([abs(v) for r in drawn for v in (r["lo"], r["hi"], r["effect"], r.get("margin", 0))] + [1.0])
+        ax.set_xlim(-reach * 1.6, reach * 1.6)
         ax.set_ylim(-0.8, n - 0.2)
         ax.set_yticks(range(n))
         ax.set_yticklabels([t for t, _ in reversed(items)], fontsize=6.5)

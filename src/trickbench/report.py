@@ -643,6 +643,7 @@ def gather(results: Path, claims_dir: Path, fig_dir: Path, fig_rel: Path) -> dic
             "metrics_left_out": len(v["metrics"]) - len(shown),
             "subclaims": [{"id": s["id"], "statement": s["statement"], "label": label(claim, s), "verdict": _shown(s),
                            "verdict_note": _verdict_note(s, reruns.get((tier, cid, s["id"]))),
+                           "regime_word": _regime_word(s),
                            "stability": _stability(s, reruns.get((tier, cid, s["id"]))),
                            "paper": fmt((s.get("paper") or {}).get("value")),
                            "paper_source": (s.get("paper") or {}).get("source", ""),
