@@ -462,6 +462,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             # shown beside it, never hidden behind the strongest
             others = [f"{x['tier']}{'' if x['sub']['id'] == sub['id'] else ' (' + label(c, x['sub']) + ')'}: "
                       f"{_shown(x['sub'])}, {units.effect(x['sub'])}"
+                      + (f" ({_regime_word(x['sub'])})" if x["sub"].get("regime_unmet") else "")
                       for x in subs if x is not r and x["claim"] == cid and x["level"] != "plumbing"
                       and x["sub"]["verdict"] != "no data" and _shown(x["sub"]) != shown
                       and x["sub"]["id"] in _related(c, sub)
