@@ -184,16 +184,20 @@ def test_a_tier_may_run_fewer_grid_values_and_a_rule_against_itself_has_no_data(
 
 
 def test_the_design_check_of_the_converged_agc_tier():
-    """agc_nfresnet_cifar at cpu_long: 5 test seeds let its rate sub-claims pass Holm (0.004 <
-    0.05/9); at the 3-seed cpu tier they cannot (0.05). Rules on arms the tier does not run are
+    """agc_nfresnet_cifar at cpu_long: 5 test seeds give a rate sub-claim a two-sided p of at best
+    0.0079 (Fisher, 0/5 vs 5/5), not below Holm's strictest 0.05/8 = 0.00625 (it passed one-sided,
+    0.004 < 0.05/9, before the correction counted both directions and the sanity floor left the
+    family); at the 3-seed cpu tier neither. Holm's step-down can still let it stand where other
+    sub-claims come out stronger (it does at cpu_long). Rules on arms the tier does not run are
     undecidable by design, and a grid cut to one value cannot be compared with itself."""
     claim = config.load_claim(REPO / "config" / "claims" / "agc_nfresnet_cifar.yaml")
-    for tier, rate_ok, k in (("cpu_long", True, 9), ("cpu", False, 10)):
+    for tier, rate_ok, k in (("cpu_long", False, 8), ("cpu", False, 9)):
         cat = config.resolve(claim, tier)
         subs = [{"id": s["id"], "declared_rule": s["rule"]} for s in claim["subclaims"]]
         analyse.design_check(cat, subs)
         by = {s["id"]: s for s in subs}
         assert by["nf_unstable_at_large_batch"]["decidable"] is rate_ok and by["nf_unstable_at_large_batch"]["holm_k"] == k
+        assert by["nf_unstable_at_large_batch"]["p_min"] == pytest.approx(0.0079, abs=1e-4) if tier == "cpu_long" else True
         # over the two batches run (the medium one is not): 3 tuning seeds, or the cpu tier's 3 seeds per λ
         assert by["best_lambda_falls_with_batch"]["decidable"] and by["best_lambda_falls_with_batch"]["p_min"] == 0.0
     cat = config.resolve(claim, "cpu_long")
