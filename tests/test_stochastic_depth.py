@@ -114,7 +114,9 @@ def test_stage_costs_and_the_expected_compute_share_of_a_resnet():
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(a, m.running_mean) for a, m in zip(bn, [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]))
     assert [st for st, _ in costs] == [[0, 1], [2, 3], [4, 5]]
-    assert all(0 < share < 0.8 for _, share in costs) and 0.4 < sum(s for _, s in costs) < 1
+    # measured times: each share is a real part of a step, and together they are most of it (the
+    # stages are timed one at a time, so under load their sum can pass 1: 1.06 seen in CI on 2 busy cores)
+    assert all(0 < share < 0.8 for _, share in costs) and 0.4 < sum(s for _, s in costs) < 1.25
     assert sd.compute_share(costs, [1.0] * 6) == 1.0
     ps = sd.survival(6, "linear", 0.5)
     want = 1 - sum(share * sum(1 - ps[i] for i in st) / 2 for st, share in costs)
