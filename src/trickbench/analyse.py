@@ -234,7 +234,7 @@ def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
             return 0, None   # the tier runs one value of the grid: the arm against itself
         return planned_runs(cat, rule["arm"], pool), (planned_runs(cat, base, pool) if base else None)
     # two-sided, as apply_holm corrects (order rules: their bootstrap p, undoubled)
-    mins = [None if m is None else min(1.0, m * (1 if s["declared_rule"]["type"] == "order" else 2))
+    mins = [None if m is None else verdict.two_sided(m, s["declared_rule"]["type"])
             for s, m in zip(subclaims, (verdict.smallest_p(s["declared_rule"], *n_of(s["declared_rule"]))
                                         for s in subclaims))]
     k = sum(m is not None for m in mins)

@@ -550,16 +550,16 @@ def limitations(answers_: list[dict], verdict_files: list[dict]) -> list[str]:
     out.append(f"Of {len(rows)} sub-claims at their strongest evidence, {by_level['paper scale']} are at paper scale, "
                f"{by_level['reduced']} reduced (the paper's kind of model and data, smaller or shorter) and "
                f"{by_level['stand-in']} on a stand-in (another model or data: a check of the mechanism).")
-    shares: dict = {}
+    shares: dict = {}   # (claim, tier) -> the shares of its rows' arms (AGC: two batch sizes)
     for r in rows:
         if r.get("steps_share"):
-            shares.setdefault((r["claim"], r["tier"].split(",")[0]), set()).add(units.num(100 * r["steps_share"], 2))
+            shares.setdefault((r["claim"], r["tier"].split(",")[0]), set()).add(r["steps_share"])
     if shares:
-        def span(vals):   # one share, or the range over the sub-claims' arms (AGC: two batch sizes)
-            vs = sorted(vals, key=float)
-            return vs[0] if len(vs) == 1 else f"{vs[0]}–{vs[-1]}"
+        def span(vals):
+            lo, hi = (units.num(100 * v, 2) for v in (min(vals), max(vals)))
+            return lo if lo == hi else f"{lo}–{hi}"
         out.append("Where a claim file gives the paper's steps, our runs took " + "; ".join(
-            f"{span(v)} % of them ({c}, {t})" for (c, t), v in sorted(shares.items(), key=lambda kv: min(map(float, kv[1])))) + ".")
+            f"{span(v)} % of them ({c}, {t})" for (c, t), v in sorted(shares.items(), key=lambda kv: min(kv[1]))) + ".")
     few = [r for r in decided if r.get("t_seeds") and r["t_seeds"] < 5]
     if few:
         out.append(f"{len(few)} decided verdicts rest on fewer than 5 seeds: their t intervals assume normal per-seed "

@@ -337,6 +337,12 @@ def direction_p(r: dict) -> float | None:
     return min(p, against) if against is not None else p
 
 
+def two_sided(p: float, rule_type: str) -> float:
+    """The p a sub-claim enters Holm's family with: twice its one-sided p (a verdict may point either
+    way), except an order rule's bootstrap p (a trend holds or not)."""
+    return min(1.0, p * (1 if rule_type == "order" else 2))
+
+
 def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> list[dict]:
     """Correct across a family of sub-claims (analyse: the sub-claims of one claim at one tier),
     in both directions: any decided verdict (replicated, equivalent, reversed, not replicated, not
@@ -347,7 +353,7 @@ def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> li
     undoubled (a trend holds or not; its p is not a test's). Sub-claims without data are left out.
     Every result keeps `verdict_uncorrected` and names the `correction`."""
     tested = [r for r in results if direction_p(r) is not None]
-    ps = [min(1.0, direction_p(r) * (1 if r.get("rule", {}).get("type") == "order" else 2)) for r in tested]
+    ps = [two_sided(direction_p(r), r.get("rule", {}).get("type", "")) for r in tested]
     for r in results:
         r.setdefault("verdict_uncorrected", r["verdict"])
     for r, p2, adj in zip(tested, ps, stats.holm(ps)):
