@@ -4,7 +4,7 @@
 # environment check, speed benchmark, time to accuracy, the concurrency curve, then the core claims'
 # runs that fit the budget; OUT receives trickbench-gpu.tar.gz (the finished runs and the benchmark),
 # runs.json and gpu_check.log. Before (here): bench/gpu_prepare.sh (then carry gpu-carry). Back here:
-#   python -m trickbench.gpucheck merge OUT/trickbench-gpu.tar.gz
+#   python -m trickbench.ops.gpucheck merge OUT/trickbench-gpu.tar.gz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu-out}
@@ -13,5 +13,5 @@ shift || true
 lib=$([ -d gpu-carry/pylib ] && ! "${PYTHON:-python}" -c "import jsonschema" 2>/dev/null && echo ":$PWD/gpu-carry/pylib" || true)
 data=$([ -f gpu-carry/cifar10-jpeg.tar.gz ] && echo gpu-carry || echo data)
 seeds=$([ -d gpu-carry/results ] && echo gpu-carry/results || echo results)
-PYTHONPATH="src$lib${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m trickbench.gpucheck run --out "$OUT" \
+PYTHONPATH="src$lib${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m trickbench.ops.gpucheck run --out "$OUT" \
   --data-root "$data" --seed-results "$seeds" "$@"

@@ -34,7 +34,7 @@ fi
 rm -rf gpu-carry/results
 PYTHONPATH=src "$py" -c '
 from pathlib import Path
-from trickbench import gpucheck
+from trickbench.ops import gpucheck
 print(gpucheck.seed_results(Path("results"), Path("gpu-carry/results")), "finished runs into gpu-carry/results")'
 if ! grep -q '^# gpu_prepare begin$' "$exclude"; then
   printf '# gpu_prepare begin\n/results/\n/report/\n# gpu_prepare end\n' >> "$exclude"

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from trickbench import bench, report
+from trickbench import report
+from trickbench.ops import bench
 
 JOB_STATS = """Building DAG of jobs...
 Job stats:

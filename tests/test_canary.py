@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 
-from trickbench import canary, config, stacked, train
+from trickbench import config, stacked, train
+from trickbench.ops import canary
 from trickbench.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,7 +124,8 @@ def test_a_changed_evaluation_is_told_apart_from_changed_training(tmp_path, ctx,
 
 
 def test_lane_files_that_share_their_first_run_are_checked_once(tmp_path):
-    from trickbench import canary, io
+    from trickbench import io
+    from trickbench.ops import canary
     runs = tmp_path / "runs"
     io.write_jsonl(runs / "constant.s1.jsonl", [{"arm": "constant", "seed": 0}])
     io.write_jsonl(runs / "constant.s2.jsonl", [{"arm": "constant", "seed": 1}, {"arm": "constant", "seed": 0}])

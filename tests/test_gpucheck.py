@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from conftest import REPO
-from trickbench import gpucheck
+from trickbench.ops import gpucheck
 
 pytestmark = pytest.mark.slow
 

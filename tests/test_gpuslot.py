@@ -6,12 +6,12 @@ import sys
 import pytest
 
 from conftest import REPO
-from trickbench.gpuslot import gpu_slot
+from trickbench.ops.gpuslot import gpu_slot
 
 JOB = """
 import json, os, sys, time
 sys.path.insert(0, {src!r})
-from trickbench.gpuslot import gpu_slot
+from trickbench.ops.gpuslot import gpu_slot
 with gpu_slot({n}, {locks!r}, poll_s=0.02) as slot:
     start = time.monotonic()
     seen = os.environ["CUDA_VISIBLE_DEVICES"]

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from trickbench import analyse, config
+from trickbench import analyse, config, tasks
 
 PRACTICE = REPO / "config" / "claims" / "amsgrad_practice.yaml"
 
@@ -149,7 +149,7 @@ def test_a_grid_tuned_on_its_own_seeds_trains_the_test_seeds_at_one_member_only(
     tuned = {r["arm"] for r in runs if r["seed"] in (0, 1)}
     assert sorted((r["arm"], r["seed"]) for r in runs if r["seed"] == 100) == [(m, 100) for m in members]
     assert len(tuned) == 1 and len(runs) == 7
-    best = config.best_member(members, [r for r in runs if r["seed"] == 100], cat.claim["tuning"])
+    best = tasks.best_member(members, [r for r in runs if r["seed"] == 100], cat.claim["tuning"])
     assert tuned == {best}
     v = analyse.analyse_claim(cat, res)
     assert v["selected"]["nf_agc_large"] == best and v["tune_seeds"] == [100]

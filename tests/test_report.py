@@ -279,7 +279,7 @@ def test_every_verdict_shows_its_stability_and_whether_a_rerun_held():
 
 
 def test_reruns_are_read_from_a_committed_reproduction_table(tmp_path):
-    from trickbench import changes
+    from trickbench.ops import changes
     row = {"tier": "quick", "claim": "c", "subclaim": "s", "verdict_committed": "replicated",
            "verdict_new": "inconclusive", "agree": False, "exact": False}
     changes.write_rows([row], tmp_path / "quick" / "reproduction.csv", "tier quick")

@@ -4,7 +4,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from trickbench import stats, verdict
+from trickbench import rules, stats, verdict
+import trickbench.rules.base  # noqa: F401
 
 
 def test_t_interval_finds_planted_difference_and_covers_the_truth():
@@ -260,7 +261,7 @@ def test_a_family_with_no_effect_anywhere_decides_nothing_false_more_than_one_ti
     for f in range(families):
         fam = []
         for j in range(k):
-            v = verdict._verdict(mean[f, j] - half[f, j], mean[f, j] + half[f, j], 0.0)
+            v = rules.base.verdict_of(mean[f, j] - half[f, j], mean[f, j] + half[f, j], 0.0)
             fam.append({"verdict": v, "rule": rule, "p_value": p_for[f, j], "p_against": p_against[f, j],
                         "p_reverse": p_against[f, j] if v == verdict.REVERSED else None})
         verdict.apply_holm(fam)
@@ -289,7 +290,7 @@ def test_a_mixed_family_under_the_null_keeps_its_error_and_finds_a_real_effect()
 
     def paired(d):
         mean, lo, hi, se, n = t_test(d, 0.95)
-        return [{"verdict": verdict._verdict(a, b, 0.0), "rule": cmp_rule, "p_value": student.sf(m / s, n - 1),
+        return [{"verdict": rules.base.verdict_of(a, b, 0.0), "rule": cmp_rule, "p_value": student.sf(m / s, n - 1),
                  "p_against": student.cdf(m / s, n - 1), "p_reverse": student.cdf(m / s, n - 1)}
                 for m, a, b, s in zip(mean, lo, hi, se)]
 
@@ -306,7 +307,7 @@ def test_a_mixed_family_under_the_null_keeps_its_error_and_finds_a_real_effect()
 
     def rate(k1, k2, n=10):
         lo, hi = stats.newcombe_interval(k1, n, k2, n, 0.95)
-        return {"verdict": verdict._verdict(lo, hi, 0.0), "rule": rate_rule,
+        return {"verdict": rules.base.verdict_of(lo, hi, 0.0), "rule": rate_rule,
                 "p_value": stats.two_proportion_p_greater(k1, n, k2, n),
                 "p_against": stats.two_proportion_p_greater(k2, n, k1, n),
                 "p_reverse": stats.two_proportion_p_greater(k2, n, k1, n)}

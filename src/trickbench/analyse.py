@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trickbench import config, io, regime, verdict
+from trickbench import io, regime, rules, tasks, verdict
 from trickbench.tasks import run_dir
 
 
@@ -121,7 +121,7 @@ def curves_table(cat, results: Path, runs: list[dict], history=None) -> pd.DataF
 
 
 def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
-    """Grid arm -> its member with the best mean tuning metric over ok runs (config.best_member;
+    """Grid arm -> its member with the best mean tuning metric over ok runs (tasks.best_member;
     the tuning seeds only, for a grid tuned apart). Arms without a grid map to themselves."""
     tuning = cat.claim.get("tuning")
     selected = {}
@@ -134,7 +134,7 @@ def select_tuned(cat, table: pd.DataFrame) -> dict[str, str]:
             vals = mine[tuning["metric"]] if tuning["metric"] in mine else pd.Series(np.nan, index=mine.index)
             runs = [{"arm": a, "outcome": o, "metrics": {tuning["metric"]: None if pd.isna(v) else float(v)}}
                     for a, o, v in zip(mine.arm, mine.outcome, vals)]
-            best = config.best_member(members, runs, tuning)
+            best = tasks.best_member(members, runs, tuning)
         selected[family] = best or members[0]
     return selected
 
@@ -224,7 +224,7 @@ def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
     k sub-claims the tier's arms can decide. Added to each sub-claim as p_min, holm_k, decidable."""
     def n_of(rule):
         pool = bool(rule.get("pool"))
-        if rule["type"] == "order":   # over the arms the tier runs, if two or more
+        if rules.get(rule["type"]).reads_tuning_seeds:   # an order: over the arms the tier runs, if two or more
             ns = [len(cat.tune_seeds) if cat.tuned_apart(a) else planned_runs(cat, a) for a in rule["arms"]]
             ns = [n for n in ns if n]
             return (min(ns) if len(ns) >= 2 else 0), None
@@ -303,7 +303,7 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "ties": ties,
         "tune_seeds": cat.tune_seeds,
         "subclaims": verdict.apply_holm(
-            [verdict.evaluate(s, tune_runs if tune and s["rule"]["type"] == "order" else test_runs, selected, ties, exact)
+            [verdict.evaluate(s, tune_runs if tune and rules.get(s["rule"]["type"]).reads_tuning_seeds else test_runs, selected, ties, exact)
              for s in cat.claim["subclaims"]], family=f"{cat.id} at tier {cat.tier}"),
         # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
         "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),

@@ -88,7 +88,7 @@ def cmd_run_arm(args):
         os.environ[var] = threads  # before numpy/torch load their BLAS
     if args.gpu_slots:
         # pick a free GPU before torch is imported, hold it until the job ends
-        from trickbench.gpuslot import gpu_slot
+        from trickbench.ops.gpuslot import gpu_slot
         with gpu_slot(args.gpu_slots, Path(args.results) / ".gpu-slots") as slot:
             print(f"GPU slot {slot} of {args.gpu_slots} (CUDA_VISIBLE_DEVICES={slot})")
             _run_arm(args)
@@ -240,7 +240,7 @@ def cmd_measure_share(args):
 
 def cmd_verdict_changes(args):
     """Verdicts at a git revision (as its report showed them) against the current analysis."""
-    from trickbench import changes
+    from trickbench.ops import changes
     rows = changes.compare(changes.load_at(args.before, args.results), changes.load_at(None, args.results))
     changes.write(rows, Path(args.out), args.before)
     changed = [r for r in rows if r["changed"]]
@@ -251,7 +251,7 @@ def cmd_verdict_changes(args):
 
 def cmd_reproduction(args):
     """A retrained tier's verdicts against the committed ones (README, "Reproduce")."""
-    from trickbench import changes
+    from trickbench.ops import changes
     rows = changes.reproduction(Path(args.committed), Path(args.results), args.tier)
     changes.write_rows(rows, Path(args.out), f"tier {args.tier}: {args.results} (retrained) against {args.committed} (committed)")
     agree = sum(r["agree"] for r in rows)
@@ -259,7 +259,7 @@ def cmd_reproduction(args):
 
 
 def cmd_canary(args):
-    from trickbench import canary
+    from trickbench.ops import canary
     ctx = {"device": "cpu", "data_root": args.data_root, "cache_dir": args.cache_dir, "threads": args.threads}
     rows = canary.check(args.results, args.tier, ctx, args.claims_dir, args.claim or None)
     print(canary.explain(rows, args.tier))

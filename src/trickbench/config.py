@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from trickbench import resources
+from trickbench import resources, rules
 from trickbench.tasks import TASKS
 
 TIERS = ("smoke", "quick", "cpu", "cpu_long", "cpu_paper_epochs", "full", "paper")
@@ -61,7 +62,47 @@ def _load_schema(name: str) -> dict:
         for cls in base.classes():
             if cls.schema is not None:
                 props.setdefault(cls.key, cls.schema)
+        rule = schema["$defs"]["rule"]   # and each decision rule's own keys (DecisionRule.schema) the rule's
+        rule["properties"]["type"]["enum"] = rules.names()
+        for name in rules.names():
+            for k, v in rules.get(name).schema.items():
+                have = rule["properties"].setdefault(k, copy.deepcopy(v))
+                if have is not v and "enum" in have and "enum" in v:   # e.g. direction: less | greater | decreasing
+                    have["enum"] = have["enum"] + [x for x in v["enum"] if x not in have["enum"]]
     return schema
+
+
+def _rule_properties() -> dict:
+    return _rule_properties_of(tuple(rules.names()))
+
+
+@functools.cache
+def _rule_properties_of(names: tuple[str, ...]) -> dict:   # loaded once per set of rules (a test may add one)
+    return _load_schema("claim.schema.yaml")["$defs"]["rule"]["properties"]
+
+
+def _check_rule(rule: dict, claim: dict, key: str) -> None:
+    """What a sub-claim's rule must give and may not: its class's required keys, no key of another
+    rule's set away from its default (the schema fills the union's defaults into every rule), and
+    the class's own check (DecisionRule.check)."""
+    r = rules.get(rule["type"])
+    for k in r.required:
+        if k not in rule:
+            raise ConfigError(f"{key}.{k} is required for a {rule['type']} rule")
+    props = _rule_properties()
+    own = set(r.schema) | set(rules.base.COMMON_KEYS)
+    for k, v in rule.items():
+        if k not in own and v != props.get(k, {}).get("default", object()):
+            raise ConfigError(f"{key}.{k} is not a key of a {rule['type']} rule (its keys: {', '.join(sorted(own))})")
+    for k, spec in r.schema.items():
+        if k in rule and "enum" in spec and rule[k] not in spec["enum"]:
+            raise ConfigError(f"{key}.{k} {rule[k]!r} does not fit a {rule['type']} rule ({' | '.join(spec['enum'])})")
+    if rule.get("min_effect", 0) < 0 and not r.non_inferiority:
+        raise ConfigError(f"{key}.min_effect < 0 (a non-inferiority margin) applies to compare rules only")
+    try:
+        r.check(rule, claim, key)
+    except ValueError as e:
+        raise ConfigError(f"{key}: {e}") from None
 
 
 def _with_defaults(validator_cls):
@@ -208,22 +249,6 @@ class ClaimAtTier:
         return self.claim["id"]
 
 
-def best_member(members: list[str], runs: list[dict], tuning: dict) -> str | None:
-    """The grid member with the best mean tuning metric (a validation metric) over its ok runs,
-    from run summaries ({arm, outcome, metrics}). A member with a diverged or timed-out run ranks
-    below every member whose runs all finished (a setting that blows up on some seed is not the
-    tuned one); ties go to the first member in grid order; None when no member has an ok run."""
-    sign = 1 if tuning["direction"] == "greater" else -1
-    scores = {}
-    for m in members:
-        mine = [r for r in runs if r["arm"] == m]
-        vals = [r["metrics"][tuning["metric"]] for r in mine
-                if r["outcome"] == "ok" and r["metrics"].get(tuning["metric"]) is not None]
-        if vals:
-            scores[m] = (all(r["outcome"] == "ok" for r in mine), sign * sum(vals) / len(vals))
-    return max(scores, key=scores.get) if scores else None  # max keeps the first of equals
-
-
 def load_claim(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -288,34 +313,12 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             if m not in claim["metrics"]:
                 raise ConfigError(f"{where}: subclaims[{i}].beside.{m} is not declared in metrics "
                                   f"({', '.join(claim['metrics'])})")
-        if sub.get("beside") and rule["type"] == "order":
-            raise ConfigError(f"{where}: subclaims[{i}].beside needs a rule with an arm (not an order rule)")
+        if sub.get("beside") and not rules.get(rule["type"]).t_interval:
+            raise ConfigError(f"{where}: subclaims[{i}].beside needs a rule over seeds with an arm (not a {rule['type']} rule)")
         if "baseline_metric" in rule and rule["baseline_metric"] not in claim["metrics"]:
             raise ConfigError(f"{key}.baseline_metric {rule['baseline_metric']!r} is not declared in metrics "
                               f"({', '.join(claim['metrics'])})")
-        needed = {"compare": ("arm", "baseline", "direction", "metric"), "threshold": ("arm", "direction", "value", "metric"),
-                  "equivalence": ("arm", "baseline", "margin", "metric"), "rate": ("arm", "direction", "success"),
-                  "order": ("arms", "key", "direction", "metric")}[rule["type"]]
-        for k in needed:
-            if k not in rule:
-                raise ConfigError(f"{key}.{k} is required for a {rule['type']} rule")
-        if rule["type"] == "rate":
-            if "baseline" not in rule and "value" not in rule:
-                raise ConfigError(f"{key}: a rate rule needs a baseline arm or a value")
-            succ = rule["success"]
-            if "outcome" not in succ and not all(k in succ for k in ("metric", "direction", "value")):
-                raise ConfigError(f"{key}.success needs an outcome, or metric + direction + value")
-        if "failed" in rule and rule["type"] not in ("compare", "equivalence"):
-            raise ConfigError(f"{key}.failed applies to paired rules (compare, equivalence), not to a {rule['type']} rule")
-        if rule.get("min_effect", 0) < 0 and rule["type"] != "compare":
-            raise ConfigError(f"{key}.min_effect < 0 (a non-inferiority margin) applies to compare rules only")
-        ordered = rule["type"] == "order"
-        if (rule.get("direction") in ("decreasing", "increasing")) != ordered:
-            raise ConfigError(f"{key}.direction {rule.get('direction')!r} does not fit a {rule['type']} rule "
-                              "(order: decreasing | increasing; others: less | greater)")
-        for name in rule.get("arms", []) if ordered else []:
-            if name not in claim["arms"] or rule["key"] not in (claim["arms"][name].get("grid") or {}):
-                raise ConfigError(f"{key}.arms: {name!r} must be an arm with a grid over {rule['key']!r}")
+        _check_rule(rule, claim, key)
         for k in ("arm", "baseline"):
             if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
                 raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
@@ -324,8 +327,6 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
     for i, sub in enumerate(claim["subclaims"]):
         if sub.get("variant_of") and (sub["variant_of"] not in ids or sub["variant_of"] == sub["id"]):
             raise ConfigError(f"{where}: subclaims[{i}].variant_of names {sub['variant_of']!r}, which is not another sub-claim")
-        if sub["rule"].get("pool") and sub["rule"]["type"] != "rate":
-            raise ConfigError(f"{where}: subclaims[{i}].rule.pool is for rate rules only (paired rules would pair a seed twice)")
     grids = {n for n, a in claim["arms"].items() if a.get("grid")}
     named = {s["rule"][k] for s in claim["subclaims"] for k in ("arm", "baseline")
              if k in s["rule"] and not s["rule"].get("pool")}

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 
-from trickbench import config, io, provenance, resources, units
+from trickbench import config, io, provenance, resources, rules, units
 from trickbench.config import TIERS, figure_paths
 
 VERDICT_ORDER = {"replicated": 0, "reversed": 1, "not replicated": 1, "inconclusive": 2, "no data": 3}
@@ -38,29 +38,7 @@ def _rule_text(rule: dict, names: dict | None = None) -> str:
         rule = {**rule, **{k: f"“{names.get(rule[k], rule[k])}”" for k in ("arm", "baseline") if k in rule}}
         if "arms" in rule:
             rule["arms"] = [f"“{names.get(a, a)}”" for a in rule["arms"]]
-    pct = round(100 * rule.get("confidence", 0.90 if rule["type"] == "equivalence" else 0.95))
-    if rule["type"] == "equivalence":
-        return (f"{rule['metric']}: {rule['arm']} − {rule['baseline']} within ±{fmt(rule['margin'])} "
-                f"(TOST, paired {pct}% interval)")
-    if rule["type"] == "order":
-        return (f"best {rule['key']} by {rule['metric']} {rule['direction']} along {', '.join(rule['arms'])} "
-                f"(bootstrap support over seeds ≥ {pct}%)")
-    rel = {"less": "<", "greater": ">"}[rule["direction"]]
-    if rule["type"] == "rate":
-        succ = rule["success"]
-        what = (f"outcome {succ['outcome']}" if "outcome" in succ else
-                f"{succ['metric']} {'>' if succ['direction'] == 'greater' else '<'} {fmt(succ['value'])}")
-        other = f"that of {rule['baseline']}" if "baseline" in rule else fmt(rule["value"])
-        pooled = ", all grid members pooled" if rule.get("pool") else ""
-        return f"share of {rule['arm']} runs with {what} {rel} {other} ({pct}% Wilson/Newcombe interval{pooled})"
-    m = rule.get("min_effect", 0)
-    margin = f" by > {fmt(m)}" if m else ""
-    if rule["type"] == "compare" and "baseline_metric" in rule:
-        return (f"{rule['metric']} of {rule['arm']} {rel} {rule['baseline_metric']} of {rule['baseline']}{margin} "
-                "(paired over seeds)")
-    if rule["type"] == "compare":
-        return f"{rule['metric']}: {rule['arm']} {rel} {rule['baseline']}{margin} (paired over seeds)"
-    return f"{rule['metric']}: mean of {rule['arm']} {rel} {fmt(rule['value'])}{margin}"
+    return rules.get(rule["type"]).text(rule, fmt)
 
 
 def _shown(s: dict) -> str:
@@ -126,7 +104,7 @@ def _verdict_note(s: dict, rerun: dict | None = None) -> str:
         notes.append(f"not decidable at this effect size (> {N_NEEDED_CAP:,} seeds)" if s["n_needed"] > N_NEEDED_CAP
                      else f"~{s['n_needed']} seeds would decide it (80% power)")
     if s["verdict"] in ("replicated", "equivalent", "reversed") and not s.get("no_spread") \
-            and s["rule"]["type"] in ("compare", "equivalence", "threshold") and s.get("n", 0) < FEW_SEEDS:
+            and rules.get(s["rule"]["type"]).t_interval and s.get("n", 0) < FEW_SEEDS:
         notes.append(f"from {s['n']} seeds: rests on normal per-seed differences (exact sign-flip p = {fmt(s.get('p_signflip'), 3)})")
     if s.get("stability") is not None and s["stability"] < FRAGILE and s["verdict"] != "inconclusive":
         notes.append(f"fragile: the same verdict in only {s['stability']:.0%} of seed resamples")
@@ -156,7 +134,7 @@ def _stability(s: dict, rerun: dict | None = None) -> str:
 
 def _reruns(results: Path) -> dict:
     """(tier, claim, sub-claim) -> its row of results/<tier>/reproduction.csv (a retrained tier)."""
-    from trickbench import changes
+    from trickbench.ops import changes
     out = {}
     for path in sorted(Path(results).glob("*/reproduction.csv")):
         for r in changes.read(path)[1]:
@@ -471,7 +449,7 @@ def answers(claim_files: dict, subs: list[dict], pending: list[dict], order: dic
             row = {"verdict": shown, "label": label(c, r["sub"]), "effect": units.effect(r["sub"]),
                    "paper_vs": units.paper_vs_ours(r["sub"]),
                    # a t interval over seeds (not an exact count test, nor deterministic runs)
-                   "t_seeds": r["sub"].get("n") if r["sub"]["rule"]["type"] in ("compare", "threshold", "equivalence")
+                   "t_seeds": r["sub"].get("n") if rules.get(r["sub"]["rule"]["type"]).t_interval
                    and not r["sub"].get("no_spread") else None,
                    # how far the tier is from the paper's setup: its model and data, and its steps as
                    # a share of the paper's where the claim file gives the paper's
@@ -751,7 +729,7 @@ def _same_numbers(r: dict) -> str:
 
 
 def speed(results: Path) -> dict:
-    """The benchmark files in results/bench/ as report rows (python -m trickbench.bench writes them)."""
+    """The benchmark files in results/bench/ as report rows (python -m trickbench.ops.bench writes them)."""
     mlp, models, tta, layouts, pipeline, engine = [], [], [], [], [], []
     for f in sorted((Path(results) / "bench").glob("*.json")):
         b = io.read_json(f)
@@ -773,7 +751,7 @@ def speed(results: Path) -> dict:
                                 "layout": name + (" (fastest)" if name == b["best"] else ""),
                                 "wall": f"{r['wall_s']:.1f}", "rph": f"{r['runs_per_hour']:,.0f}",
                                 "ratio": f"{r['over_per_run_process']:.2f}×"})
-        elif b.get("suite") == "engine":   # the CPU choices (trickbench.bench_engine), each a ratio
+        elif b.get("suite") == "engine":   # the CPU choices (trickbench.ops.bench_engine), each a ratio
             where += f" ({dev.get('cpu_bf16') or 'no bf16 units'}; load {b['load_before']:.1f}–{b['load_after']:.1f})"
             for name, r in b.get("models", {}).items():
                 c = r["cores"]
@@ -857,7 +835,7 @@ def verdict_changes(results: Path, names: dict | None = None) -> dict:
     """results/verdict-changes.csv (trickbench verdict-changes): the verdicts that a change of the
     statistics moved, for the report to say so, each beside what the current analysis says (the
     file is a record of one past change; the "now" column is recomputed on every build)."""
-    from trickbench import changes
+    from trickbench.ops import changes
     path = Path(results) / "verdict-changes.csv"
     if not path.exists():
         return {"head": "", "rows": [], "total": 0}
@@ -877,7 +855,7 @@ def verdict_changes(results: Path, names: dict | None = None) -> dict:
 
 def reproduction(results: Path, names: dict | None = None) -> dict:
     """results/<tier>/reproduction.csv (a retrained tier against the committed one) as report rows."""
-    from trickbench import changes
+    from trickbench.ops import changes
     rows, head, setups = [], "", set()
     names = names if names is not None else {}
     for path in sorted(Path(results).glob("*/reproduction.csv")):
@@ -900,7 +878,7 @@ def canaries(results: Path) -> list[dict]:
     runs were retrained for an epoch, on what, how many agree, to the bit, and which do not."""
     import csv
 
-    from trickbench.canary import RTOL, only_evaluation_moved
+    from trickbench.ops.canary import RTOL, only_evaluation_moved
     out = []
     for path in sorted(Path(results).glob("*/canary.csv")):
         with path.open() as f:

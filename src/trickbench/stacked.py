@@ -109,7 +109,7 @@ class StackedLinear(torch.autograd.Function):
     weight's own [S, out, in] layout. Autograd's own backward forms it as [S, in, out] and then copies
     the transpose into place, a strided copy that cost more than the three matmuls together on the
     1024-wide MLPs on a CPU (a 2-core Xeon with AMX: 2.2-2.4x slower a layer step). The same
-    numbers, bit for bit (tests/test_stacked.py); `python -m trickbench.bench --suite stacked-linear`
+    numbers, bit for bit (tests/test_stacked.py); `python -m trickbench.ops.bench --suite stacked-linear`
     measures the ratio."""
 
     @staticmethod

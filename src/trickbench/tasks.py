@@ -174,12 +174,27 @@ class ClassifyTask:
         return out
 
 
+def best_member(members: list[str], runs: list[dict], tuning: dict) -> str | None:
+    """The grid member with the best mean tuning metric (a validation metric) over its ok runs,
+    from run summaries ({arm, outcome, metrics}). A member with a diverged or timed-out run ranks
+    below every member whose runs all finished (a setting that blows up on some seed is not the
+    tuned one); ties go to the first member in grid order; None when no member has an ok run."""
+    sign = 1 if tuning["direction"] == "greater" else -1
+    scores = {}
+    for m in members:
+        mine = [r for r in runs if r["arm"] == m]
+        vals = [r["metrics"][tuning["metric"]] for r in mine
+                if r["outcome"] == "ok" and r["metrics"].get(tuning["metric"]) is not None]
+        if vals:
+            scores[m] = (all(r["outcome"] == "ok" for r in mine), sign * sum(vals) / len(vals))
+    return max(scores, key=scores.get) if scores else None  # max keeps the first of equals
+
+
 def run_family(cat, family: str, root: Path, ctx: dict, seeds: list[int] | None = None) -> list[dict]:
     """Train one claim-file arm at its tier (every grid member; `seeds`: only these test seeds)
     and return its run summaries. A grid tuned apart (cat.tuned_apart) trains its tuning seeds at
-    every member, picks the member (config.best_member), and trains the test seeds there only;
+    every member, picks the member (best_member), and trains the test seeds there only;
     runs stopped by a deadline leave the pick to the next call."""
-    from trickbench import config
     task, members = TASKS.get(cat.claim["task"]), cat.families()[family]
     seeds = cat.seeds if seeds is None else seeds
     apart = cat.tuned_apart(family)
@@ -190,7 +205,7 @@ def run_family(cat, family: str, root: Path, ctx: dict, seeds: list[int] | None 
         summaries += task.run_arm(cat.id, cat.tier, cat.arms[m], [s for mm, s in todo if mm == m], root, ctx)
     if not apart or any(s["outcome"] == "stopped" for s in summaries):
         return summaries
-    best = config.best_member(members, summaries, cat.claim["tuning"])
+    best = best_member(members, summaries, cat.claim["tuning"])
     if best is None:
         raise RuntimeError(f"{cat.id}/{family}: no tuning run finished, so no member can be picked for the test seeds")
     print(f"{cat.id}/{family}: tuning seeds {cat.tune_seeds} pick {best} ({cat.claim['tuning']['metric']}); "

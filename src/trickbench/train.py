@@ -77,7 +77,7 @@ class Engine:
                for convolutional models only; MLPs (small-magnitude effects, stacked seeds) stay fp32
     channels_last  NHWC activations and weights for convolutions. `channels_last: auto` takes it on
                CUDA, and on a CPU for convolutional models in bf16 (oneDNN's bf16 convolutions want
-               NHWC: +13 % for ResNet-20 on a Zen 4, see `python -m trickbench.bench --suite engine`).
+               NHWC: +13 % for ResNet-20 on a Zen 4, see `python -m trickbench.ops.bench --suite engine`).
                Like precision, the layout changes the arithmetic's order: it is recorded in the run's
                summary, and a run never resumes in another layout
     compile    torch.compile the model (ctx `compile: true`); its compile time lands in epoch 1,

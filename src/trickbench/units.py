@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from trickbench import rules
+
 # metrics that are shares of a test set or of weights (0-1): shown in %, differences in pp
 SHARE = re.compile(r"acc|^prune_|^ensemble_gain$|^generalization_gap$|^early_stop_(gain|regret)$|sparsity$")
 SECONDS = re.compile(r"_s_per_epoch$|_s$")
@@ -94,19 +96,17 @@ def _in_unit(metric: str | None, v: float | None) -> str:
 
 
 def _ours(s: dict) -> str:
-    r = s["rule"]
-    if r["type"] == "rate":
-        mine = f"{s['successes']}/{s['n_total']}"
-        return f"{mine} vs {s['baseline_successes']}/{s['baseline_n']}" if "baseline_successes" in s else mine
-    if r["type"] == "order":
-        return "best " + r["key"].rsplit(".", 1)[-1] + ": " + " → ".join(num(b) for b in s["best"])
-    if r["type"] == "threshold":
-        return f"{value(s, s.get('arm_mean'))} (threshold {value(s, r.get('value'))})"
-    if s.get("baseline_mean") is not None:
-        return f"{value(s, s.get('arm_mean'))} vs {value(s, s['baseline_mean'])}"
-    return value(s, s.get("arm_mean"))
+    return rules.get(s["rule"]["type"]).ours(s, value)
 
 
+def _effect_unit(s: dict) -> str | None:
+    """The unit of the sub-claim's effect: its rule's (rates 'pp', orders None), else its metric's."""
+    return rules.get(s["rule"]["type"]).unit(s["rule"], unit(_metric(s)))
+
+
+def _arm_minus_baseline(s: dict) -> int:
+    """The sign that turns the effect in the claim's direction into arm − baseline."""
+    return rules.get(s["rule"]["type"]).sign(s["rule"])
 
 
 def effect(s: dict) -> str:
@@ -116,12 +116,11 @@ def effect(s: dict) -> str:
     r = s["rule"]
     if s["verdict"] == "no data" or s.get("effect") is None:
         return "–"
-    if r["type"] == "order":
+    u = _effect_unit(s)
+    if u is None:   # not a difference: an order rule's bootstrap support
         return f"support {num(s['effect'], 2)}"
     eff, lo, hi = s["effect"], s.get("ci_low"), s.get("ci_high")
-    # the claim's direction -> arm − baseline (equivalence is already arm − baseline)
-    sign = 1 if r["type"] == "equivalence" else _sign(s)
-    u = "pp" if r["type"] == "rate" else unit(_metric(s))
+    sign = _arm_minus_baseline(s)   # the claim's direction -> arm − baseline
     scale = 100.0 if u == "pp" else 1.0
     change = sign * eff * scale
     bounds = None if s.get("no_spread") or lo is None or hi is None else sorted((sign * lo * scale, sign * hi * scale))
@@ -131,7 +130,7 @@ def effect(s: dict) -> str:
     if u == "s" and s.get("baseline_mean"):
         rel = 100 * change / s["baseline_mean"]
         text += f" ({_fixed(rel, _decimals(rel), signed=True)} %)"
-    if r["type"] == "equivalence":
+    if "margin" in r:
         text += f", margin ±{num(r['margin'] * scale)}{' pp' if u == 'pp' else ''}"
     return text
 
@@ -142,12 +141,12 @@ def paper_vs_ours(s: dict) -> str:
     other side of 0; '' where the paper states no effect in the rule's units or we have no interval."""
     p = (s.get("paper") or {}).get("effect")
     r = s["rule"]
+    u = _effect_unit(s)
     if p is None or s.get("effect") is None or s.get("ci_low") is None or s.get("no_spread") \
-            or r["type"] not in ("compare", "equivalence", "rate"):
+            or u is None or not rules.get(r["type"]).paper_effect:
         return ""
-    sign = 1 if r["type"] == "equivalence" else _sign(s)
+    sign = _arm_minus_baseline(s)
     lo, hi = sorted((sign * s["ci_low"], sign * s["ci_high"]))
-    u = "pp" if r["type"] == "rate" else unit(_metric(s))
     scale = 100.0 if u == "pp" else 1.0
     shown = f"{_fixed(p * scale, _decimals(p * scale, lo * scale, hi * scale), signed=True)}{' pp' if u == 'pp' else ' s' if u == 's' else ''}"
     if lo <= p <= hi:
@@ -163,9 +162,9 @@ def forest(s: dict) -> dict | None:
     """The effect in the claim's direction for the forest plot, in pp (shares, rates) or in % of
     the baseline's time; None where the unit is neither (losses, steps, iterates) or no interval."""
     r = s["rule"]
-    if s["verdict"] == "no data" or r["type"] == "order" or s.get("ci_low") is None or s.get("effect") is None:
+    u = _effect_unit(s)
+    if s["verdict"] == "no data" or u is None or s.get("ci_low") is None or s.get("effect") is None:
         return None
-    u = "pp" if r["type"] == "rate" else unit(_metric(s))
     if u == "pp":
         scale, axis = 100.0, "pp"
     elif u == "s" and s.get("baseline_mean"):
@@ -173,6 +172,6 @@ def forest(s: dict) -> dict | None:
     else:
         return None
     row = {"axis": axis, "effect": s["effect"] * scale, "lo": s["ci_low"] * scale, "hi": s["ci_high"] * scale}
-    if r["type"] == "equivalence":
+    if "margin" in r:
         row["margin"] = r["margin"] * scale
     return row

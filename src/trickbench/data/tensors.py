@@ -2,7 +2,7 @@
 
 On small models the DataLoader's per-sample Python work dominates a step; holding the set as one
 tensor (on the GPU when there is one) and slicing it is faster on CPU and GPU alike (the models
-benchmark, `python -m trickbench.bench --suite models`, prints our engine against a DataLoader loop).
+benchmark, `python -m trickbench.ops.bench --suite models`, prints our engine against a DataLoader loop).
 """
 from __future__ import annotations
 

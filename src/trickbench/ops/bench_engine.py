@@ -1,5 +1,5 @@
 """The engine's CPU choices, measured on this machine in one script (`--suite engine` of
-trickbench.bench; its results go to results/bench/<host>-engine.json):
+trickbench.ops.bench; its results go to results/bench/<host>-engine.json):
 
   layout       bf16 autocast with contiguous (NCHW) vs channels_last (NHWC) tensors, one thread,
                interleaved repeats of trickbench.train.run on random CIFAR-shaped images
@@ -25,12 +25,12 @@ import subprocess
 import sys
 import time
 
-CASES = {"resnet20": 128, "nf_resnet20": 256}  # model (trickbench.bench.MODELS_BENCH) -> batch
+CASES = {"resnet20": 128, "nf_resnet20": 256}  # model (trickbench.ops.bench.MODELS_BENCH) -> batch
 
 
 def matmul_peak(dtype_name: str, threads: int = 1) -> float:
     """Measured matmul FLOP/s in `dtype_name` (float32 or bfloat16), 2048 x 2048, best of 10."""
-    from trickbench.bench import cpu_matmul_peak
+    from trickbench.ops.bench_models import cpu_matmul_peak
     return cpu_matmul_peak(threads, n=2048, repeat=10, dtype=dtype_name)
 
 
@@ -53,7 +53,7 @@ def eval_img_s(model_name: str, args: dict, shape, channels_last: bool, n: int =
 
 
 def _worker_cmd(key: str, batch: int, steps: int, threads: int, channels_last: bool) -> list[str]:
-    code = ("import json,sys,torch; torch.set_num_threads(%d); from trickbench import bench; "
+    code = ("import json,sys,torch; torch.set_num_threads(%d); from trickbench.ops import bench_models as bench; "
             "m,a,s = bench.MODELS_BENCH[%r]; "
             "print(json.dumps(bench.engine_img_s(m, a, s, torch.device('cpu'), %d, %d, precision='bf16', "
             "channels_last=%r)[0]))" % (threads, key, batch, steps, channels_last))
@@ -77,7 +77,7 @@ def chunks(steps: int, repeat: int) -> dict:
     """NF-ResNet-20, bf16, channels_last, one thread: batch 2048 whole vs in chunks of 256, and
     evaluation at 2000 vs 256 images per pass (interleaved repeats, medians)."""
     import torch
-    from trickbench import bench
+    from trickbench.ops import bench_models as bench
     name, args, shape = bench.MODELS_BENCH["nf_resnet20"]
     train = {"whole": [], "chunks_256": []}
     evals = {"batch_2000": [], "batch_256": []}
@@ -98,7 +98,8 @@ def chunks(steps: int, repeat: int) -> dict:
 
 def bench_engine(steps: int, repeat: int, only: str | None = None) -> dict:
     import torch
-    from trickbench import bench, provenance
+    from trickbench import provenance
+    from trickbench.ops import bench_models as bench
     from trickbench.models import MODELS
     torch.set_num_threads(1)
     out = {"suite": "engine", "steps": steps, "repeat": repeat, "threads": 1,

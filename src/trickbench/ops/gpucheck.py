@@ -1,11 +1,11 @@
 """One command for a lent GPU machine (no network, no snakemake): check, benchmark, train, pack.
 
-    bench/gpu_check.sh [OUT]                  # = python -m trickbench.gpucheck run --out OUT
-    python -m trickbench.gpucheck merge OUT/trickbench-gpu.tar.gz   # back here: into results/
+    bench/gpu_check.sh [OUT]                  # = python -m trickbench.ops.gpucheck run --out OUT
+    python -m trickbench.ops.gpucheck merge OUT/trickbench-gpu.tar.gz   # back here: into results/
 
 `run` does, within --budget-s seconds (default 420: an 8-minute slot with start-up to spare):
   1. environment: python, torch, CUDA device, the CIFAR-10 archive under --data-root;
-  2. the speed benchmark (python -m trickbench.bench --suite models) -> bench/<card>.json;
+  2. the speed benchmark (python -m trickbench.ops.bench --suite models) -> bench/<card>.json;
   3. time to accuracy: ResNet-20 on CIFAR-10, per-epoch wall clock and test accuracy -> same file;
   4. the concurrency curve: total images/s of 1, 2, 4, ... ResNet-20 processes on the card at
      once, until it stops rising; its best count is how many runs train at a time (--procs sets it);
@@ -188,7 +188,7 @@ def train_plan(out: Path, ctx: dict, deadline: float, claims_dir: str, procs: in
 
 def _throughput_worker(tiny: bool, device: str) -> float:
     import torch
-    from trickbench import bench
+    from trickbench.ops import bench
     model, args, shape = bench.MODELS_BENCH["resnet20"]
     return bench.engine_img_s(model, args, shape, torch.device(device), 32 if tiny else 256,
                               2 if tiny else 40, precision="bf16")[0]
@@ -229,7 +229,7 @@ def run(args) -> Path:
     if not args.tiny and not any(n.startswith("cifar10") for n in env["data"]):
         _log(out, f"no cifar10*.tar.gz under {args.data_root}: carry ../shared/data/cifar10-jpeg.tar.gz")
         sys.exit(2)
-    from trickbench import bench
+    from trickbench.ops import bench
     if args.seed_results and Path(args.seed_results).is_dir():
         n = seed_results(Path(args.seed_results), work / "results")
         _log(out, f"{n} finished runs from {args.seed_results}: skipped, and a tuned grid picks from them")
