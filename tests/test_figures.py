@@ -3,6 +3,9 @@ import pandas as pd
 import pytest
 
 from trickbench import figures
+import trickbench.figures.kinds.curves  # noqa: F401  (the modules whose _save a test watches)
+import trickbench.figures.kinds.path  # noqa: F401
+import trickbench.figures.kinds.points  # noqa: F401
 
 
 def test_curves_facets_wrap_into_blocks(tmp_path, monkeypatch):
@@ -10,7 +13,7 @@ def test_curves_facets_wrap_into_blocks(tmp_path, monkeypatch):
                            for k in range(5) for n in ("none", "eta") for s in range(2) for e in (1, 2, 3)])
     seen = {}
     real = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    monkeypatch.setattr(figures.kinds.curves, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
     spec = {"x": "epoch", "y": ["test_acc"], "facet": "row", "wrap": 2, "hue": "noise", "logx": False}
     figures.curves_figure(curves, spec, tmp_path / "c.svg")
     axes = [a for a in seen["fig"].axes if a.get_title() or not a.get_visible()]
@@ -29,7 +32,7 @@ def test_path_figure_draws_each_optimizer_over_the_contours_up_to_max_t(tmp_path
                            for name in ("GD", "GD again", "GD third") for t in range(31)])
     seen = {}
     real = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    monkeypatch.setattr(figures.kinds.path, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
     spec = {"x": "w1", "y": ["w2"], "hue": "optimizer", "max_t": 10, "wrap": 2}
     figures.path_figure(curves, spec, tmp_path / "p.svg", quadratic.matrix(100.0, 30.0))
     visible = [a for a in seen["fig"].axes if a.get_visible()]
@@ -64,7 +67,7 @@ def test_points_figure_category_names_never_overlap(tmp_path, monkeypatch):
                          for k, a in enumerate(names) for s in range(3)])
     seen = {}
     real = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    monkeypatch.setattr(figures.kinds.points, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
     figures.points_figure(runs, {"x": "augment", "y": ["final_test_acc"], "hue": "augment"}, tmp_path / "p.svg")
     fig = seen["fig"]
     ax = fig.axes[0]
@@ -164,12 +167,12 @@ def test_no_forest_marker_sits_on_the_frame(tmp_path):
             {"axis": "pp", "trick": "T", "label": "b", "effect": -0.5, "lo": -1.0, "hi": 0.2, "verdict": "reversed",
              "level": "reduced", "tier": "cpu"}]
     captured = {}
-    real_save = figures._save
-    figures._save = lambda fig, out: captured.setdefault("fig", fig)
+    real_save = figures.forest._save
+    figures.forest._save = lambda fig, out: captured.setdefault("fig", fig)
     try:
         figures.forest_figure(rows, tmp_path / "f.svg")
     finally:
-        figures._save = real_save
+        figures.forest._save = real_save
     lo, hi = captured["fig"].axes[0].get_xlim()
     assert lo <= -150 and hi >= 150   # half a decade clear of the widest row (autoscale left 5 %)
     plt.close(captured["fig"])

@@ -72,3 +72,15 @@ def test_no_import_cycle_between_trickbench_modules():
     graph = import_graph()
     assert "trickbench.rules" in graph["trickbench.verdict"] and "trickbench.ops.changes" in graph["trickbench.cli"]  # lazy ones too
     assert cycles(graph) == []
+
+
+def test_no_function_over_80_lines_and_no_module_over_500():
+    long_functions, long_modules = [], []
+    for p in SRC.rglob("*.py"):
+        text = p.read_text()
+        if len(text.splitlines()) > 500:
+            long_modules.append(f"{p.relative_to(SRC)} ({len(text.splitlines())})")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                long_functions.append(f"{p.relative_to(SRC)}:{node.name} ({node.end_lineno - node.lineno + 1})")
+    assert not long_functions and not long_modules, (long_functions, long_modules)

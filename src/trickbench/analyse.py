@@ -242,6 +242,29 @@ def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
         s |= {"p_min": m, "holm_k": k, "decidable": m is not None and k > 0 and m < alpha / k}
 
 
+def _cost(runs: list[dict], provs: list[dict]) -> dict:
+    """What the tier's runs cost; eval_s: evaluation outside the training time (runs trained before it
+    was recorded lack it); CPU and GPU hours apart (a tier may hold both: agc_nfresnet_cifar cpu_long)."""
+    return {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
+            "eval_s": float(sum(r.get("eval_s", 0.0) for r in runs)),
+            "eval_recorded": sum("eval_s" in r for r in runs),
+            "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
+            "gpu": any(p.get("gpu") for p in provs),
+            **{f"{kind}_{k}": v for kind, mine in (("gpu", [r for r in runs if _on_gpu(r)]),
+                                                  ("cpu", [r for r in runs if not _on_gpu(r)]))
+               for k, v in (("runs", len(mine)), ("wall_s", float(sum(r["wall_s"] for r in mine))),
+                            ("eval_s", float(sum(r.get("eval_s", 0.0) for r in mine))))}}
+
+
+def _provenance(cat, runs: list[dict], provs: list[dict]) -> dict:
+    return {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),
+            "versions": provs[0].get("versions", {}) if provs else {},
+            "hosts": sorted({p.get("host", "?") for p in provs}),
+            "dataset_sha256": sorted({r["dataset_sha256"] for r in runs if r.get("dataset_sha256")}),
+            "datasets": {r["dataset"]: r["dataset_sha256"] for r in runs if r.get("dataset_sha256")},
+            "config_hashes": {a.name: a.hash for a in cat.arms.values()}}
+
+
 def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
     out_dir = claim_dir(results, cat.tier, cat.id)
     runs, missing = load_runs(cat, results, partial)
@@ -305,23 +328,8 @@ def analyse_claim(cat, results: Path, partial: bool = False) -> dict:
         "subclaims": verdict.apply_holm(
             [verdict.evaluate(s, tune_runs if tune and rules.get(s["rule"]["type"]).reads_tuning_seeds else test_runs, selected, ties, exact)
              for s in cat.claim["subclaims"]], family=f"{cat.id} at tier {cat.tier}"),
-        # eval_s: evaluation outside the training time (runs trained before it was recorded lack it)
-        "cost": {"runs": len(runs), "wall_s": float(sum(r["wall_s"] for r in runs)),
-                 "eval_s": float(sum(r.get("eval_s", 0.0) for r in runs)),
-                 "eval_recorded": sum("eval_s" in r for r in runs),
-                 "devices": sorted({p.get("gpu") or p.get("cpu", "?") for p in provs}),
-                 "gpu": any(p.get("gpu") for p in provs),
-                 # CPU and GPU hours apart (a tier may hold both: agc_nfresnet_cifar cpu_long)
-                 **{f"{kind}_{k}": v for kind, mine in (("gpu", [r for r in runs if _on_gpu(r)]),
-                                                       ("cpu", [r for r in runs if not _on_gpu(r)]))
-                    for k, v in (("runs", len(mine)), ("wall_s", float(sum(r["wall_s"] for r in mine))),
-                                 ("eval_s", float(sum(r.get("eval_s", 0.0) for r in mine))))}},
-        "provenance": {"commits": sorted({f"{p.get('commit')}{'+dirty' if p.get('dirty') else ''}" for p in provs}),
-                       "versions": provs[0].get("versions", {}) if provs else {},
-                       "hosts": sorted({p.get("host", "?") for p in provs}),
-                       "dataset_sha256": sorted({r["dataset_sha256"] for r in runs if r.get("dataset_sha256")}),
-                       "datasets": {r["dataset"]: r["dataset_sha256"] for r in runs if r.get("dataset_sha256")},
-                       "config_hashes": {a.name: a.hash for a in cat.arms.values()}},
+        "cost": _cost(runs, provs),
+        "provenance": _provenance(cat, runs, provs),
     }
     mark_unsettled(cat, result["subclaims"], unsettled)
     # regime checks: every arm of a comparison in the paper's regime (no p-value, outside Holm)

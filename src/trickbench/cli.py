@@ -290,11 +290,8 @@ def cmd_init(args):
           f"cd {args.dir} && snakemake --cores all --config tier=smoke (README, \"Using it as a module\")")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from trickbench import __version__
-    ap.add_argument("--version", action="version", version=f"trickbench {__version__}")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _add_run_arm(sub) -> None:
+    """`trickbench run-arm`: the training command every job and lane runs."""
     p = sub.add_parser("run-arm", help="train every seed of one arm, every grid point of a grid arm (resumes)")
     _common(p)
     p.add_argument("--arm", required=True)
@@ -316,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many images per forward pass (0: off; auto: 256 on a CPU, off on CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.set_defaults(fn=cmd_run_arm)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="trickbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from trickbench import __version__
+    ap.add_argument("--version", action="version", version=f"trickbench {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _add_run_arm(sub)
     p = sub.add_parser("analyse", help="per-claim tidy tables and verdicts")
     p.add_argument("--partial", action="store_true",
                    help="analyse a tier still being run: arms without results count as not run yet (no data)")

@@ -62,6 +62,8 @@ def _load_schema(name: str) -> dict:
         for cls in base.classes():
             if cls.schema is not None:
                 props.setdefault(cls.key, cls.schema)
+        fig = schema["properties"]["figures"]["items"]["properties"]["kind"]   # the figure kinds: figures/kinds/*.py
+        fig["enum"] = _figure_kinds()
         rule = schema["$defs"]["rule"]   # and each decision rule's own keys (DecisionRule.schema) the rule's
         rule["properties"]["type"]["enum"] = rules.names()
         for name in rules.names():
@@ -70,6 +72,12 @@ def _load_schema(name: str) -> dict:
                 if have is not v and "enum" in have and "enum" in v:   # e.g. direction: less | greater | decreasing
                     have["enum"] = have["enum"] + [x for x in v["enum"] if x not in have["enum"]]
     return schema
+
+
+def _figure_kinds() -> list[str]:
+    """The modules of trickbench/figures/kinds/, by name, without importing matplotlib (validate stays light)."""
+    import pkgutil
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "figures" / "kinds")]))
 
 
 def _rule_properties() -> dict:
@@ -266,6 +274,44 @@ def load_claim(path: str | Path) -> dict:
     return claim
 
 
+def _check_tiers(claim: dict, where: str) -> None:
+    """A tier's `arms` and `grids` name the claim's arms and values of their own grids."""
+    for tier, spec in claim["tiers"].items():
+        for name in spec.get("arms", []):
+            if name not in claim["arms"]:
+                raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
+        for name, grid in spec.get("grids", {}).items():
+            own = (claim["arms"].get(name) or {}).get("grid")
+            if not own:
+                raise ConfigError(f"{where}: tiers.{tier}.grids names {name!r}, which is not a grid arm")
+            if set(grid) != set(own) or any(v not in own[k] for k, vs in grid.items() for v in vs):
+                raise ConfigError(f"{where}: tiers.{tier}.grids.{name} must keep the keys {sorted(own)} and take "
+                                  f"values from the arm's own grid {own}, got {grid}")
+
+
+def _check_subclaims(claim: dict, where: str, members: set[str]) -> None:
+    """Each sub-claim's metrics are declared, its rule is one its class accepts, its arms exist."""
+    for i, sub in enumerate(claim["subclaims"]):
+        rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
+        metric = rule.get("metric") or rule.get("success", {}).get("metric")
+        if metric is not None and metric not in claim["metrics"]:
+            raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
+        for m in sub.get("beside", {}):
+            if m not in claim["metrics"]:
+                raise ConfigError(f"{where}: subclaims[{i}].beside.{m} is not declared in metrics "
+                                  f"({', '.join(claim['metrics'])})")
+        if sub.get("beside") and not rules.get(rule["type"]).t_interval:
+            raise ConfigError(f"{where}: subclaims[{i}].beside needs a rule over seeds with an arm (not a {rule['type']} rule)")
+        if "baseline_metric" in rule and rule["baseline_metric"] not in claim["metrics"]:
+            raise ConfigError(f"{key}.baseline_metric {rule['baseline_metric']!r} is not declared in metrics "
+                              f"({', '.join(claim['metrics'])})")
+        _check_rule(rule, claim, key)
+        for k in ("arm", "baseline"):
+            if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
+                raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
+                                  f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
+
+
 def _check_claim_semantics(claim: dict, path: Path) -> None:
     where = f"claim file {path}"
     try:
@@ -286,17 +332,7 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
     if claim.get("paper_metric") and claim["paper_metric"] not in claim["metrics"]:
         raise ConfigError(f"{where}: paper_metric {claim['paper_metric']!r} is not one of its metrics "
                           f"({', '.join(claim['metrics'])})")
-    for tier, spec in claim["tiers"].items():
-        for name in spec.get("arms", []):
-            if name not in claim["arms"]:
-                raise ConfigError(f"{where}: tiers.{tier}.arms names unknown arm {name!r}")
-        for name, grid in spec.get("grids", {}).items():
-            own = (claim["arms"].get(name) or {}).get("grid")
-            if not own:
-                raise ConfigError(f"{where}: tiers.{tier}.grids names {name!r}, which is not a grid arm")
-            if set(grid) != set(own) or any(v not in own[k] for k, vs in grid.items() for v in vs):
-                raise ConfigError(f"{where}: tiers.{tier}.grids.{name} must keep the keys {sorted(own)} and take "
-                                  f"values from the arm's own grid {own}, got {grid}")
+    _check_tiers(claim, where)
     members = {name for arm, spec in claim["arms"].items() for name, *_ in expand_grid(arm, spec)}
     produced = TASKS.get(claim["task"]).metrics
     for m in claim["metrics"]:
@@ -304,25 +340,7 @@ def _check_claim_semantics(claim: dict, path: Path) -> None:
             close = difflib.get_close_matches(m, produced, 1)
             raise ConfigError(f"{where}: metrics.{m}: no {claim['task']} run writes this metric"
                               + (f"; did you mean {close[0]!r}?" if close else f" (they write: {', '.join(sorted(produced))})"))
-    for i, sub in enumerate(claim["subclaims"]):
-        rule, key = sub["rule"], f"{where}: subclaims[{i}].rule"
-        metric = rule.get("metric") or rule.get("success", {}).get("metric")
-        if metric is not None and metric not in claim["metrics"]:
-            raise ConfigError(f"{key}.metric {metric!r} is not declared in metrics ({', '.join(claim['metrics'])})")
-        for m in sub.get("beside", {}):
-            if m not in claim["metrics"]:
-                raise ConfigError(f"{where}: subclaims[{i}].beside.{m} is not declared in metrics "
-                                  f"({', '.join(claim['metrics'])})")
-        if sub.get("beside") and not rules.get(rule["type"]).t_interval:
-            raise ConfigError(f"{where}: subclaims[{i}].beside needs a rule over seeds with an arm (not a {rule['type']} rule)")
-        if "baseline_metric" in rule and rule["baseline_metric"] not in claim["metrics"]:
-            raise ConfigError(f"{key}.baseline_metric {rule['baseline_metric']!r} is not declared in metrics "
-                              f"({', '.join(claim['metrics'])})")
-        _check_rule(rule, claim, key)
-        for k in ("arm", "baseline"):
-            if k in rule and rule[k] not in claim["arms"] and rule[k] not in members:
-                raise ConfigError(f"{key}.{k} names unknown arm {rule[k]!r} (an arm, or a grid point such as "
-                                  f"{next(iter(members - set(claim['arms'])), 'arm__lr0p1')!r})")
+    _check_subclaims(claim, where, members)
     ids = {s["id"] for s in claim["subclaims"]}
     for i, sub in enumerate(claim["subclaims"]):
         if sub.get("variant_of") and (sub["variant_of"] not in ids or sub["variant_of"] == sub["id"]):

@@ -27,12 +27,19 @@ def unit(metric: str | None) -> str:
 
 
 def num(v: float | None, digits: int = 3) -> str:
-    """A number to `digits` significant digits, positional (0.00022, not 2.2e−4), thousands
-    separated, with a true minus sign."""
+    """A number to `digits` significant digits, positional (0.00022, not 2.2e−4; below 1e−4 in
+    powers of ten: 1e−8), thousands separated, with a true minus sign. The one number formatter of
+    the report (a string, e.g. a grid value that is a name, passes through)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    if isinstance(v, str):   # a value a claim file gives as words (e.g. a grid of names)
+        return v
     if v == 0:
         return "0"
+    if abs(v) < 1e-4:   # 1e−8, 8.16e−5: positional would be a row of zeros
+        mant, exp = f"{v:.{digits - 1}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
+        return f"{mant}e{int(exp)}".replace("-", "−")
     if abs(v) >= 10 ** digits:
         text = f"{v:,.0f}"
     else:

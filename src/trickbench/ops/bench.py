@@ -270,84 +270,67 @@ def bench_pipeline(cores: int, tier: str) -> dict:
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", default="mlp", choices=["mlp", "models", "layouts", "pipeline", "engine", "stacked-linear", "worker"])
-    ap.add_argument("--tier", default="quick", help="suite pipeline: the tier to run")
-    ap.add_argument("--models", default=",".join(MODELS_BENCH), help="suite models: comma-separated names")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=20, help="suite models: timed steps per epoch")
-    ap.add_argument("--workers", type=int, default=2, help="suite models: DataLoader workers of the plain loop")
-    ap.add_argument("--compile", action="store_true", help="suite models: torch.compile in our engine")
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cores", type=int, default=2, help="suite layouts: cores to spread the runs over")
-    ap.add_argument("--only", choices=["chunks", "models"], help="suite engine: one part only")
-    ap.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
-    ap.add_argument("--mode", choices=["stacked", "sequential"], help=argparse.SUPPRESS)  # suite worker
-    ap.add_argument("--seed-list", help=argparse.SUPPRESS)
-    ap.add_argument("--tmp", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.suite == "worker":
-        return _worker([int(s) for s in args.seed_list.split(",")], args.epochs, args.threads, args.mode, args.tmp)
-    if args.suite == "pipeline":
-        print(f"tier {args.tier}, all claims, snakemake --cores {args.cores}, fresh directory", flush=True)
-        r = bench_pipeline(args.cores, args.tier)
-        print(f"  whole tier:           {r['wall_s'] / 60:6.1f} min  ({sum(r['jobs'].values())} jobs: {r['jobs']})")
-        print(f"  training jobs again, nothing left to train: {r['train_forced_wall_s']:5.0f} s")
-        print(f"  nothing to do (snakemake's own start):      {r['noop_wall_s']:5.0f} s")
-        print(f"  analysis, figures, report again:            {r['analysis_wall_s']:5.0f} s  {r['analysis_jobs']}")
-        print(f"  per-job overhead of training: {r['train_overhead']:.1%} of the tier; with every analysis job's "
-              f"start-up and work: {r['overhead_bound']:.1%} (an upper bound)")
-        print(f"  load average {r['load_before']:.1f} before, {r['load_mid']:.1f} between, {r['load_after']:.1f} after")
-        _write(args.out, r)
-        return r
-    if args.suite == "layouts":
-        print(f"20x50 MLP, {args.seeds} runs x {args.epochs} epoch(s) of 6,400 images, on {args.cores} cores, "
-              f"fresh processes (start-up included), median of {args.repeat}")
-        r = bench_layouts(args.seeds, args.epochs, args.cores, args.repeat)
-        for k, v in r["layouts"].items():
-            print(f"  {k:20s} {v['wall_s']:7.1f} s  {v['runs_per_hour']:8.0f} runs/h  "
-                  f"{v['over_per_run_process']:5.2f}x one process per run")
-        print(f"  fastest: {r['best']}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
-        _write(args.out, r)
-        return r
-    if args.suite == "stacked-linear":
-        from trickbench import provenance
-        load_before = os.getloadavg()[0]
-        print(f"one stacked layer, forward + backward, {args.steps} steps, median of {args.repeat} interleaved, "
-              f"{args.threads} thread(s); {provenance.cpu_model()}")
-        r = bench_stacked_linear(args.steps, args.repeat, args.threads)
-        for row in r["rows"]:
-            print(f"  S={row['seeds']} batch {row['batch']} {row['fan_in']:4d}->{row['fan_out']:<4d}  autograd baddbmm "
-                  f"{row['autograd_baddbmm_ms']:7.2f} ms  StackedLinear {row['stacked_linear_ms']:7.2f} ms  "
-                  f"{row['speedup']:4.2f}x  bit-identical: {row['bit_identical']} "
-                  f"(largest relative difference {row['max_rel_diff']:.1e})")
-        r["load_before"], r["load_after"] = load_before, os.getloadavg()[0]
-        print(f"  load average {r['load_before']:.1f} before, {r['load_after']:.1f} after (other jobs share the cores: "
-              "the ratio, interleaved, is what to read)")
-        _write(args.out, r)
-        return r
-    if args.suite == "engine":
-        from trickbench.ops.bench_engine import bench_engine
-        print(f"engine choices on this CPU, bf16, {args.steps} timed steps, median of {args.repeat} interleaved")
-        r = bench_engine(args.steps, args.repeat, args.only)
-        print(f"  bf16 matmul peak {r['peak_bf16_flops'] / 1e9:.0f} GFLOP/s, fp32 {r['peak_fp32_flops'] / 1e9:.0f} "
-              f"(one thread); load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
-        _write(args.out, r)
-        return r
-    if args.suite == "models":
-        import torch
-        torch.set_num_threads(args.threads)
-        print(f"models, batch {args.batch}, {args.steps} timed steps, device {args.device}")
-        r = bench_models(args.models.split(","), args.device, args.batch, args.steps, args.workers, args.compile)
-        print(f"  peak {r['peak_flops'] / 1e9:.0f} GFLOP/s ({r['peak_source']}); load average "
-              f"{r['load_before']:.1f} before, {r['load_after']:.1f} after (MFU values are over this peak)")
-        _write(args.out, r)
-        return r
+def _suite_pipeline(args):
+    print(f"tier {args.tier}, all claims, snakemake --cores {args.cores}, fresh directory", flush=True)
+    r = bench_pipeline(args.cores, args.tier)
+    print(f"  whole tier:           {r['wall_s'] / 60:6.1f} min  ({sum(r['jobs'].values())} jobs: {r['jobs']})")
+    print(f"  training jobs again, nothing left to train: {r['train_forced_wall_s']:5.0f} s")
+    print(f"  nothing to do (snakemake's own start):      {r['noop_wall_s']:5.0f} s")
+    print(f"  analysis, figures, report again:            {r['analysis_wall_s']:5.0f} s  {r['analysis_jobs']}")
+    print(f"  per-job overhead of training: {r['train_overhead']:.1%} of the tier; with every analysis job's "
+          f"start-up and work: {r['overhead_bound']:.1%} (an upper bound)")
+    print(f"  load average {r['load_before']:.1f} before, {r['load_mid']:.1f} between, {r['load_after']:.1f} after")
+    return r
+
+
+def _suite_layouts(args):
+    print(f"20x50 MLP, {args.seeds} runs x {args.epochs} epoch(s) of 6,400 images, on {args.cores} cores, "
+          f"fresh processes (start-up included), median of {args.repeat}")
+    r = bench_layouts(args.seeds, args.epochs, args.cores, args.repeat)
+    for k, v in r["layouts"].items():
+        print(f"  {k:20s} {v['wall_s']:7.1f} s  {v['runs_per_hour']:8.0f} runs/h  "
+              f"{v['over_per_run_process']:5.2f}x one process per run")
+    print(f"  fastest: {r['best']}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
+    return r
+
+
+def _suite_stacked_linear(args):
+    from trickbench import provenance
+    load_before = os.getloadavg()[0]
+    print(f"one stacked layer, forward + backward, {args.steps} steps, median of {args.repeat} interleaved, "
+          f"{args.threads} thread(s); {provenance.cpu_model()}")
+    r = bench_stacked_linear(args.steps, args.repeat, args.threads)
+    for row in r["rows"]:
+        print(f"  S={row['seeds']} batch {row['batch']} {row['fan_in']:4d}->{row['fan_out']:<4d}  autograd baddbmm "
+              f"{row['autograd_baddbmm_ms']:7.2f} ms  StackedLinear {row['stacked_linear_ms']:7.2f} ms  "
+              f"{row['speedup']:4.2f}x  bit-identical: {row['bit_identical']} "
+              f"(largest relative difference {row['max_rel_diff']:.1e})")
+    r["load_before"], r["load_after"] = load_before, os.getloadavg()[0]
+    print(f"  load average {r['load_before']:.1f} before, {r['load_after']:.1f} after (other jobs share the cores: "
+          "the ratio, interleaved, is what to read)")
+    return r
+
+
+def _suite_engine(args):
+    from trickbench.ops.bench_engine import bench_engine
+    print(f"engine choices on this CPU, bf16, {args.steps} timed steps, median of {args.repeat} interleaved")
+    r = bench_engine(args.steps, args.repeat, args.only)
+    print(f"  bf16 matmul peak {r['peak_bf16_flops'] / 1e9:.0f} GFLOP/s, fp32 {r['peak_fp32_flops'] / 1e9:.0f} "
+          f"(one thread); load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
+    return r
+
+
+def _suite_models(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    print(f"models, batch {args.batch}, {args.steps} timed steps, device {args.device}")
+    r = bench_models(args.models.split(","), args.device, args.batch, args.steps, args.workers, args.compile)
+    print(f"  peak {r['peak_flops'] / 1e9:.0f} GFLOP/s ({r['peak_source']}); load average "
+          f"{r['load_before']:.1f} before, {r['load_after']:.1f} after (MFU values are over this peak)")
+    return r
+
+
+def _suite_mlp(args):
     r = bench(args.seeds, args.epochs, args.repeat, args.threads)
     print(f"20x50 MLP, batch 128, {r['seeds']} seeds x {r['epochs']} epoch(s) of 6,400 images, "
           f"{r['threads']} thread(s), {r['device']['cpu']}")
@@ -366,6 +349,38 @@ def main(argv=None):
           f"{runs * epochs * r['mnist_epoch_s_stacked'] / 3600:.1f} CPU-h stacked on {r['threads']} thread(s)")
     print(f"  start-up of a fresh job (import torch): {r['torch_import_s']:.2f} s "
           f"= {r['torch_import_s'] / (r['sequential_s'] / r['seeds']):.1f}x one sequential run here")
+    return r
+
+
+# --suite name -> its function (prints what it measured, returns the results main writes to --out)
+SUITES = {"mlp": _suite_mlp, "models": _suite_models, "layouts": _suite_layouts, "pipeline": _suite_pipeline,
+          "engine": _suite_engine, "stacked-linear": _suite_stacked_linear}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", default="mlp", choices=[*SUITES, "worker"])
+    ap.add_argument("--tier", default="quick", help="suite pipeline: the tier to run")
+    ap.add_argument("--models", default=",".join(MODELS_BENCH), help="suite models: comma-separated names")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20, help="suite models: timed steps per epoch")
+    ap.add_argument("--workers", type=int, default=2, help="suite models: DataLoader workers of the plain loop")
+    ap.add_argument("--compile", action="store_true", help="suite models: torch.compile in our engine")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cores", type=int, default=2, help="suite layouts: cores to spread the runs over")
+    ap.add_argument("--only", choices=["chunks", "models"], help="suite engine: one part only")
+    ap.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
+    ap.add_argument("--mode", choices=["stacked", "sequential"], help=argparse.SUPPRESS)  # suite worker
+    ap.add_argument("--seed-list", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.suite == "worker":   # one process of suite layouts
+        return _worker([int(s) for s in args.seed_list.split(",")], args.epochs, args.threads, args.mode, args.tmp)
+    r = SUITES[args.suite](args)
     _write(args.out, r)
     return r
 
