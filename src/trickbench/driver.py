@@ -39,8 +39,10 @@ from trickbench import io, provenance
 
 @dataclass(kw_only=True)
 class Record:
-    """One seed's run: its history (the epochs' rows), best-validation epoch, outcome."""
+    """One seed's run: its recipe, history (the epochs' rows), best-validation epoch, outcome: what a
+    trick's final_metrics sees of a seed of a stack (train.Run adds the model and data of a single run)."""
     seed: int
+    recipe: dict = field(default_factory=dict)
     run_dir: Path | None = None
     history: list = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": None, "test_acc": None})
@@ -293,11 +295,8 @@ def _finish(t: Trainer, meta: dict, where: list[dict]) -> list[dict]:
         out.append((rec, metrics))
     summaries = []
     for rec, metrics in out:
-        s = summary(t, rec, meta, metrics, where)
-        # a run diverged in epoch 1 too; the summary keeps the file's checksum (analyse checks it)
-        s["metrics_sha256"] = io.write_jsonl(Path(rec.run_dir) / "metrics.jsonl", rec.history)
-        io.write_json(Path(rec.run_dir) / "summary.json", s)
-        summaries.append(s)
+        # a run diverged in epoch 1 too; the summary keeps its metrics file's checksum (analyse checks it)
+        summaries.append(io.write_run(rec.run_dir, summary(t, rec, meta, metrics, where), rec.history))
     t.ckpt_path.unlink(missing_ok=True)
     previous(t.ckpt_path).unlink(missing_ok=True)
     return summaries

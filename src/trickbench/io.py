@@ -73,6 +73,15 @@ def write_jsonl(path: str | Path, rows) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def write_run(run_dir: str | Path, summary: dict, history) -> dict:
+    """A finished run on disk, the one way every engine writes it: metrics.jsonl (its rows), then
+    summary.json with the file's checksum (`metrics_sha256`, which analyse checks), last, so that a
+    summary.json means the run is complete. Returns the summary."""
+    summary = {**summary, "metrics_sha256": write_jsonl(Path(run_dir) / "metrics.jsonl", history)}
+    write_json(Path(run_dir) / "summary.json", summary)
+    return summary
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """One JSON object a line (blank lines skipped); a line that is not one raises DamagedFile
     naming the file and the line."""

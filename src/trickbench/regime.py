@@ -64,7 +64,7 @@ def _values(check: dict, arm: str, metric: str, runs: list[dict], history) -> di
 
 
 def show_value(v: float, metric: str) -> str:
-    return units.num(100 * v, 3) + " %" if units.SHARE.search(metric) else units.num(v, 3)
+    return units.num(100 * v, 3) + " %" if units.unit(metric) == "pp" else units.num(v, 3)
 
 
 def evaluate(cat, runs: list[dict], selected: dict[str, str], history) -> list[dict]:

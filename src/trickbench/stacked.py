@@ -20,7 +20,6 @@ import math
 import operator
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -179,7 +178,7 @@ class Stack(Trainer):
         self.recipe, self.device = recipe, device
         (self.data, (self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test),
          (self.mean, self.std)) = load_data(recipe, ctx, device)
-        self.records = [Record(seed=s, run_dir=Path(d)) for s, d in zip(seeds, run_dirs)]
+        self.records = [Record(seed=s, recipe=recipe, run_dir=Path(d)) for s, d in zip(seeds, run_dirs)]
         self.engine = Engine(device, "fp32")   # fp32, contiguous, whole batches
         self.micro = None
         self.ckpt_path = Path(run_dirs[0]).parent / f"stack-{'-'.join(map(str, seeds))}.pt"
@@ -303,10 +302,8 @@ class Stack(Trainer):
         return self._train_acc
 
     def trick_metrics(self, i: int, metrics: dict) -> None:
-        rec = self.records[i]
-        for t in self.active:
-            t.final_metrics_stacked(SimpleNamespace(history=rec.history, outcome=rec.outcome, recipe=self.recipe),
-                                    [w[i] for w in self.weights], metrics)
+        for t in self.active:   # the seed's Record: its recipe, history and outcome
+            t.final_metrics_stacked(self.records[i], [w[i] for w in self.weights], metrics)
 
     def progress(self, epoch: int, rows: dict, ctx: dict) -> str:
         return progress_line([r.run_dir for r in self.records], [rows[i] for i in sorted(rows)], epoch,

@@ -29,18 +29,17 @@ def _require(recipe: dict, keys, where: str) -> None:
 def _write_stacked_runs(claim_id, tier, arm, root, todo, wall: float, curve, final, diverged_at) -> None:
     """Summaries and curves of seeds integrated together in one numpy/torch pass (the synthetic
     tasks): curve(j) -> the j-th seed's logged rows, final(j) -> its metrics, diverged_at(j) ->
-    its divergence step or None. Each seed gets its share of the time; no separate evaluation (eval_s 0)."""
+    its divergence step or None. Each seed gets its share of the time; no separate evaluation (eval_s 0).
+    Written as every run is (io.write_run: metrics.jsonl, then summary.json with its checksum)."""
     prov = provenance.record("cpu")
     for j, seed in enumerate(todo):
-        d = run_dir(root, arm, seed)
-        io.write_jsonl(d / "metrics.jsonl", curve(j))
         step = diverged_at(j)
-        io.write_json(d / "summary.json", {
+        io.write_run(run_dir(root, arm, seed), {
             "claim": claim_id, "tier": tier, "arm": arm.name, "seed": seed, "config_hash": arm.hash,
             "recipe": arm.recipe, "outcome": "diverged" if step is not None else "ok", "diverged_at": step,
             "metrics": final(j), "wall_s": wall / len(todo), "eval_s": 0.0, "stacked_runs": len(todo),
             "steps_per_s": arm.recipe["steps"] * len(todo) / wall, "precision": "fp64", "provenance": prov,
-        })
+        }, curve(j))
 
 
 class OnlineTask:
@@ -125,10 +124,25 @@ class ClassifyTask:
                               "final_train_loss_eval", "generalization_gap", "first_epoch_train_loss",
                               "first_epoch_test_acc"})
 
+    # units of what train.run writes (and of its per-epoch rows, which regime checks read); plain otherwise
+    core_units = {**{m: "pp" for m in core_metrics if "acc" in m}, "generalization_gap": "pp",
+                  "train_s_per_epoch": "s", "train_acc": "pp", "val_acc": "pp", "test_acc": "pp"}
+    core_timings = frozenset({"train_s_per_epoch"})
+
     @property
     def metrics(self) -> frozenset:
         from trickbench.tricks import base
         return self.core_metrics | {m for cls in base.classes() for m in cls.metrics}
+
+    @property
+    def units(self) -> dict[str, str]:
+        from trickbench.tricks import base
+        return {**self.core_units, **{m: u for cls in base.classes() for m, u in cls.units.items()}}
+
+    @property
+    def timings(self) -> frozenset:
+        from trickbench.tricks import base
+        return self.core_timings | {m for cls in base.classes() for m in cls.timings}
 
     def check(self, recipe: dict, where: str) -> None:
         from trickbench.data import DATASETS
@@ -212,6 +226,17 @@ def run_family(cat, family: str, root: Path, ctx: dict, seeds: list[int] | None 
           f"training the test seeds {seeds} there", flush=True)
     ctx["job"] = {"index": 0, "runs": sum(not (run_dir(root, cat.arms[best], s) / "summary.json").exists() for s in seeds)}
     return summaries + task.run_arm(cat.id, cat.tier, cat.arms[best], seeds, root, ctx)
+
+
+def metric_unit(metric: str) -> str:
+    """'pp' (a share), 's' (seconds) or '' (a plain number), as the task or trick that writes the
+    metric declares it (ClassifyTask.core_units, Trick.units)."""
+    return next((t.units[metric] for t in map(TASKS.get, TASKS.names()) if metric in getattr(t, "units", {})), "")
+
+
+def timing_metrics() -> frozenset:
+    """Every declared timing metric (ClassifyTask.core_timings, Trick.timings)."""
+    return frozenset().union(*(getattr(TASKS.get(n), "timings", frozenset()) for n in TASKS.names()))
 
 
 TASKS.register("online")(OnlineTask())

@@ -30,7 +30,6 @@ from trickbench import io, provenance, tricks
 from trickbench.driver import Record, Trainer, drive, locked
 from trickbench.data import DATASETS
 from trickbench.data.tensors import augment, channel_stats, normalize, split, strided
-from trickbench.verdict import TIMING_METRICS  # wall-clock metrics: differ between otherwise identical runs
 from trickbench.models import MODELS
 from trickbench.optim import build_optimizer, build_schedule, param_groups
 
@@ -216,7 +215,8 @@ def data_generator(seed: int) -> torch.Generator:
 
 def learned(metrics: dict) -> dict:
     """A run's metrics without the wall-clock ones (what must match between equal runs)."""
-    return {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
+    from trickbench.tasks import TASKS   # the timings the task and its tricks declare (Trick.timings)
+    return {k: v for k, v in metrics.items() if k not in TASKS.get("classify").timings}
 
 
 def _steps(n: int, desc: str):

@@ -10,20 +10,16 @@ plot. Never imports torch or pandas.
 from __future__ import annotations
 
 import math
-import re
 
 from trickbench import rules
 
-# metrics that are shares of a test set or of weights (0-1): shown in %, differences in pp
-SHARE = re.compile(r"acc|^prune_|^ensemble_gain$|^generalization_gap$|^early_stop_(gain|regret)$|sparsity$")
-SECONDS = re.compile(r"_s_per_epoch$|_s$")
-
-
 def unit(metric: str | None) -> str:
-    """'pp' (a share), 's' (seconds) or '' (a plain number)."""
+    """'pp' (a share of a test set or of weights, 0-1: shown in %, differences in pp), 's' (seconds)
+    or '' (a plain number), as the task or trick that writes the metric declares it (tasks.metric_unit)."""
     if not metric:
         return ""
-    return "pp" if SHARE.search(metric) else "s" if SECONDS.search(metric) else ""
+    from trickbench.tasks import metric_unit
+    return metric_unit(metric)
 
 
 def num(v: float | None, digits: int = 3) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 
 from trickbench import rules, stats
+from trickbench.tasks import timing_metrics
 from trickbench.rules.base import (DECIDED, EQUIVALENT, INCONCLUSIVE, NO_DATA, NOT_EQUIVALENT,  # noqa: F401
                                    NOT_REPLICATED, REPLICATED, REVERSED, RULES, mean as _mean, ok_values as _ok_values)
 from trickbench.rules.order import MIN_SEEDS as ORDER_MIN_SEEDS, dotted  # noqa: F401
@@ -76,7 +77,6 @@ def apply_holm(results: list[dict], alpha: float = 0.05, family: str = "") -> li
     return results
 
 
-TIMING_METRICS = ("train_s_per_epoch", "compute_share")   # measured times and shares of time: differ between equal runs
 
 
 def _setup(run: dict) -> str:
@@ -156,7 +156,7 @@ def _one_seed(out: dict, rule: dict, exact: frozenset) -> dict:
 
 def _evaluate_rule(rule: dict, runs: list[dict], exact: frozenset = frozenset()) -> dict:
     out = _one_seed(RULES.get(rule["type"])(runs, rule), rule, exact)
-    if rule.get("metric") in TIMING_METRICS:
+    if rule.get("metric") in timing_metrics():   # declared by the task or trick (Trick.timings)
         out = _same_setup(out, runs, rules.get(rule["type"]).arms(rule))
     return out
 

@@ -1,5 +1,6 @@
 # Validation and input wrangling. Everything that can be wrong with the config or a claim file
 # fails here, before any job runs, with a message that names the key.
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -133,8 +134,10 @@ def missing_runs(claim_id, arm, tier=TIER):
 
 def stale_marker(wildcards):
     """[] when runs/<arm>.jsonl holds a run for every (recipe hash, seed) the config asks for of
-    this arm; otherwise a marker file, touched now, so that it is newer than the jsonl and the
-    train job reruns (its finished runs are found and kept; only what is missing trains).
+    this arm; otherwise a flag file that rule `stale_flag` writes (a temp() output, so it is gone
+    again after the train job that needed it), so that the train job reruns (its finished runs are
+    found and kept; only what is missing trains). Nothing is written while the DAG is built: a dry
+    run writes and deletes nothing.
     Snakemake's own params trigger (arm_hash) needs its .snakemake metadata, which a fresh clone
     does not have, and a missing input does not rerun a job whose output exists: without this, a
     changed recipe or a raised seed count would silently keep the committed runs."""
@@ -146,19 +149,16 @@ def stale_marker(wildcards):
     lacking, wanted = missing_runs(wildcards.claim, wildcards.arm, wildcards.tier)
     if not lacking:
         return []
-    marker = Path(
-        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.flag"
-    )
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        f"{path} lacks {lacking} of the {wanted} runs the config asks for\n"
-    )
-    return [str(marker)]
+    # named by what is missing: a flag left over from an earlier state never stands in for this one
+    digest = hashlib.sha1(f"{lacking}/{wanted}".encode()).hexdigest()[:8]
+    return [
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.{digest}.flag"
+    ]
 
 
 def missing_arms_marker(wildcards):
-    """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a marker file, touched
-    now, so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
+    """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a flag file (rule
+    `stale_flag`, as stale_marker), so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
     missing input whose consumer is up to date: a verdicts.json committed from a partial grid
     (`trickbench analyse --partial`) would otherwise leave its unstarted arms untrained.
     """
@@ -171,12 +171,10 @@ def missing_arms_marker(wildcards):
     ]
     if not lacking:
         return []
-    marker = Path(
-        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.flag"
-    )
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"no runs yet of arms {', '.join(lacking)}\n")
-    return [str(marker)]
+    digest = hashlib.sha1(",".join(lacking).encode()).hexdigest()[:8]
+    return [
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.{digest}.flag"
+    ]
 
 
 def run_files(wildcards):
@@ -274,7 +272,7 @@ def _check_data():
 def _check_results_writable():
     """The results folder can be written (a read-only one ended in a raw traceback from an input
     function): one line naming it, before any job."""
-    import tempfile
+    import os
 
     folder = Path(RESULTS).absolute() / TIER
     near = next(
@@ -283,7 +281,10 @@ def _check_results_writable():
     try:
         if not near.is_dir():
             raise NotADirectoryError(20, f"{near} is not a folder")
-        tempfile.TemporaryFile(dir=near).close()
+        if not os.access(
+            near, os.W_OK | os.X_OK
+        ):  # asked, not tried: a dry run writes nothing
+            raise PermissionError(13, "permission denied")
     except OSError as e:
         raise WorkflowError(
             f"results folder {folder} cannot be written ({e.strerror or e}): "
@@ -292,7 +293,8 @@ def _check_results_writable():
 
 
 def _remove_stale_temporaries():
-    """Half-written files of a killed job (atomic writes' `.<name>.*.tmp`), from an earlier run."""
+    """Half-written files of a killed job (atomic writes' `.<name>.*.tmp`), from an earlier run:
+    removed when the workflow starts its jobs (onstart), never by a dry run."""
     from trickbench.io import remove_stale_temporaries
 
     for root in (RESULTS, REPORT_DIR):
@@ -307,4 +309,7 @@ def _remove_stale_temporaries():
 _check_data()
 _check_runs_behind_verdicts()
 _check_results_writable()
-_remove_stale_temporaries()
+
+
+onstart:
+    _remove_stale_temporaries()  # when jobs will run: never under -n

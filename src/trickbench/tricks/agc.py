@@ -72,6 +72,24 @@ def clip_(params, clipping: float, eps: float = 1e-3) -> None:
 class AGC(Trick):
     """Recipe `agc: {clipping: λ, eps: 1e-3, exclude: [head.weight]}`: after backward (and after norm
     clipping), each unit's gradient clipped to λ times its weight norm."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': 'Adaptive gradient clipping, unit-wise (Brock et al. 2021; trickbench.tricks.agc), after '
+                            'clip_grad_norm if both are set.',
+             'additionalProperties': False,
+             'required': ['clipping'],
+             'properties': {'clipping': {'type': 'number',
+                                         'exclusiveMinimum': 0,
+                                         'description': 'lambda: the largest allowed ratio ||G_i|| / max(||W_i||, '
+                                                        'eps).'},
+                            'eps': {'type': 'number', 'exclusiveMinimum': 0, 'default': 0.001},
+                            'exclude': {'type': 'array',
+                                        'items': {'type': 'string'},
+                                        'default': ['head.weight'],
+                                        'description': 'Parameters left unclipped, by name, dotted prefix or glob '
+                                                       "(`*.skip_gain`): the classifier's weight as in the paper's "
+                                                       'code (its bias is clipped; `head` exempts both); [] clips '
+                                                       'everything.'}}}
     order = 20
     stacked = False
 

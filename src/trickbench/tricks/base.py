@@ -91,6 +91,11 @@ class Trick:
     schema: dict | None = None        # JSON-schema fragment of the key's value (claim files are checked
                                       # against it; the lecture's tricks have theirs in claim.schema.yaml)
     metrics: dict[str, str] = {}      # run metrics it writes -> what they are
+    units: dict[str, str] = {}        # its metrics that are not plain numbers -> "pp" (a share, shown in %,
+                                      # its changes in pp) or "s" (seconds); the report reads them (units.py)
+    timings: frozenset = frozenset()  # its metrics that are measured times (or shares of time): they differ
+                                      # between equal runs, so equal-run checks skip them and verdicts on them
+                                      # compare only runs of one setup
     order: int = 50                   # hooks run low first (gradients: clip 10, AGC 20, noise 30)
     always: bool = False              # hooks run even without the key (spec None)
     chunkable: bool = True            # a batch's gradient is the same accumulated over chunks
@@ -127,7 +132,7 @@ class Trick:
     def generators_stacked(self) -> list: return []               # checkpointed, in order
 
     def final_metrics_stacked(self, run, weights: list, metrics: dict) -> None:
-        """Seed s's final metrics; `run` has its history and outcome, `weights` its matrices."""
+        """Seed s's final metrics; `run` is its driver.Record (recipe, history, outcome), `weights` its matrices."""
         self.final_metrics(run, metrics)
 
 

@@ -29,6 +29,11 @@ def grad_norm_row(norms, clip: float | None) -> dict:
 class ClipGradNorm(Trick):
     """Clips after backward, first of the gradient tricks (before AGC and noise); with
     log_grad_norm, the norms in each epoch's row and the run's metrics."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['number', 'null'],
+             'exclusiveMinimum': 0,
+             'description': 'Gradient-norm clipping (Pascanu et al. 2013): when the total L2 norm of the gradient '
+                            'exceeds this, rescale it to this norm (torch.nn.utils.clip_grad_norm_).'}
     order = 10
     stacked = True   # without log_grad_norm: the stacked engine clips each seed by its own norm
     metrics = {"grad_norm_max": "largest gradient norm before clipping, over the run (log_grad_norm)",

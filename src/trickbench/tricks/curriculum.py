@@ -70,6 +70,20 @@ def epoch_order(score: torch.Tensor, epoch: int, epochs: int, spec: dict, genera
 @register("curriculum")
 class Curriculum(Trick):
     """Each epoch's order from the easiest share of the training set (run.gen draws it)."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': 'Curriculum learning (trickbench.tricks.curriculum): each epoch draws its batches from the '
+                            'easiest share of the training set, growing linearly from `start` to all of it over the '
+                            'first `ramp` of training.',
+             'additionalProperties': False,
+             'properties': {'score': {'type': 'string',
+                                      'enum': ['prototype', 'constant'],
+                                      'default': 'prototype',
+                                      'description': "prototype: distance to the class's mean image (near = easy); "
+                                                     'constant: the control (the random order).'},
+                            'order': {'type': 'string', 'enum': ['easy_first', 'hard_first'], 'default': 'easy_first'},
+                            'start': {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1, 'default': 0.2},
+                            'ramp': {'type': 'number', 'minimum': 0, 'maximum': 1, 'default': 0.5}}}
     order = 5
 
     def setup(self, run) -> None:

@@ -72,6 +72,24 @@ def metrics(history: list[dict], spec: dict | None) -> dict:
 @register("early_stopping")
 class EarlyStopping(Trick):
     """The patience rule on the run's history, for every outcome (the stacked engine too)."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': "Early stopping (trickbench.tricks.early_stopping): the patience rule applied to the run's "
+                            'validation history; adds test_acc_early_stop, early_stop_epoch, early_stop_gain and '
+                            'early_stop_regret. Needs val_fraction > 0.',
+             'additionalProperties': False,
+             'required': ['patience'],
+             'properties': {'patience': {'type': 'integer',
+                                         'minimum': 1,
+                                         'description': 'Stop once validation accuracy has not beaten its best for '
+                                                        'this many epochs; keep the best-validation model.'},
+                            'gl_alpha': {'type': 'number',
+                                         'exclusiveMinimum': 0,
+                                         'description': "Also Prechelt's generalisation-loss criterion GL_alpha: stop "
+                                                        'after the first epoch whose validation loss exceeds its '
+                                                        'minimum so far by more than alpha %; keep the '
+                                                        'lowest-validation-loss model (test_acc_gl, gl_stop_epoch, '
+                                                        'gl_gain).'}}}
     order = 50
     stacked = True
     metrics = {"test_acc_early_stop": "test accuracy of the model early stopping keeps",
@@ -81,6 +99,7 @@ class EarlyStopping(Trick):
                "test_acc_gl": "test accuracy of the model Prechelt's GL_alpha keeps (gl_alpha)",
                "gl_stop_epoch": "the epoch GL_alpha stops after (the last, if never)",
                "gl_gain": "test_acc_gl − final_test_acc"}
+    units = {m: "pp" for m in metrics if m not in ("early_stop_epoch", "gl_stop_epoch")}
 
     @classmethod
     def check(cls, spec, recipe: dict, where: str) -> None:

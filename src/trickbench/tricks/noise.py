@@ -49,6 +49,14 @@ def add_grad_noise_stacked(params, step: int, spec: dict, gens: list[torch.Gener
 class GradNoise(Trick):
     """Recipe `grad_noise: {eta: 0.01, gamma: 0.55}`: annealed noise added to every gradient after
     clipping, from the run's own noise generator (checkpointed)."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': 'Annealed Gaussian gradient noise (Neelakantan et al. 2015): sigma_t^2 = eta / (1 + '
+                            't)^gamma, added after clipping.',
+             'additionalProperties': False,
+             'required': ['eta'],
+             'properties': {'eta': {'type': 'number', 'exclusiveMinimum': 0},
+                            'gamma': {'type': 'number', 'minimum': 0, 'default': 0.55}}}
     order = 30
     stacked = True
 

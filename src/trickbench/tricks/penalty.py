@@ -63,10 +63,25 @@ def sparsity(weights: list[torch.Tensor]) -> float:
 @register("penalty")
 class Penalty(Trick):
     """The penalty term added to the loss; weight_sparsity for every run (the baseline's too)."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': 'L1 / L2 penalties on the weight matrices added to the loss (trickbench.tricks.penalty): a '
+                            'number for every layer, or a list with one coefficient per weight matrix in model order. '
+                            'Biases and normalisation parameters are not penalised.',
+             'additionalProperties': False,
+             'properties': {'l1': {'anyOf': [{'type': 'number', 'minimum': 0},
+                                             {'type': 'array',
+                                              'items': {'type': 'number', 'minimum': 0},
+                                              'minItems': 1}]},
+                            'l2': {'anyOf': [{'type': 'number', 'minimum': 0},
+                                             {'type': 'array',
+                                              'items': {'type': 'number', 'minimum': 0},
+                                              'minItems': 1}]}}}
     order = 40
     always = True
     stacked = True
     metrics = {"weight_sparsity": f"share of weight-matrix entries with |w| < {SPARSE_BELOW:g}"}
+    units = {"weight_sparsity": "pp"}
 
     def setup(self, run) -> None:
         self.weights = weight_matrices(run.model)

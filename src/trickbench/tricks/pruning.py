@@ -223,8 +223,30 @@ def check_iterative(it, where: str) -> None:
 @register("prune")
 class Prune(Trick):
     """On a finished run: every method at every sparsity, without and with fine-tuning."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': "Prune the trained network the lecture's four ways (trickbench.tricks.pruning) at "
+                            '50/80/90/95 % sparsity, with and without a short fine-tuning; adds '
+                            'prune_<method>_<pct>[_ft] test accuracies. A plain ReLU MLP only.',
+             'additionalProperties': False,
+             'properties': {'finetune_epochs': {'type': 'integer', 'minimum': 0, 'default': 1},
+                            'iterative': {'type': 'object',
+                                          'description': "OBD's own procedure for magnitude and OBD: prune along a "
+                                                         'rising schedule of sparsities, rescoring and retraining '
+                                                         'after each step (adds prune_iter_<method>_<pct>)',
+                                          'additionalProperties': False,
+                                          'required': ['schedule'],
+                                          'properties': {'schedule': {'type': 'array',
+                                                                      'minItems': 1,
+                                                                      'items': {'type': 'number',
+                                                                                'exclusiveMinimum': 0,
+                                                                                'exclusiveMaximum': 1}},
+                                                         'retrain_epochs': {'type': 'integer',
+                                                                            'minimum': 1,
+                                                                            'default': 1}}}}}
     order = 60
     metrics = {name: "test accuracy after pruning (method, % removed, _ft: after fine-tuning)" for name in metric_names()}
+    units = {name: "pp" for name in metric_names()}
 
     @classmethod
     def check(cls, spec, recipe: dict, where: str) -> None:

@@ -75,10 +75,20 @@ def metrics_of(accs: list[float], final_test_acc: float) -> dict:
 class Snapshots(Trick):
     """Saves the model after each of `count` equal parts of training (kept in the checkpoint);
     on a finished run, the ensemble's test accuracy."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': 'Snapshot ensembles (trickbench.tricks.snapshots): save the model at the end of each of '
+                            '`count` equal parts of training and evaluate the ensemble of the saves '
+                            '(ensemble_test_acc, ensemble_gain). Pair with lr_schedule cyclic_cosine, schedule_args '
+                            "{cycles: count}, for the paper's method.",
+             'additionalProperties': False,
+             'required': ['count'],
+             'properties': {'count': {'type': 'integer', 'minimum': 1}}}
     order = 70
     metrics = {"ensemble_test_acc": "test accuracy of the ensemble of the snapshots (mean softmax)",
                "ensemble_gain": "ensemble_test_acc − final_test_acc (the last snapshot alone)",
                **{f"ensemble_test_acc_last{m}": f"the ensemble of the last {m} snapshot(s)" for m in range(1, MAX_COUNT + 1)}}
+    units = {m: "pp" for m in metrics}
 
     @classmethod
     def check(cls, spec, recipe: dict, where: str) -> None:

@@ -174,6 +174,22 @@ def compute_share(costs: list[tuple[list[int], float]], ps: list[float]) -> floa
 class StochasticDepthTrick(Trick):
     """Wraps the model's blocks at setup; branch_share for every run of a model with blocks (the
     constant-depth baseline's is 1)."""
+    # its recipe key in a claim file (merged into claim.schema.yaml's recipe when the schema loads)
+    schema = {'type': ['object', 'null'],
+             'description': "Stochastic depth (Huang et al. 2016) on the model's residual blocks "
+                            '(trickbench.tricks.stochastic_depth).',
+             'additionalProperties': False,
+             'properties': {'mode': {'type': 'string',
+                                     'enum': ['batch', 'sample'],
+                                     'default': 'batch',
+                                     'description': 'batch: one gate per block per mini-batch, the branch really '
+                                                    'skipped, test-time scaling by p_l (the paper); sample: '
+                                                    'timm/torchvision per-sample drop path with inverted scaling.'},
+                            'rule': {'type': 'string',
+                                     'enum': ['linear', 'uniform'],
+                                     'default': 'linear',
+                                     'description': 'linear: p_l = 1 - (l/L)(1 - p_last); uniform: p_l = p_last.'},
+                            'p_last': {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1, 'default': 0.5}}}
     order = 5
     always = True
 
@@ -182,6 +198,7 @@ class StochasticDepthTrick(Trick):
         return not self.spec
     metrics = {"branch_share": "expected share of residual branches computed per step (1 for drop path: it computes them all)",
                "compute_share": "expected share of a constant-depth training step's compute, from the stage costs measured at the end of the run (1 for constant depth and drop path)"}
+    timings = frozenset({"compute_share"})   # from measured stage costs
 
     def setup(self, run) -> None:
         if self.spec:  # gates come from the global CPU generator, seeded by the run and checkpointed
