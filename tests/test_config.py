@@ -316,20 +316,21 @@ def test_every_sub_claim_has_a_short_name_for_the_report():
             assert 0 < len(name) <= 70, (cid, sub["id"], name)
 
 
-def test_a_dry_run_writes_and_deletes_nothing(tmp_path):
-    """`snakemake -n` builds the DAG (input functions, checks) without side effects: no flag files for
-    the jobs that must rerun (rule stale_flag writes them when jobs run), and a killed job's stale
-    temporary file stays until a real run starts (onstart)."""
+def test_a_dry_run_deletes_nothing(tmp_path):
+    """`snakemake -n` builds the DAG without deleting anything: a killed job's stale temporary file
+    stays until a real run starts (onstart), and the writability check asks instead of writing. (The
+    flag files that make a train or analyse job rerun are still written while the DAG is built: a
+    fresh clone has no metadata to trigger the rerun otherwise; a rule-made temp() flag changed the
+    recorded input set and made finished jobs rerun.)"""
     import os
     results = tmp_path / "results"
     stale = results / "smoke" / "amsgrad_synthetic" / ".verdicts.json.abc123.tmp"
     stale.parent.mkdir(parents=True)
     stale.write_text("half written\n")
     os.utime(stale, (1, 1))   # old enough for remove_stale_temporaries
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    before = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "tier=smoke",
                           "claims=[amsgrad_synthetic]", f"results_dir={results}", f"report_dir={tmp_path}/report"],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "stale_flag" in out.stdout        # the analyse job's flag is planned (no arm has runs yet) ...
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before   # ... not written
+    assert stale.exists() and before <= {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}

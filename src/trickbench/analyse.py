@@ -227,7 +227,7 @@ def design_check(cat, subclaims: list[dict], alpha: float = 0.05) -> None:
         if rules.get(rule["type"]).reads_tuning_seeds:   # an order: over the arms the tier runs, if two or more
             ns = [len(cat.tune_seeds) if cat.tuned_apart(a) else planned_runs(cat, a) for a in rule["arms"]]
             ns = [n for n in ns if n]
-            return (min(ns) if len(ns) >= 2 else 0), None
+            return (min(ns) if len(ns) >= 2 else 0), len(ns)   # common seeds, arms run
         base = rule.get("baseline")
         if base and base != rule["arm"] and cat.families().get(base) == [rule["arm"]] \
                 and rule.get("baseline_metric", rule.get("metric")) == rule.get("metric"):

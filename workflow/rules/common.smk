@@ -1,6 +1,5 @@
 # Validation and input wrangling. Everything that can be wrong with the config or a claim file
 # fails here, before any job runs, with a message that names the key.
-import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -134,10 +133,8 @@ def missing_runs(claim_id, arm, tier=TIER):
 
 def stale_marker(wildcards):
     """[] when runs/<arm>.jsonl holds a run for every (recipe hash, seed) the config asks for of
-    this arm; otherwise a flag file that rule `stale_flag` writes (a temp() output, so it is gone
-    again after the train job that needed it), so that the train job reruns (its finished runs are
-    found and kept; only what is missing trains). Nothing is written while the DAG is built: a dry
-    run writes and deletes nothing.
+    this arm; otherwise a marker file, touched now, so that it is newer than the jsonl and the
+    train job reruns (its finished runs are found and kept; only what is missing trains).
     Snakemake's own params trigger (arm_hash) needs its .snakemake metadata, which a fresh clone
     does not have, and a missing input does not rerun a job whose output exists: without this, a
     changed recipe or a raised seed count would silently keep the committed runs."""
@@ -149,16 +146,19 @@ def stale_marker(wildcards):
     lacking, wanted = missing_runs(wildcards.claim, wildcards.arm, wildcards.tier)
     if not lacking:
         return []
-    # named by what is missing: a flag left over from an earlier state never stands in for this one
-    digest = hashlib.sha1(f"{lacking}/{wanted}".encode()).hexdigest()[:8]
-    return [
-        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.{digest}.flag"
-    ]
+    marker = Path(
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-{wildcards.arm}.flag"
+    )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        f"{path} lacks {lacking} of the {wanted} runs the config asks for\n"
+    )
+    return [str(marker)]
 
 
 def missing_arms_marker(wildcards):
-    """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a flag file (rule
-    `stale_flag`, as stale_marker), so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
+    """[] when every arm of the claim has its runs/<arm>.jsonl; otherwise a marker file, touched
+    now, so that analyse reruns and asks for the missing arms. Snakemake does not rebuild a
     missing input whose consumer is up to date: a verdicts.json committed from a partial grid
     (`trickbench analyse --partial`) would otherwise leave its unstarted arms untrained.
     """
@@ -171,10 +171,12 @@ def missing_arms_marker(wildcards):
     ]
     if not lacking:
         return []
-    digest = hashlib.sha1(",".join(lacking).encode()).hexdigest()[:8]
-    return [
-        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.{digest}.flag"
-    ]
+    marker = Path(
+        f"{RESULTS}/{wildcards.tier}/{wildcards.claim}/logs/stale-analyse.flag"
+    )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"no runs yet of arms {', '.join(lacking)}\n")
+    return [str(marker)]
 
 
 def run_files(wildcards):

@@ -1,21 +1,6 @@
 import shlex
 
 
-# Why a train or analyse job must rerun though its output exists (runs missing from runs/<arm>.jsonl,
-# arms with no file yet): common.smk's stale_marker / missing_arms_marker name this flag as input;
-# written here, as a job, so that a dry run writes nothing; temp(): gone once its consumer ran.
-rule stale_flag:
-    output:
-        temp(f"{RESULTS}/{{tier}}/{{claim}}/logs/stale-{{what}}.flag"),
-    log:
-        f"{RESULTS}/{{tier}}/{{claim}}/logs/stale-{{what}}.log",
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    shell:
-        "echo 'a rerun was due: runs the config asks for were missing' > {output:q} 2> {log:q}"
-
-
 # One job per claim-file arm: all of its seeds (and grid points) in one process; start-up of
 # Python + torch costs seconds, a small run less.
 # A killed job resumes: finished seeds are skipped and a partial one continues from its checkpoint.
