@@ -67,7 +67,7 @@ def test_points_figure_category_names_never_overlap(tmp_path, monkeypatch):
                          for k, a in enumerate(names) for s in range(3)])
     seen = {}
     real = figures._save
-    monkeypatch.setattr(figures.kinds.points, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
+    monkeypatch.setattr(figures.base, "_save", lambda fig, out: (seen.setdefault("fig", fig), real(fig, out)))
     figures.points_figure(runs, {"x": "augment", "y": ["final_test_acc"], "hue": "augment"}, tmp_path / "p.svg")
     fig = seen["fig"]
     ax = fig.axes[0]

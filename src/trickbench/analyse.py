@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from trickbench import io, regime, rules, tasks, verdict
+from trickbench.rules.order import dotted
 from trickbench.tasks import run_dir
 
 
@@ -198,7 +199,7 @@ def at_grid_edge(cat, selected: dict[str, str]) -> dict[str, list[str]]:
         recipe = cat.arms[member].recipe
         keys = [k for k, vals in grid.items()
                 if len(vals) > 2 and all(isinstance(v, (int, float)) for v in vals)
-                and verdict.dotted(recipe, k) in (min(vals), max(vals))]
+                and dotted(recipe, k) in (min(vals), max(vals))]
         if keys:
             out[family] = keys
     return out

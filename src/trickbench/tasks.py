@@ -6,6 +6,7 @@ keys it needs) without importing torch, and runs all seeds of one arm in one pro
 """
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -231,12 +232,26 @@ def run_family(cat, family: str, root: Path, ctx: dict, seeds: list[int] | None 
 def metric_unit(metric: str) -> str:
     """'pp' (a share), 's' (seconds) or '' (a plain number), as the task or trick that writes the
     metric declares it (ClassifyTask.core_units, Trick.units)."""
-    return next((t.units[metric] for t in map(TASKS.get, TASKS.names()) if metric in getattr(t, "units", {})), "")
+    return _declared(_trick_names())[0].get(metric, "")
 
 
 def timing_metrics() -> frozenset:
     """Every declared timing metric (ClassifyTask.core_timings, Trick.timings)."""
-    return frozenset().union(*(getattr(TASKS.get(n), "timings", frozenset()) for n in TASKS.names()))
+    return _declared(_trick_names())[1]
+
+
+def _trick_names() -> tuple[str, ...]:
+    from trickbench.tricks import base
+    base.load_all()
+    return tuple(base.TRICKS.names())
+
+
+@functools.cache
+def _declared(tricks: tuple[str, ...]) -> tuple[dict, frozenset]:
+    """Every task's metric units and timings, read once per set of tricks (a test may add one)."""
+    tasks = [TASKS.get(n) for n in TASKS.names()]
+    units = {m: u for t in tasks for m, u in getattr(t, "units", {}).items()}
+    return units, frozenset().union(*(getattr(t, "timings", frozenset()) for t in tasks))
 
 
 TASKS.register("online")(OnlineTask())

@@ -21,7 +21,6 @@ from trickbench import rules, stats
 from trickbench.tasks import timing_metrics
 from trickbench.rules.base import (DECIDED, EQUIVALENT, INCONCLUSIVE, NO_DATA, NOT_EQUIVALENT,  # noqa: F401
                                    NOT_REPLICATED, REPLICATED, REVERSED, RULES, mean as _mean, ok_values as _ok_values)
-from trickbench.rules.order import MIN_SEEDS as ORDER_MIN_SEEDS, dotted  # noqa: F401
 
 rules.load_all()
 

@@ -84,6 +84,15 @@ def _dodge(runs: pd.DataFrame, x: str, hue: str | None) -> pd.DataFrame:
     return out
 
 
+def _legend_outside_and_save(fig, axes, spec: dict, out: Path) -> None:
+    """The last panel's legend moved right of the figure (titled by the hue), then saved."""
+    last = axes[0, -1]
+    if last.get_legend() is not None:
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
+    fig.tight_layout()
+    _save(fig, out)
+
+
 def _save(fig, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.svg")

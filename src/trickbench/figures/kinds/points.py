@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from trickbench.figures.base import FIGURE_KINDS, LABELS, SEED, _dodge, _min_share_span, _run_table, _save, use_style
+from trickbench.figures.base import _legend_outside_and_save, FIGURE_KINDS, LABELS, SEED, _dodge, _min_share_span, _run_table, use_style
 
 
 def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
@@ -42,11 +42,7 @@ def points_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         ax.set_ylabel(LABELS.get(y, y) + (f"\n÷ {base} (mean)" if base else ""))
         if not base:
             _min_share_span(ax, y)
-    last = axes[0, -1]
-    if last.get_legend() is not None:
-        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
-    fig.tight_layout()
-    _save(fig, out)
+    _legend_outside_and_save(fig, axes, spec, out)
 
 
 @FIGURE_KINDS.register("points")

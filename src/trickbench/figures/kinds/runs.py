@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from trickbench.figures.base import FIGURE_KINDS, LABELS, _run_table, _save, use_style
+from trickbench.figures.base import _legend_outside_and_save, FIGURE_KINDS, LABELS, _run_table, use_style
 
 
 def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
@@ -33,11 +33,7 @@ def runs_figure(runs: pd.DataFrame, spec: dict, out: Path) -> None:
         ax.set_ylabel("")
         if f is not None:
             ax.set_title(f"{spec['facet']} = {f}")
-    last = axes[0, -1]
-    if last.get_legend() is not None:
-        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=spec.get("hue"))
-    fig.tight_layout()
-    _save(fig, out)
+    _legend_outside_and_save(fig, axes, spec, out)
 
 
 @FIGURE_KINDS.register("runs")
